@@ -1,0 +1,37 @@
+# Two entry points, each bootstrapping its own environment from scratch:
+#   make demo   – fine-tune, tune, export and consume a real MiniLM classifier (results in hubheads-demo/)
+#   make test   – lint + the whole test suite, consumer tests also under transformers 4.57.6
+PYTHON ?= python3
+VENV := .venv
+COMPAT := .venv-tf457
+TORCH := torch==2.13.0
+COMPAT_TRANSFORMERS := transformers==4.57.6
+PIP_FLAGS := --quiet --disable-pip-version-check
+
+.PHONY: demo test lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first and pinned: the CPU wheel on this machine, not the CUDA build an unpinned resolve pulls.
+	$(VENV)/bin/pip install $(PIP_FLAGS) $(TORCH)
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[dev,demo]"
+	touch $@
+
+# A consumer's machine that has not upgraded: transformers 4.57.6, no hubheads.
+$(COMPAT)/.installed:
+	$(PYTHON) -m venv $(COMPAT)
+	$(COMPAT)/bin/pip install $(PIP_FLAGS) $(TORCH) $(COMPAT_TRANSFORMERS)
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/hubheads demo --out hubheads-demo --force
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check src modeling hub_templates tests benchmarks
+	$(VENV)/bin/ruff format --check src modeling hub_templates tests benchmarks
+
+test: $(VENV)/.installed $(COMPAT)/.installed lint
+	HUBHEADS_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(VENV)/bin/python -m pytest
+
+clean:
+	rm -rf $(VENV) $(COMPAT) hubheads-demo build dist src/*.egg-info

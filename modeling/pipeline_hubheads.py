@@ -1,0 +1,252 @@
+"""A threshold-aware text-classification pipeline for the stock `pipeline(..., trust_remote_code=True)` call.
+
+Exported hubheads repos declare this class in config.json `custom_pipelines`, so
+
+```python
+from transformers import pipeline
+
+clf = pipeline("text-classification", model="org/repo", trust_remote_code=True)
+clf(["ciao a tutti", "hello"], lang=["it", "en"])
+```
+
+applies the decisions the author tuned (see `configuration_hubheads.py` for the config keys):
+
+- binary models: label 1 when its probability reaches the threshold of the input's language
+  (`thresholds_by_lang[lang]`, else `best_threshold_global`, else `default_threshold`, else 0.5);
+- multi-label models (`problem_type="multi_label_classification"`): every label whose probability reaches its
+  threshold (`label_thresholds[label]`, else the rule above), highest first;
+- a model that configures none of this gives exactly the stock `TextClassificationPipeline` output.
+
+This file is copied verbatim into exported Hub repos: it imports only the standard library, torch and transformers.
+"""
+
+import inspect
+import types
+from typing import Any, Optional
+
+import torch
+from transformers import TextClassificationPipeline
+from transformers.utils import logging
+
+from .configuration_hubheads import THRESHOLD_MODES, DecisionThresholds, validate_threshold
+
+logger = logging.get_logger(__name__)
+
+# Encoders whose position ids start after the padding index, so `max_position_embeddings` overstates the length.
+_POSITION_OFFSET_MODEL_TYPES = ("roberta", "xlm-roberta", "camembert", "longformer", "bertweet", "phobert")
+_ITEM_KEYS = ("text", "text_pair", "lang", "bio")
+_LANG_KEY = "hubheads_lang"
+
+
+def _aligned(value: Any, name: str, count: int) -> list[Any]:
+    """`value` repeated for `count` inputs, or `value` itself when it is a list aligned with them."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != count:
+            raise ValueError(f"`{name}` has {len(value)} entries but {count} inputs were given; pass one per input.")
+        return list(value)
+    return [value] * count
+
+
+class HubheadsTextClassificationPipeline(TextClassificationPipeline):
+    """`TextClassificationPipeline` that applies the decision thresholds stored in the model config.
+
+    Call arguments, besides the stock `top_k`, `function_to_apply` and `batch_size`:
+
+        lang (`str` or `list[str]`, *optional*):
+            Language code of the inputs (one for all, or a list aligned with them). A dict input may carry its own
+            `"lang"` key instead.
+        threshold (`float`, *optional*):
+            Overrides every configured threshold for this call.
+        threshold_mode (`str`, *optional*, defaults to `"auto"`):
+            `"auto"`, `"default"` (the untuned decisions), `"global"` or `"by_lang"`; see
+            `DecisionThresholds.resolve`.
+
+    Inputs are a string, a list of strings, a dict `{"text": ..., "text_pair": ..., "lang": ...}`, a list of those
+    or a generator of those. Long inputs are truncated to the model's maximum length unless `truncation=False`.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        config = self.model.config
+        self.thresholds = DecisionThresholds.from_config(config)
+        self.multi_label = config.problem_type == "multi_label_classification"
+        self.thresholds.check_applies_to(config.problem_type, config.num_labels)
+        self._warned_langs: set = set()
+
+    def _sanitize_parameters(self, threshold=None, threshold_mode=None, lang=None, **kwargs):
+        preprocess_params, forward_params, postprocess_params = super()._sanitize_parameters(**kwargs)
+        if threshold is not None:
+            threshold = validate_threshold(threshold, "threshold")
+            config = self.model.config
+            DecisionThresholds(best_threshold_global=threshold).check_applies_to(
+                config.problem_type, config.num_labels, source="the `threshold` argument"
+            )
+            postprocess_params["threshold"] = threshold
+        if threshold_mode is not None:
+            if threshold_mode not in THRESHOLD_MODES:
+                raise ValueError(f"`threshold_mode` must be one of {list(THRESHOLD_MODES)}, got {threshold_mode!r}.")
+            postprocess_params["threshold_mode"] = threshold_mode
+        if lang is not None:
+            if not isinstance(lang, str):
+                raise TypeError(f"`lang` given when building the pipeline must be one string, got {lang!r}.")
+            preprocess_params["lang"] = lang
+        return preprocess_params, forward_params, postprocess_params
+
+    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+        """Classify `inputs`; see the class docstring for the accepted shapes and arguments."""
+        lang = kwargs.pop("lang", None)
+        bio = kwargs.pop("bio", None)
+        if isinstance(inputs, (str, dict)):
+            for name, value in (("lang", lang), ("bio", bio)):
+                if isinstance(value, (list, tuple)):
+                    raise ValueError(f"`{name}` is a list but a single input was given; pass one value.")
+            items: Any = self._as_item(inputs, lang, bio)
+        elif isinstance(inputs, (list, tuple)):
+            langs, bios = _aligned(lang, "lang", len(inputs)), _aligned(bio, "bio", len(inputs))
+            items = [self._as_item(x, item_lang, item_bio) for x, item_lang, item_bio in zip(inputs, langs, bios)]
+        elif isinstance(inputs, types.GeneratorType):
+            if isinstance(lang, (list, tuple)) or isinstance(bio, (list, tuple)):
+                raise ValueError("`lang` and `bio` lists cannot be aligned with a generator; put them in dict inputs.")
+            items = (self._as_item(x, lang, bio) for x in inputs)
+        else:
+            raise TypeError(
+                f"Inputs must be a string, a dict with a 'text' key, or a list or generator of those; "
+                f"got {type(inputs).__name__}."
+            )
+        result = super(TextClassificationPipeline, self).__call__(items, **kwargs)
+        # Same shapes as the stock pipeline, which wraps a single string's result in a list unless `top_k` is given.
+        if isinstance(inputs, str) and "top_k" not in kwargs and not self.multi_label:
+            return [result]
+        return result
+
+    def _as_item(self, item: Any, lang: Any, bio: Any) -> Any:
+        """One input as the dict `preprocess` reads; strings become `{"text": ...}`."""
+        if lang is not None and not isinstance(lang, str):
+            raise TypeError(f"`lang` must be a language code string, got {lang!r}.")
+        if isinstance(item, str):
+            item = {"text": item}
+        elif isinstance(item, dict):
+            unknown = sorted(set(item) - set(_ITEM_KEYS))
+            if "text" not in item or unknown:
+                raise ValueError(
+                    f"A dict input needs a 'text' key and may have {list(_ITEM_KEYS[1:])}; got keys {sorted(item)}."
+                )
+            item = dict(item)
+        else:
+            # Anything else (e.g. the legacy [[text, text_pair]] form) goes to the stock preprocessing unchanged.
+            if lang is not None or bio is not None:
+                raise TypeError(f"`lang`/`bio` need string or dict inputs, got {type(item).__name__}.")
+            return item
+        if lang is not None:
+            item.setdefault("lang", lang)
+        if bio is not None:
+            item.setdefault("bio", bio)
+        return item
+
+    def _max_input_length(self) -> Optional[int]:
+        """The longest input the model's position embeddings accept, capped by the tokenizer's own limit."""
+        config = self.model.config
+        limit = getattr(config, "max_position_embeddings", None)
+        if limit is not None and getattr(config, "model_type", None) in _POSITION_OFFSET_MODEL_TYPES:
+            limit -= (getattr(config, "pad_token_id", None) or 0) + 1
+        tokenizer_limit = getattr(self.tokenizer, "model_max_length", None)
+        if tokenizer_limit is not None and tokenizer_limit < 1_000_000:
+            limit = tokenizer_limit if limit is None else min(limit, tokenizer_limit)
+        return limit
+
+    def preprocess(self, inputs, lang=None, **tokenizer_kwargs) -> dict[str, Any]:
+        if "truncation" not in tokenizer_kwargs:
+            tokenizer_kwargs["truncation"] = True
+            if "max_length" not in tokenizer_kwargs and self._max_input_length() is not None:
+                tokenizer_kwargs["max_length"] = self._max_input_length()
+        if isinstance(inputs, dict):
+            inputs = dict(inputs)
+            lang = inputs.pop("lang", None) or lang
+            if inputs.pop("bio", None) is not None:
+                raise ValueError(
+                    f"A `bio` was given, but {type(self.model).__name__} reads no author bio; drop the `bio` input."
+                )
+        model_inputs = super().preprocess(inputs, **tokenizer_kwargs)
+        model_inputs[_LANG_KEY] = lang
+        return model_inputs
+
+    def _forward(self, model_inputs):
+        lang = model_inputs.pop(_LANG_KEY, None)
+        parameters = inspect.signature(self.model.forward).parameters
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            # A generic tokenizer may emit inputs the model does not take (token_type_ids for DistilBERT).
+            for key in [key for key in model_inputs if key not in parameters]:
+                model_inputs.pop(key)
+        outputs = super()._forward(model_inputs)
+        # `logits` first: the pipeline's un-batching reads the batch size from the first entry.
+        result = {"logits": outputs["logits"]}
+        result.update((key, value) for key, value in outputs.items() if key != "logits")
+        result[_LANG_KEY] = lang
+        return result
+
+    def postprocess(
+        self, model_outputs, function_to_apply=None, top_k=1, _legacy=True, threshold=None, threshold_mode=None
+    ):
+        lang = model_outputs.get(_LANG_KEY)
+        if not (self.multi_label or self.thresholds.configured or threshold is not None or threshold_mode is not None):
+            return super().postprocess(
+                model_outputs, function_to_apply=function_to_apply, top_k=top_k, _legacy=_legacy
+            )
+        mode = threshold_mode or "auto"
+        scores = self._scores(model_outputs["logits"][0], function_to_apply)
+        if self.multi_label:
+            return self._label_set(scores, lang, threshold, mode, None if _legacy else top_k)
+        return self._binary_decision(scores, lang, threshold, mode, top_k, _legacy)
+
+    def _scores(self, logits: torch.Tensor, function_to_apply) -> list[float]:
+        """Probabilities from one row of logits: sigmoid for multi-label, softmax otherwise, unless overridden."""
+        name = getattr(function_to_apply, "value", function_to_apply)
+        if name is None:
+            name = "sigmoid" if self.multi_label else "softmax"
+        logits = logits.float()
+        if name == "sigmoid":
+            return torch.sigmoid(logits).tolist()
+        if name == "softmax":
+            return torch.softmax(logits, dim=-1).tolist()
+        return logits.tolist()
+
+    def _threshold_for(self, lang: Optional[str], threshold: Optional[float], mode: str) -> float:
+        if threshold is not None:
+            return threshold
+        known = self.thresholds.thresholds_by_lang
+        if mode == "auto" and lang is not None and known and lang.lower() not in known:
+            if lang.lower() not in self._warned_langs:
+                self._warned_langs.add(lang.lower())
+                logger.warning(
+                    f"No threshold for language {lang!r} (known: {sorted(known)}); using the global threshold."
+                )
+        return self.thresholds.resolve(lang, mode)[0]
+
+    def _binary_decision(self, scores, lang, threshold, mode, top_k, _legacy):
+        """Label 1 when its probability reaches the threshold; `score` is the probability of the returned label."""
+        cutoff = self._threshold_for(lang, threshold, mode)
+        index = 1 if scores[1] >= cutoff else 0
+        id2label = self.model.config.id2label
+        decided = {"label": id2label[index], "score": scores[index], "threshold": cutoff}
+        if lang is not None:
+            decided["lang"] = lang
+        if top_k == 1 and _legacy:
+            return decided
+        ranked = [decided, {"label": id2label[1 - index], "score": scores[1 - index]}]
+        return ranked if top_k is None else ranked[:top_k]
+
+    def _label_set(self, scores, lang, threshold, mode, top_k):
+        """Every label whose score reaches its own threshold, highest score first (ties keep label order)."""
+        id2label = self.model.config.id2label
+        if threshold is None:
+            self._threshold_for(lang, None, mode)  # validates the mode and warns once for an unknown language
+        chosen = []
+        for index in sorted(range(len(scores)), key=lambda i: -scores[i]):
+            label = id2label[index]
+            cutoff = threshold if threshold is not None else self.thresholds.resolve_label(label, lang, mode)
+            if scores[index] >= cutoff:
+                chosen.append({"label": label, "score": scores[index]})
+        return chosen if top_k is None else chosen[:top_k]
+
+
+__all__ = ["HubheadsTextClassificationPipeline"]

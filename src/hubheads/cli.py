@@ -1,0 +1,142 @@
+"""The `hubheads` command line: `hubheads export SRC OUT`, `hubheads demo`.
+
+Each command imports what it needs when it runs, so `hubheads --help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _name_and_threshold(option: str):
+    def parse(text: str) -> tuple[str, float]:
+        name, sep, value = text.partition("=")
+        if not sep or not name:
+            raise argparse.ArgumentTypeError(f"{option} expects NAME=VALUE (e.g. it=0.7), got {text!r}")
+        try:
+            return name, float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option} expects a number after '=', got {value!r}") from None
+
+    return parse
+
+
+def _export(args: argparse.Namespace) -> int:
+    from hubheads.export import export_model
+
+    tokenizer = None
+    if args.tokenizer:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    report = export_model(
+        args.src,
+        args.out,
+        tokenizer=tokenizer,
+        threshold=args.threshold,
+        default_threshold=args.default_threshold,
+        lang_thresholds=dict(args.lang_threshold) or None,
+        label_thresholds=dict(args.label_threshold) or None,
+        multi_label=True if args.multi_label else None,
+        force=args.force,
+    )
+    print(f"Exported {args.src} -> {report.out_dir}")
+    print(f"  files: {', '.join(report.files)}")
+    if report.skipped:
+        print(
+            f"  left out: {', '.join(report.skipped)} (pickles, archives, folders and hidden files are not exported)"
+        )
+    print(f"  thresholds: {report.thresholds or 'none (stock decisions)'}")
+    if report.pipeline_declared:
+        print("  config.json declares the hubheads pipeline: consumers call")
+        print('    pipeline("text-classification", model="<org>/<name>", trust_remote_code=True)')
+    else:
+        print("  nothing to decide beyond argmax: the repo stays a plain transformers repo (no remote code)")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from hubheads.demo import run_demo
+
+    run_demo(args.out, force=args.force, train_seconds=args.train_seconds)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hubheads import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="hubheads",
+        description="Ship text classifiers to the Hugging Face Hub with the decisions their authors tuned.",
+    )
+    parser.add_argument("--version", action="version", version=f"hubheads {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    export = commands.add_parser(
+        "export",
+        help="write a Hub-ready repo folder from a checkpoint folder",
+        description=(
+            "Write a Hub-ready folder from a checkpoint saved with save_pretrained: safetensors weights, tokenizer, "
+            "config.json with the thresholds (and the hubheads pipeline when the repo needs it), postprocessing.json. "
+            "Thresholds already in SRC's config.json or postprocessing.json are kept unless overridden."
+        ),
+    )
+    export.add_argument("src", metavar="SRC", help="checkpoint folder (config.json + *.safetensors)")
+    export.add_argument("out", metavar="OUT", help="folder to write; must be new or empty unless --force")
+    export.add_argument("--threshold", type=float, help="tuned global threshold (best_threshold_global)")
+    export.add_argument("--default-threshold", type=float, help="untuned threshold (default_threshold)")
+    export.add_argument(
+        "--lang-threshold",
+        action="append",
+        default=[],
+        type=_name_and_threshold("--lang-threshold"),
+        metavar="LANG=T",
+        help="threshold for one language, e.g. it=0.7 (repeatable)",
+    )
+    export.add_argument(
+        "--label-threshold",
+        action="append",
+        default=[],
+        type=_name_and_threshold("--label-threshold"),
+        metavar="LABEL=T",
+        help="threshold for one label of a multi-label model, e.g. sarcasm=0.4 (repeatable)",
+    )
+    export.add_argument(
+        "--multi-label", action="store_true", help="mark the model multi-label: return every label over its threshold"
+    )
+    export.add_argument("--tokenizer", metavar="DIR", help="take the tokenizer from DIR (when SRC has none)")
+    export.add_argument("--force", action="store_true", help="replace a non-empty OUT (atomically)")
+    export.set_defaults(func=_export)
+
+    demo = commands.add_parser(
+        "demo",
+        help="fine-tune, threshold, export and consume a real MiniLM classifier offline",
+        description=(
+            "Fine-tune MiniLM-L6 on the bundled example posts, pick per-language thresholds on a dev split, export "
+            "the repos, and run them in a fresh process through the offline Hub cache with the stock pipeline."
+        ),
+    )
+    demo.add_argument(
+        "--out", default="hubheads-demo", help="folder for the repos and the cache (default: %(default)s)"
+    )
+    demo.add_argument("--force", action="store_true", help="replace an existing demo folder")
+    demo.add_argument(
+        "--train-seconds", type=float, default=60.0, help="training budget of the binary model (default: %(default)s)"
+    )
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, OSError) as error:
+        print(f"hubheads {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""Regenerate the demo's example sets (deterministic): `python make_demo_data.py` in this folder.
+
+demo_posts.jsonl: replies labelled supportive (1) or dismissive (0), in en / it / es, with different base rates per
+language, mixed signals and 8% label noise; dev rows use phrases never seen in training, so the model is unsure on
+them and tuned thresholds matter. demo_post_tags.jsonl: posts tagged with any of question / complaint / praise /
+request.
+"""
+
+import json
+import random
+from pathlib import Path
+
+HERE = Path(__file__).parent
+PHRASES = {
+    "en": {
+        1: [
+            "you did a great job on this",
+            "thanks for sharing, this really helps",
+            "I am proud of you for speaking up",
+            "keep going, you are doing fine",
+            "this is brave and I support you",
+            "sending you strength today",
+            "your story matters to me",
+            "well said, I agree with you",
+            "you are not alone in this",
+            "happy for you, congrats",
+            "I hear you and I believe you",
+            "what a kind thing to write",
+            "this made my day, thank you",
+            "you explained it so well",
+        ],
+        0: [
+            "nobody asked for your opinion",
+            "this is a waste of everyone's time",
+            "stop posting this nonsense",
+            "you clearly have no idea what you are saying",
+            "what a boring take",
+            "go away and read a book first",
+            "this is the worst thread today",
+            "you always complain about everything",
+            "no one cares, honestly",
+            "cringe post, delete it",
+            "save it for someone who cares",
+            "this is embarrassing to read",
+            "you again, seriously?",
+            "pointless, as usual",
+        ],
+    },
+    "it": {
+        1: [
+            "hai fatto un ottimo lavoro",
+            "grazie per averlo condiviso, aiuta tanto",
+            "sono fiero di te",
+            "continua così, stai andando bene",
+            "ti sostengo, sei coraggiosa",
+            "ti mando forza oggi",
+            "la tua storia conta per me",
+            "ben detto, sono d'accordo",
+            "non sei sola in questo",
+            "felice per te, complimenti",
+            "ti ascolto e ti credo",
+            "che messaggio gentile",
+            "mi hai migliorato la giornata, grazie",
+            "l'hai spiegato benissimo",
+        ],
+        0: [
+            "nessuno ha chiesto la tua opinione",
+            "è una perdita di tempo per tutti",
+            "smettila di scrivere sciocchezze",
+            "non sai di cosa parli",
+            "che discorso noioso",
+            "vai a leggere un libro prima",
+            "il thread peggiore di oggi",
+            "ti lamenti sempre di tutto",
+            "non interessa a nessuno, sinceramente",
+            "post imbarazzante, cancellalo",
+            "tienilo per chi se ne importa",
+            "fa imbarazzo leggerlo",
+            "ancora tu, sul serio?",
+            "inutile, come sempre",
+        ],
+    },
+    "es": {
+        1: [
+            "hiciste un gran trabajo",
+            "gracias por compartirlo, ayuda mucho",
+            "estoy orgulloso de ti",
+            "sigue así, lo estás haciendo bien",
+            "te apoyo, eres valiente",
+            "te mando fuerza hoy",
+            "tu historia me importa",
+            "bien dicho, estoy de acuerdo",
+            "no estás sola en esto",
+            "me alegro por ti, felicidades",
+            "te escucho y te creo",
+            "qué mensaje tan amable",
+            "me alegraste el día, gracias",
+            "lo explicaste muy bien",
+        ],
+        0: [
+            "nadie pidió tu opinión",
+            "esto es una pérdida de tiempo",
+            "deja de publicar tonterías",
+            "no tienes idea de lo que dices",
+            "qué opinión tan aburrida",
+            "vete a leer un libro primero",
+            "el peor hilo de hoy",
+            "siempre te quejas de todo",
+            "a nadie le importa, la verdad",
+            "publicación vergonzosa, bórrala",
+            "guárdalo para quien le importe",
+            "da vergüenza leerlo",
+            "¿tú otra vez, en serio?",
+            "inútil, como siempre",
+        ],
+    },
+}
+OPENERS = {
+    "en": ["", "honestly, ", "wow, ", "ok so ", "look, "],
+    "it": ["", "sinceramente, ", "wow, ", "allora ", "senti, "],
+    "es": ["", "sinceramente, ", "vaya, ", "bueno ", "mira, "],
+}
+CLOSERS = {
+    "en": ["", " :)", "!", " lol", "..."],
+    "it": ["", " :)", "!", " ahah", "..."],
+    "es": ["", " :)", "!", " jaja", "..."],
+}
+POSITIVE_RATE = {"en": 0.5, "it": 0.25, "es": 0.4}  # Italian replies are mostly dismissive in this sample
+DEV_PHRASES = 4  # the last 4 phrases of each list appear only in dev
+TAGS = {
+    "question": [
+        "is this still open?",
+        "does anyone know the answer?",
+        "why did this happen?",
+        "what time is the meeting?",
+        "who wrote this?",
+        "where can I find the form?",
+        "how long does it take?",
+    ],
+    "complaint": [
+        "the app keeps crashing",
+        "delivery was late again",
+        "the support line never answers",
+        "this update broke everything",
+        "prices went up for no reason",
+        "the train was cancelled twice",
+        "my order arrived broken",
+    ],
+    "praise": [
+        "great work by the team",
+        "the new design looks amazing",
+        "fantastic service today",
+        "love this community",
+        "the guide was super clear",
+        "best update so far",
+        "the staff were so kind",
+    ],
+    "request": [
+        "please add a dark mode",
+        "can you send me the link",
+        "please fix the login page",
+        "share the slides please",
+        "add more examples please",
+        "could you call me back",
+        "please extend the deadline",
+    ],
+}
+
+
+def main() -> None:
+    rng = random.Random(2026)
+    rows = []
+    for lang, phrases in PHRASES.items():
+        for split, count in (("train", 200), ("dev", 100)):
+            for _ in range(count):
+                label = int(rng.random() < POSITIVE_RATE[lang])
+                pool = {y: p[:-DEV_PHRASES] if split == "train" else p[-DEV_PHRASES:] for y, p in phrases.items()}
+                text = rng.choice(OPENERS[lang]) + rng.choice(pool[label])
+                if rng.random() < 0.35:  # mixed signals
+                    text += ", " + rng.choice(pool[1 - label])
+                text += rng.choice(CLOSERS[lang])
+                if rng.random() < 0.08:  # annotators disagree
+                    label = 1 - label
+                rows.append({"text": text, "lang": lang, "label": label, "split": split})
+    rng.shuffle(rows)
+    tagged = []
+    names = list(TAGS)
+    for split, count in (("train", 300), ("dev", 120)):
+        for _ in range(count):
+            labels = sorted(rng.sample(names, rng.choice([1, 1, 2, 2, 3])), key=names.index)
+            parts = [rng.choice(TAGS[t][:-2] if split == "train" else TAGS[t][-2:]) for t in labels]
+            rng.shuffle(parts)
+            tagged.append({"text": " ".join(parts), "labels": labels, "split": split})
+    for name, data in (("demo_posts.jsonl", rows), ("demo_post_tags.jsonl", tagged)):
+        with open(HERE / name, "w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in data)
+
+
+if __name__ == "__main__":
+    main()

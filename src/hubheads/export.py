@@ -1,0 +1,323 @@
+"""Write a Hub-ready repo folder from a checkpoint folder or an in-memory model.
+
+The folder holds the safetensors weights, the tokenizer, a config.json carrying the decision thresholds (and
+`custom_pipelines` when the repo needs the hubheads pipeline), the pipeline file with the files it imports, and a
+`postprocessing.json` with the thresholds for tools that do not run Python. The write is atomic: the folder is built
+next to OUT and renamed into place, so OUT is never left half-written, and an existing non-empty OUT is only
+replaced with `force=True`.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from hubheads.modeling.configuration_hubheads import THRESHOLD_KEYS, DecisionThresholds
+
+logger = logging.getLogger(__name__)
+
+PIPELINE_MODULE = "pipeline_hubheads"
+PIPELINE_CLASS = "HubheadsTextClassificationPipeline"
+POSTPROCESSING_FILE = "postprocessing.json"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".h5", ".msgpack")
+ARCHIVE_SUFFIXES = (".tar", ".gz", ".tgz", ".zip", ".7z")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+MULTI_LABEL = "multi_label_classification"
+
+
+@dataclass
+class ExportReport:
+    """What `export_model` wrote.
+
+    Args:
+        out_dir (`Path`): the exported folder.
+        files (`list[str]`): the files in it.
+        skipped (`list[str]`): files of the source that were left out (pickles, archives, folders).
+        thresholds (`dict`): the threshold keys now in config.json.
+        pipeline_declared (`bool`): whether config.json declares the hubheads pipeline.
+    """
+
+    out_dir: Path
+    files: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    thresholds: dict[str, Any] = field(default_factory=dict)
+    pipeline_declared: bool = False
+
+
+def hub_files(module: str) -> list[str]:
+    """The file of `hubheads.modeling.<module>` and, recursively, the sibling files it imports relatively."""
+    package = resources.files("hubheads.modeling")
+    needed: list[str] = []
+    pending = [module]
+    while pending:
+        name = pending.pop()
+        filename = f"{name}.py"
+        if filename in needed:
+            continue
+        needed.append(filename)
+        tree = ast.parse(package.joinpath(filename).read_text(encoding="utf-8"))
+        pending += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1]
+    return sorted(needed)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); fix or remove it.") from error
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}.")
+    return data
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True, ensure_ascii=False)
+        handle.write("\n")
+
+
+def _merged_thresholds(
+    config: Mapping[str, Any], postprocessing: Mapping[str, Any], overrides: Mapping[str, Any], id2label: list[str]
+) -> DecisionThresholds:
+    """Thresholds of the source's postprocessing.json, then its config.json, then the caller's options."""
+    merged: dict[str, Any] = {}
+    for layer_name, layer in (
+        ("postprocessing.json", postprocessing),
+        ("config.json", config),
+        ("options", overrides),
+    ):
+        for key in THRESHOLD_KEYS:
+            if layer.get(key) is None:
+                continue
+            value = layer[key]
+            if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+                value = {**merged[key], **value}
+            if key in merged and merged[key] != value and layer_name == "config.json":
+                logger.warning("%s and postprocessing.json disagree on %s; keeping config.json's value", key, key)
+            merged[key] = value
+    return DecisionThresholds.from_dict(merged, label_names=id2label)
+
+
+def _check_source(src: Path) -> list[str]:
+    """Refuse folders that are not safetensors checkpoints; return the names of files to leave out."""
+    if not src.is_dir():
+        raise FileNotFoundError(f"SRC {src} is not a folder; pass a checkpoint folder saved with save_pretrained.")
+    if not (src / "config.json").is_file():
+        raise FileNotFoundError(f"SRC {src} has no config.json; pass a folder saved with save_pretrained.")
+    names = sorted(os.listdir(src))
+    if not any(name.endswith(".safetensors") for name in names):
+        pickles = [name for name in names if name.endswith(PICKLE_SUFFIXES)]
+        if pickles:
+            raise ValueError(
+                f"SRC {src} holds only pickle weights ({', '.join(pickles)}); hubheads exports safetensors only, "
+                "because loading a pickle can run arbitrary code. If you trust the file, convert it once with:\n"
+                '  python -c "from transformers import AutoModelForSequenceClassification as M; '
+                f"M.from_pretrained('{src}').save_pretrained('{src}-safetensors')\"\n"
+                "and export that folder."
+            )
+        raise ValueError(f"SRC {src} holds no *.safetensors weights; save the model with save_pretrained first.")
+    return [
+        name
+        for name in names
+        if (src / name).is_dir() or name.endswith(PICKLE_SUFFIXES + ARCHIVE_SUFFIXES) or name.startswith(".")
+    ]
+
+
+def _make_tokenizer_portable(folder: Path) -> None:
+    """Name the generic fast tokenizer so transformers 4.x loads it too.
+
+    transformers 5 saves a tokenizer built from a `tokenizers` object as `"tokenizer_class": "TokenizersBackend"`,
+    a class 4.x does not have; `PreTrainedTokenizerFast` names the same class in both.
+    """
+    path = folder / "tokenizer_config.json"
+    if path.is_file():
+        tokenizer_config = _read_json(path)
+        if tokenizer_config.get("tokenizer_class") == "TokenizersBackend":
+            tokenizer_config["tokenizer_class"] = "PreTrainedTokenizerFast"
+            _write_json(path, tokenizer_config)
+
+
+def _check_out(out: Path, src: Path | None, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"OUT {out} exists and is not a folder; choose another OUT.")
+    if src is not None:
+        resolved_out, resolved_src = out.resolve(), src.resolve()
+        if resolved_out == resolved_src or resolved_out in resolved_src.parents:
+            raise ValueError(f"OUT {out} would replace SRC {src}; export into a new folder.")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise FileExistsError(f"OUT {out} is not empty; pass --force (force=True) to replace it.")
+
+
+def _replace_atomically(staging: Path, out: Path) -> None:
+    """Move the finished `staging` folder to `out`, replacing an existing `out` as one rename."""
+    if not out.exists():
+        os.replace(staging, out)
+        return
+    backup = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+    os.replace(out, backup / "previous")
+    try:
+        os.replace(staging, out)
+    except OSError:
+        os.replace(backup / "previous", out)
+        raise
+    finally:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def _build(
+    src: Path,
+    staging: Path,
+    *,
+    overrides: Mapping[str, Any],
+    multi_label: bool | None,
+    tokenizer: Any,
+) -> ExportReport:
+    from hubheads import __version__
+
+    skipped = _check_source(src)
+    config = _read_json(src / "config.json")
+    postprocessing = _read_json(src / POSTPROCESSING_FILE) if (src / POSTPROCESSING_FILE).is_file() else {}
+    for name in sorted(os.listdir(src)):
+        if name in skipped or name in ("config.json", POSTPROCESSING_FILE):
+            continue
+        shutil.copy2(src / name, staging / name)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(str(staging))
+    if not any((staging / name).is_file() for name in TOKENIZER_FILES):
+        raise ValueError(
+            f"SRC {src} has no tokenizer (tokenizer.json / tokenizer_config.json), which the pipeline needs; "
+            "pass --tokenizer DIR (tokenizer= in Python) to take it from the base model."
+        )
+    _make_tokenizer_portable(staging)
+
+    if multi_label is not None:
+        if multi_label:
+            config["problem_type"] = MULTI_LABEL
+        elif config.get("problem_type") == MULTI_LABEL:
+            config["problem_type"] = "single_label_classification"
+    id2label_raw = config.get("id2label") or {str(i): f"LABEL_{i}" for i in range(config.get("num_labels", 2))}
+    id2label = [str(id2label_raw[key]) for key in sorted(id2label_raw, key=int)]
+    thresholds = _merged_thresholds(config, postprocessing, overrides, id2label)
+    thresholds.check_applies_to(config.get("problem_type"), len(id2label), source="the thresholds you set")
+
+    for key in THRESHOLD_KEYS:
+        config.pop(key, None)
+    config.update(thresholds.to_dict())
+    pipeline_declared = thresholds.configured or config.get("problem_type") == MULTI_LABEL
+    if pipeline_declared:
+        for filename in hub_files(PIPELINE_MODULE):
+            shutil.copyfile(resources.files("hubheads.modeling").joinpath(filename), staging / filename)
+        config.setdefault("custom_pipelines", {})["text-classification"] = {
+            "impl": f"{PIPELINE_MODULE}.{PIPELINE_CLASS}",
+            "pt": ["AutoModelForSequenceClassification"],
+            "tf": [],
+            "type": "text",
+        }
+    config["hubheads_version"] = __version__
+    _write_json(staging / "config.json", config)
+    _write_json(
+        staging / POSTPROCESSING_FILE,
+        {
+            "hubheads_version": __version__,
+            "problem_type": config.get("problem_type") or "single_label_classification",
+            "id2label": dict(enumerate(id2label)),
+            "decision_rule": (
+                "multi-label: every label with sigmoid score >= label_thresholds[label], else the rule below; "
+                "binary: label 1 when softmax score >= thresholds_by_lang[lang], else best_threshold_global, "
+                "else default_threshold, else 0.5"
+            ),
+            **thresholds.to_dict(),
+        },
+    )
+    if not (staging / ".gitattributes").exists():
+        shutil.copyfile(
+            resources.files("hubheads.hub_templates").joinpath("gitattributes"), staging / ".gitattributes"
+        )
+    return ExportReport(
+        out_dir=staging,
+        files=sorted(os.listdir(staging)),
+        skipped=skipped,
+        thresholds=thresholds.to_dict(),
+        pipeline_declared=pipeline_declared,
+    )
+
+
+def export_model(
+    source: str | os.PathLike | Any,
+    out_dir: str | os.PathLike,
+    *,
+    tokenizer: Any = None,
+    threshold: float | None = None,
+    default_threshold: float | None = None,
+    lang_thresholds: Mapping[str, float] | None = None,
+    label_thresholds: Mapping[str, float] | None = None,
+    multi_label: bool | None = None,
+    force: bool = False,
+) -> ExportReport:
+    """Export a checkpoint folder or an in-memory model to a Hub-ready folder.
+
+    Args:
+        source (`str`, `os.PathLike` or `PreTrainedModel`):
+            A folder saved with `save_pretrained` (safetensors weights), or a model object.
+        out_dir (`str` or `os.PathLike`):
+            The folder to write. It must not exist or be empty, unless `force=True`.
+        tokenizer (`PreTrainedTokenizerBase`, *optional*):
+            Saved into the repo; needed when `source` is a model object or a folder without a tokenizer.
+        threshold (`float`, *optional*):
+            The tuned global threshold (`best_threshold_global`).
+        default_threshold (`float`, *optional*):
+            The untuned threshold (`default_threshold`).
+        lang_thresholds (`dict[str, float]`, *optional*):
+            Thresholds per language (`thresholds_by_lang`), merged over those of the source.
+        label_thresholds (`dict[str, float]`, *optional*):
+            Thresholds per label of a multi-label model, merged over those of the source.
+        multi_label (`bool`, *optional*):
+            `True` marks the model multi-label (`problem_type="multi_label_classification"`); `None` keeps the
+            source's problem type.
+        force (`bool`, *optional*, defaults to `False`):
+            Replace a non-empty `out_dir` (atomically).
+
+    Thresholds already in the source's config.json or postprocessing.json are kept unless overridden here.
+
+    Returns:
+        [`ExportReport`]: what was written.
+    """
+    out = Path(out_dir)
+    src = None if hasattr(source, "save_pretrained") else Path(source)
+    _check_out(out, src, force)
+    overrides = {
+        "default_threshold": default_threshold,
+        "best_threshold_global": threshold,
+        "thresholds_by_lang": dict(lang_thresholds) if lang_thresholds else None,
+        "label_thresholds": dict(label_thresholds) if label_thresholds else None,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp makes the folder private; the export should not be
+    try:
+        with tempfile.TemporaryDirectory(prefix="hubheads-model-") as saved:
+            if src is None:
+                source.save_pretrained(saved)
+                src = Path(saved)
+            report = _build(src, staging, overrides=overrides, multi_label=multi_label, tokenizer=tokenizer)
+        _replace_atomically(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    report.out_dir = out
+    return report
+
+
+__all__ = ["ExportReport", "export_model", "hub_files"]

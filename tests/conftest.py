@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+COMPAT_ENV = "HUBHEADS_COMPAT_PYTHON"
+
+
+def consumer_pythons() -> list:
+    """The interpreters consumer tests run in: this one (newest transformers) and, from `make test`, one with
+    transformers 4.57.6 and no hubheads. Under CI the second one is required."""
+    params = [pytest.param(sys.executable, id="tf-current")]
+    compat = os.environ.get(COMPAT_ENV)
+    if compat:
+        params.append(pytest.param(compat, id="tf-4.57"))
+    elif os.environ.get("CI"):
+        raise RuntimeError(f"CI must run the consumer tests under transformers 4.57.6 too: set {COMPAT_ENV}.")
+    return params
+
+
+def pytest_generate_tests(metafunc):
+    if "consumer_python" in metafunc.fixturenames:
+        metafunc.parametrize("consumer_python", consumer_pythons())
+
+
+@pytest.fixture
+def hf_home(tmp_path: Path) -> Path:
+    """An empty HF_HOME for one consumer: its hub/ folder is the offline cache."""
+    path = tmp_path / "hf_home"
+    (path / "hub").mkdir(parents=True)
+    return path

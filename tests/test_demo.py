@@ -1,0 +1,45 @@
+"""`hubheads demo` end to end on the real MiniLM backbone, with a short training budget."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hubheads.cli import main
+
+HUBHEADS = str(Path(sys.executable).parent / "hubheads")
+
+
+@pytest.mark.slow
+def test_demo_trains_exports_and_consumes(tmp_path):
+    out = tmp_path / "demo"
+    completed = subprocess.run(
+        [HUBHEADS, "demo", "--out", str(out), "--train-seconds", "4"], capture_output=True, text=True, timeout=900
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    stdout = completed.stdout
+    binary = json.loads((out / "repos/supportive-minilm/config.json").read_text())
+    assert binary["default_threshold"] == 0.5 and 0 <= binary["best_threshold_global"] <= 1
+    assert set(binary["thresholds_by_lang"]) <= {"en", "es", "it"}
+    assert "pipeline_hubheads.HubheadsTextClassificationPipeline" in json.dumps(binary["custom_pipelines"])
+    tags = json.loads((out / "repos/post-tags-minilm/config.json").read_text())
+    assert tags["problem_type"] == "multi_label_classification"
+    assert set(tags["label_thresholds"]) == {"question", "complaint", "praise", "request"}
+    assert (out / "hf_home/hub/models--hubheads-demo--supportive-minilm/refs/main").is_file()
+    # The consumer's decisions came from the repo's copy of the pipeline and reproduce the author's dev scores.
+    assert "code from transformers_modules.hubheads_hyphen_demo" in stdout
+    author_untuned = re.search(r"dev macro-F1 at 0.5: +(\d\.\d+)", stdout).group(1)
+    author_tuned = re.search(r"dev macro-F1 with per-language ones: (\d\.\d+)", stdout).group(1)
+    assert re.findall(r"dev macro-F1 (\d\.\d+)", stdout) == [author_untuned, author_tuned]
+    assert re.search(r"the thresholds change \d+ of 300 decisions", stdout)
+    assert re.search(r"-> (question|complaint|praise|request) \d\.\d\d", stdout)
+
+
+def test_demo_refuses_to_overwrite_without_force(tmp_path, capsys):
+    (tmp_path / "keep.txt").write_text("mine")
+    assert main(["demo", "--out", str(tmp_path)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert (tmp_path / "keep.txt").read_text() == "mine"

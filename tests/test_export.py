@@ -1,0 +1,236 @@
+"""`hubheads export` and `export_model`: what lands in the folder, what is kept, what is refused, atomicity."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import pytest
+import tiny
+from safetensors.torch import load_file
+from transformers import AutoConfig, AutoModelForSequenceClassification
+
+from hubheads import DecisionThresholds, __version__, export_model
+from hubheads import export as export_module
+from hubheads.cli import main
+
+HUBHEADS = [sys.executable, "-m", "hubheads.cli"]
+
+
+def _config(folder: Path) -> dict:
+    return json.loads((folder / "config.json").read_text())
+
+
+@pytest.fixture
+def checkpoint(tmp_path) -> Path:
+    return tiny.save_checkpoint(tmp_path / "ckpt")
+
+
+def test_export_writes_a_hub_ready_folder(checkpoint, tmp_path):
+    out = tmp_path / "repo"
+    report = export_model(checkpoint, out, threshold=0.7000000000000001, lang_thresholds={"it": 0.7})
+    assert report.out_dir == out and report.pipeline_declared
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "postprocessing.json"):
+        assert (out / name).is_file(), name
+    for name in ("pipeline_hubheads.py", "configuration_hubheads.py"):
+        shipped = resources.files("hubheads.modeling").joinpath(name).read_bytes()
+        assert (out / name).read_bytes() == shipped, f"{name} must be the package's copy, byte for byte"
+    config = _config(out)
+    assert config["best_threshold_global"] == 0.7000000000000001
+    assert config["thresholds_by_lang"] == {"it": 0.7}
+    assert config["hubheads_version"] == __version__
+    assert config["custom_pipelines"]["text-classification"] == {
+        "impl": "pipeline_hubheads.HubheadsTextClassificationPipeline",
+        "pt": ["AutoModelForSequenceClassification"],
+        "tf": [],
+        "type": "text",
+    }
+    postprocessing = json.loads((out / "postprocessing.json").read_text())
+    assert DecisionThresholds.from_dict(postprocessing).to_dict() == report.thresholds
+    assert postprocessing["problem_type"] == "single_label_classification"
+    # The weights are the checkpoint's, untouched, and the config still loads with the stock classes.
+    original, exported = load_file(checkpoint / "model.safetensors"), load_file(out / "model.safetensors")
+    assert original.keys() == exported.keys() and all((original[k] == exported[k]).all() for k in original)
+    assert DecisionThresholds.from_config(AutoConfig.from_pretrained(out)).to_dict() == report.thresholds
+    assert not list(tmp_path.glob(".repo.*")), "no staging folder may be left behind"
+
+
+def test_a_model_that_configures_nothing_stays_a_plain_repo(checkpoint, tmp_path):
+    report = export_model(checkpoint, tmp_path / "repo")
+    config = _config(tmp_path / "repo")
+    assert not report.pipeline_declared and "custom_pipelines" not in config
+    assert not list((tmp_path / "repo").glob("*.py"))
+    original = _config(checkpoint)
+    assert {k: v for k, v in config.items() if k != "hubheads_version"} == original
+
+
+def test_thresholds_in_the_source_are_kept_and_options_override(checkpoint, tmp_path):
+    config = _config(checkpoint)
+    config.update(default_threshold=0.5, best_threshold_global=0.7000000000000001, thresholds_by_lang={"it": 0.7})
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    (checkpoint / "postprocessing.json").write_text(json.dumps({"thresholds_by_lang": {"es": 0.55, "it": 0.2}}))
+    report = export_model(checkpoint, tmp_path / "repo", lang_thresholds={"en": 0.4})
+    assert report.thresholds == {
+        "default_threshold": 0.5,
+        "best_threshold_global": 0.7000000000000001,
+        "thresholds_by_lang": {"es": 0.55, "it": 0.7, "en": 0.4},  # config.json wins over postprocessing.json
+    }
+    report = export_model(checkpoint, tmp_path / "repo", threshold=0.6, force=True)
+    assert report.thresholds["best_threshold_global"] == 0.6
+
+
+def test_multi_label_switch_and_label_thresholds(tmp_path):
+    checkpoint = tiny.save_checkpoint(
+        tmp_path / "ckpt", num_labels=len(tiny.MULTI_LABELS), id2label=dict(enumerate(tiny.MULTI_LABELS))
+    )
+    with pytest.raises(ValueError, match="multi-label"):
+        export_model(checkpoint, tmp_path / "repo", label_thresholds={"sarcasm": 0.4})
+    with pytest.raises(ValueError, match="sarcsm"):
+        export_model(checkpoint, tmp_path / "repo", multi_label=True, label_thresholds={"sarcsm": 0.4})
+    report = export_model(checkpoint, tmp_path / "repo", multi_label=True, label_thresholds={"sarcasm": 0.4})
+    config = _config(tmp_path / "repo")
+    assert config["problem_type"] == "multi_label_classification"
+    assert config["label_thresholds"] == {"sarcasm": 0.4} and report.pipeline_declared
+    # A multi-label model needs the pipeline even without thresholds: the stock one returns only the top label.
+    assert export_model(checkpoint, tmp_path / "repo2", multi_label=True).pipeline_declared
+
+
+def test_in_memory_model_and_tokenizer(tmp_path):
+    model, tokenizer = tiny.build_model("bert"), tiny.build_tokenizer()
+    export_model(model, tmp_path / "repo", tokenizer=tokenizer, threshold=0.65)
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "repo")
+    encoded = tokenizer(tiny.sample_texts(3), return_tensors="pt", padding=True)
+    assert (loaded(**encoded).logits == model(**encoded).logits).all()
+    with pytest.raises(ValueError, match="tokenizer"):
+        export_model(model, tmp_path / "repo2")
+
+
+def test_tokenizers_saved_by_transformers_5_are_named_for_4x(checkpoint, tmp_path):
+    export_model(checkpoint, tmp_path / "repo", threshold=0.6)
+    tokenizer_config = json.loads((tmp_path / "repo" / "tokenizer_config.json").read_text())
+    assert tokenizer_config["tokenizer_class"] in {"PreTrainedTokenizerFast", "BertTokenizer"}
+
+
+def test_a_non_empty_out_is_refused_without_force_and_replaced_with_it(checkpoint, tmp_path):
+    out = tmp_path / "repo"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="--force"):
+        export_model(checkpoint, out, threshold=0.6)
+    assert (out / "notes.txt").read_text() == "mine"
+    export_model(checkpoint, out, threshold=0.6, force=True)
+    assert not (out / "notes.txt").exists() and _config(out)["best_threshold_global"] == 0.6
+    (tmp_path / "empty").mkdir()
+    export_model(checkpoint, tmp_path / "empty")  # an empty folder is fine
+    with pytest.raises(ValueError, match="replace SRC"):
+        export_model(checkpoint, checkpoint, force=True)
+
+
+def test_an_interrupted_export_leaves_nothing_behind(checkpoint, tmp_path, monkeypatch):
+    out = tmp_path / "repo"
+    export_model(checkpoint, out, threshold=0.6)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_copy = shutil.copyfile
+
+    def copy_then_fail(src, dst, *args, **kwargs):
+        if str(dst).endswith("pipeline_hubheads.py"):
+            raise KeyboardInterrupt  # the user hit Ctrl-C in the middle of the write
+        return real_copy(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(export_module.shutil, "copyfile", copy_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        export_model(checkpoint, out, threshold=0.9, force=True)
+    with pytest.raises(KeyboardInterrupt):
+        export_model(checkpoint, tmp_path / "new", threshold=0.9)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before, "the previous export must survive intact"
+    assert not (tmp_path / "new").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "repo"]
+
+
+def test_exported_folder_is_readable_like_the_source(checkpoint, tmp_path):
+    export_model(checkpoint, tmp_path / "repo", threshold=0.6)
+    assert oct((tmp_path / "repo").stat().st_mode & 0o777) == oct(0o777 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_pickle_only_checkpoints_are_refused_with_a_conversion_hint(checkpoint, tmp_path):
+    (checkpoint / "model.safetensors").rename(checkpoint / "pytorch_model.bin")
+    with pytest.raises(ValueError, match=r"(?s)pickle weights \(pytorch_model.bin\).*save_pretrained"):
+        export_model(checkpoint, tmp_path / "repo")
+    assert not (tmp_path / "repo").exists()
+
+
+def test_pickles_and_trainer_leftovers_next_to_safetensors_are_left_out(checkpoint, tmp_path):
+    for name in ("training_args.bin", "optimizer.pt", "results.tar.gz"):
+        (checkpoint / name).write_bytes(b"\x80\x04pickle")
+    (checkpoint / "checkpoint-500").mkdir()
+    report = export_model(checkpoint, tmp_path / "repo")
+    assert set(report.skipped) == {"training_args.bin", "optimizer.pt", "results.tar.gz", "checkpoint-500"}
+    assert not any((tmp_path / "repo" / name).exists() for name in report.skipped)
+
+
+@pytest.mark.parametrize(
+    "setup, match",
+    [
+        (lambda c: (c / "config.json").unlink(), "no config.json"),
+        (lambda c: (c / "config.json").write_text("{not json"), "not valid JSON"),
+        (lambda c: (c / "model.safetensors").unlink(), "no \\*.safetensors"),
+        (lambda c: [(c / n).unlink() for n in ("tokenizer.json", "tokenizer_config.json")], "no tokenizer"),
+    ],
+)
+def test_broken_sources_are_refused(checkpoint, tmp_path, setup, match):
+    setup(checkpoint)
+    with pytest.raises((ValueError, FileNotFoundError), match=match):
+        export_model(checkpoint, tmp_path / "repo")
+    assert not (tmp_path / "repo").exists()
+
+
+def test_cli_export(checkpoint, tmp_path, capsys):
+    out = tmp_path / "repo"
+    args = ["export", str(checkpoint), str(out), "--threshold", "0.7", "--lang-threshold", "it=0.6"]
+    assert main(args + ["--default-threshold", "0.5", "--lang-threshold", "ES=0.55"]) == 0
+    assert "declares the hubheads pipeline" in capsys.readouterr().out
+    config = _config(out)
+    assert (config["default_threshold"], config["best_threshold_global"]) == (0.5, 0.7)
+    assert config["thresholds_by_lang"] == {"it": 0.6, "es": 0.55}
+    assert main(args) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(args + ["--force", "--lang-threshold", "it=1.6"]) == 2
+    assert "thresholds_by_lang['it']" in capsys.readouterr().err
+    assert _config(out)["thresholds_by_lang"] == {"it": 0.6, "es": 0.55}, "a refused export changes nothing"
+
+
+def test_cli_export_tokenizer_option(checkpoint, tmp_path):
+    tokenizer_dir = tmp_path / "tok"
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        tokenizer_dir.mkdir(exist_ok=True)
+        (checkpoint / name).rename(tokenizer_dir / name)
+    assert main(["export", str(checkpoint), str(tmp_path / "repo")]) == 2
+    assert main(["export", str(checkpoint), str(tmp_path / "repo"), "--tokenizer", str(tokenizer_dir)]) == 0
+    assert (tmp_path / "repo" / "tokenizer.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "bad", [["--lang-threshold", "it"], ["--lang-threshold", "it=high"], ["--threshold", "x"], ["--bogus"]]
+)
+def test_cli_rejects_malformed_options(checkpoint, tmp_path, bad):
+    completed = subprocess.run(
+        HUBHEADS + ["export", str(checkpoint), str(tmp_path / "repo"), *bad], capture_output=True, text=True
+    )
+    assert completed.returncode == 2 and "error:" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["export"], ["demo"]])
+def test_every_command_has_help(command):
+    script = Path(sys.executable).parent / "hubheads"  # the installed console script
+    completed = subprocess.run([str(script), *command, "--help"], capture_output=True, text=True)
+    assert completed.returncode == 0 and "usage: hubheads" in completed.stdout

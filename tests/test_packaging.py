@@ -1,0 +1,66 @@
+"""What ships: the wheel carries modeling/ byte for byte, and the modeling files stay safe to run remotely."""
+
+import ast
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELING = sorted((ROOT / "modeling").glob("*.py"))
+ALLOWED_IMPORT_ROOTS = {"torch", "transformers", "numpy"} | set(sys.stdlib_module_names)
+FORBIDDEN_MODULES = {"pickle", "subprocess", "socket", "urllib", "http", "requests", "shutil", "ctypes", "marshal"}
+FORBIDDEN_CALLS = {"exec", "eval", "compile", "open", "__import__", "print", "system", "popen"}
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_modeling_byte_identical(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("hubheads-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        for path in MODELING:
+            assert archive.read(f"hubheads/modeling/{path.name}") == path.read_bytes(), path.name
+        assert (
+            archive.read("hubheads/hub_templates/gitattributes") == (ROOT / "hub_templates/gitattributes").read_bytes()
+        )
+        assert any(name.startswith("hubheads/data/") and name.endswith(".jsonl") for name in names)
+        entry_points = next(name for name in names if name.endswith("entry_points.txt"))
+        assert "hubheads = hubheads.cli:main" in archive.read(entry_points).decode()
+
+
+@pytest.mark.parametrize("path", MODELING, ids=lambda p: p.name)
+def test_modeling_files_import_only_what_a_stranger_has(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots = {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative imports are copied along by transformers' remote-code loader
+                assert node.level == 1 and (path.parent / f"{node.module}.py").is_file(), ast.dump(node)
+                continue
+            roots = {node.module.split(".")[0]}
+        else:
+            continue
+        assert roots <= ALLOWED_IMPORT_ROOTS, f"{path.name}:{node.lineno} imports {roots}"
+        assert not roots & FORBIDDEN_MODULES, f"{path.name}:{node.lineno} imports {roots & FORBIDDEN_MODULES}"
+
+
+@pytest.mark.parametrize("path", MODELING, ids=lambda p: p.name)
+def test_modeling_files_make_no_dangerous_calls(path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+            assert name not in FORBIDDEN_CALLS, f"{path.name}:{node.lineno} calls {name}()"
+            assert (
+                name not in {"load", "save"}
+                or not isinstance(func, ast.Attribute)
+                or not (isinstance(func.value, ast.Name) and func.value.id == "torch")
+            ), f"{path.name}:{node.lineno}: torch.load/torch.save (pickle)"

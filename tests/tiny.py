@@ -1,0 +1,101 @@
+"""Tiny random backbones and a locally built tokenizer, like transformers' `ModelTester` classes.
+
+Hidden size 32, 2 layers, a vocabulary of a few dozen words: a model builds in milliseconds and needs no download.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    DistilBertConfig,
+    DistilBertForSequenceClassification,
+    PreTrainedTokenizerFast,
+    XLMRobertaConfig,
+    XLMRobertaForSequenceClassification,
+)
+
+SPECIALS = ["[UNK]", "[PAD]", "[CLS]", "[SEP]"]  # [PAD] is id 1, as in XLM-R, so every backbone agrees
+WORDS = (
+    "hello world good bad great awful love hate post reply thread user people friend enemy "
+    "ciao mondo buono cattivo amore odio amico gente hola mundo bueno malo amor odio amigo "
+    "gracias grazie thanks today never always maybe very not"
+).split()
+VOCAB = {token: index for index, token in enumerate(dict.fromkeys(SPECIALS + WORDS))}
+MULTI_LABELS = ["aspersion", "hyperbole", "namecalling", "sarcasm", "vulgarity"]
+
+
+def build_tokenizer(
+    model_max_length: int | None = None, model_input_names: tuple[str, ...] = ("input_ids", "attention_mask")
+) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer over `VOCAB` with BERT-style [CLS] ... [SEP] framing."""
+    tokenizer = Tokenizer(models.WordLevel(VOCAB, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    cls, sep = VOCAB["[CLS]"], VOCAB["[SEP]"]
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    kwargs = {"model_max_length": model_max_length} if model_max_length else {}
+    kwargs["model_input_names"] = list(model_input_names)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        **kwargs,
+    )
+
+
+def build_model(kind: str = "distilbert", num_labels: int = 2, seed: int = 0, **config_kwargs):
+    """A random tiny `*ForSequenceClassification` of `kind` ("distilbert", "bert" or "xlm-roberta")."""
+    torch.manual_seed(seed)
+    common = {"vocab_size": len(VOCAB), "pad_token_id": VOCAB["[PAD]"], "num_labels": num_labels, **config_kwargs}
+    if kind == "distilbert":
+        config = DistilBertConfig(dim=32, hidden_dim=64, n_layers=2, n_heads=2, max_position_embeddings=64, **common)
+        model = DistilBertForSequenceClassification(config)
+    elif kind == "bert":
+        common.setdefault("max_position_embeddings", 64)
+        config = BertConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, **common)
+        model = BertForSequenceClassification(config)
+    elif kind == "xlm-roberta":
+        common.setdefault("max_position_embeddings", 34)  # 32 usable positions after the padding offset
+        config = XLMRobertaConfig(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, **common
+        )
+        model = XLMRobertaForSequenceClassification(config)
+    else:
+        raise ValueError(f"unknown kind {kind!r}")
+    # Random heads put every probability near 0.5; a wider last layer spreads them so thresholds matter.
+    last_linear = [module for module in model.classifier.modules() if isinstance(module, torch.nn.Linear)][-1]
+    torch.nn.init.normal_(last_linear.weight, std=10.0)
+    return model.eval()
+
+
+def save_checkpoint(path: Path, kind: str = "distilbert", num_labels: int = 2, **config_kwargs) -> Path:
+    """Save a tiny model and the tokenizer to `path` as a trainer would, and return `path`."""
+    build_model(kind, num_labels, **config_kwargs).save_pretrained(path)
+    build_tokenizer().save_pretrained(path)
+    return path
+
+
+def sample_texts(count: int, seed: int = 0, min_words: int = 2, max_words: int = 12) -> list[str]:
+    """Deterministic random sentences over the tiny vocabulary."""
+    rng = random.Random(seed)
+    return [" ".join(rng.choices(WORDS, k=rng.randint(min_words, max_words))) for _ in range(count)]
+
+
+def probabilities(model, tokenizer, texts: list[str], multi_label: bool = False) -> list[list[float]]:
+    """Reference scores: each text tokenized alone (truncated like the pipeline) and run through the model."""
+    rows = []
+    with torch.no_grad():
+        for text in texts:
+            encoded = tokenizer(text, return_tensors="pt", truncation=True, max_length=32)
+            logits = model(**encoded).logits[0].float()
+            rows.append((torch.sigmoid(logits) if multi_label else torch.softmax(logits, -1)).tolist())
+    return rows
