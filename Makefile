@@ -27,8 +27,9 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/hubheads demo --out hubheads-demo --force
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src modeling hub_templates tests benchmarks
-	$(VENV)/bin/ruff format --check src modeling hub_templates tests benchmarks
+	$(VENV)/bin/ruff check src modeling hub_templates tests
+	$(VENV)/bin/ruff format --check src modeling hub_templates tests
+	$(VENV)/bin/mypy src modeling
 
 test: $(VENV)/.installed $(COMPAT)/.installed lint
 	HUBHEADS_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(VENV)/bin/python -m pytest

@@ -92,7 +92,7 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
             preprocess_params["lang"] = lang
         return preprocess_params, forward_params, postprocess_params
 
-    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         """Classify `inputs`; see the class docstring for the accepted shapes and arguments."""
         lang = kwargs.pop("lang", None)
         bio = kwargs.pop("bio", None)
@@ -113,7 +113,7 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
                 f"Inputs must be a string, a dict with a 'text' key, or a list or generator of those; "
                 f"got {type(inputs).__name__}."
             )
-        result = super(TextClassificationPipeline, self).__call__(items, **kwargs)
+        result = super(TextClassificationPipeline, self).__call__(items, *args, **kwargs)
         # Same shapes as the stock pipeline, which wraps a single string's result in a list unless `top_k` is given.
         if isinstance(inputs, str) and "top_k" not in kwargs and not self.multi_label:
             return [result]
@@ -154,7 +154,7 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
             limit = tokenizer_limit if limit is None else min(limit, tokenizer_limit)
         return limit
 
-    def preprocess(self, inputs, lang=None, **tokenizer_kwargs) -> dict[str, Any]:
+    def preprocess(self, inputs, lang=None, **tokenizer_kwargs) -> dict[str, Any]:  # type: ignore[override]
         if "truncation" not in tokenizer_kwargs:
             tokenizer_kwargs["truncation"] = True
             if "max_length" not in tokenizer_kwargs and self._max_input_length() is not None:

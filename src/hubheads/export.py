@@ -65,8 +65,14 @@ def hub_files(module: str) -> list[str]:
             continue
         needed.append(filename)
         tree = ast.parse(package.joinpath(filename).read_text(encoding="utf-8"))
-        pending += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1]
+        relative = [node for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1]
+        pending += [node.module for node in relative if node.module]
     return sorted(needed)
+
+
+def _copy_resource(package: str, name: str, destination: Path) -> None:
+    """Copy a file shipped in the hubheads wheel, byte for byte."""
+    destination.write_bytes(resources.files(package).joinpath(name).read_bytes())
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -216,7 +222,7 @@ def _build(
     pipeline_declared = thresholds.configured or config.get("problem_type") == MULTI_LABEL
     if pipeline_declared:
         for filename in hub_files(PIPELINE_MODULE):
-            shutil.copyfile(resources.files("hubheads.modeling").joinpath(filename), staging / filename)
+            _copy_resource("hubheads.modeling", filename, staging / filename)
         config.setdefault("custom_pipelines", {})["text-classification"] = {
             "impl": f"{PIPELINE_MODULE}.{PIPELINE_CLASS}",
             "pt": ["AutoModelForSequenceClassification"],
@@ -240,9 +246,7 @@ def _build(
         },
     )
     if not (staging / ".gitattributes").exists():
-        shutil.copyfile(
-            resources.files("hubheads.hub_templates").joinpath("gitattributes"), staging / ".gitattributes"
-        )
+        _copy_resource("hubheads.hub_templates", "gitattributes", staging / ".gitattributes")
     return ExportReport(
         out_dir=staging,
         files=sorted(os.listdir(staging)),
@@ -309,7 +313,8 @@ def export_model(
     try:
         with tempfile.TemporaryDirectory(prefix="hubheads-model-") as saved:
             if src is None:
-                source.save_pretrained(saved)
+                model: Any = source
+                model.save_pretrained(saved)
                 src = Path(saved)
             report = _build(src, staging, overrides=overrides, multi_label=multi_label, tokenizer=tokenizer)
         _replace_atomically(staging, out)
