@@ -10,7 +10,9 @@ A config (DistilBERT, BERT, XLM-R or one of the hubheads architectures) may carr
 Every value must be a real number in [0, 1]. [`DecisionThresholds.from_config`] validates them and raises a
 `ValueError` naming the key otherwise, so a typo never silently falls back to 0.5.
 
-This file is copied verbatim into exported Hub repos: standard library only.
+It also holds what the hubheads configs share: validation helpers and the wrapped encoder's config.
+
+This file is copied verbatim into exported Hub repos: it imports only the standard library and transformers.
 """
 
 import math
@@ -18,9 +20,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from transformers import AutoConfig, PretrainedConfig
+
 THRESHOLD_KEYS = ("default_threshold", "best_threshold_global", "thresholds_by_lang", "label_thresholds")
 THRESHOLD_MODES = ("auto", "default", "global", "by_lang")
 FALLBACK_THRESHOLD = 0.5
+POOLING_MODES = ("cls", "mean")
 
 
 def validate_threshold(value: Any, key: str) -> float:
@@ -184,4 +189,54 @@ class DecisionThresholds:
         return self.resolve(lang, mode)[0]
 
 
-__all__ = ["DecisionThresholds", "THRESHOLD_KEYS", "THRESHOLD_MODES", "validate_threshold"]
+def backbone_config_from(value: Any, default_model_type: str) -> PretrainedConfig:
+    """The wrapped encoder's config from a config object, a dict with `model_type` (as config.json stores it) or
+    `None` (a default `default_model_type` config)."""
+    if value is None:
+        return AutoConfig.for_model(default_model_type)
+    if isinstance(value, PretrainedConfig):
+        return value
+    if isinstance(value, Mapping):
+        if "model_type" not in value:
+            raise ValueError("`backbone_config` given as a dict needs a `model_type` key (e.g. 'bert', 'roberta').")
+        values = dict(value)
+        return AutoConfig.for_model(values.pop("model_type"), **values)
+    raise TypeError(
+        f"`backbone_config` must be a PretrainedConfig or a dict with `model_type`, got {type(value).__name__}."
+    )
+
+
+def check_choice(value: Any, choices: tuple, key: str) -> Any:
+    """Return `value` if it is one of `choices`; raise a `ValueError` naming `key` otherwise."""
+    if value not in choices:
+        raise ValueError(f"`{key}` must be one of {list(choices)}, got {value!r}.")
+    return value
+
+
+def check_non_negative(value: Any, key: str) -> float:
+    """Return `value` as a float if it is a real number >= 0; raise a `ValueError` naming `key` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
+        raise ValueError(f"`{key}` must be a number >= 0, got {value!r}.")
+    return float(value)
+
+
+def check_class_weights(value: Any, num_classes: int, key: str) -> Optional[list]:
+    """`None`, or a list of `num_classes` non-negative weights, as floats."""
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or len(value) != num_classes:
+        raise ValueError(f"`{key}` must be a list of {num_classes} weights (one per class), got {value!r}.")
+    return [check_non_negative(weight, f"{key}[{i}]") for i, weight in enumerate(value)]
+
+
+__all__ = [
+    "DecisionThresholds",
+    "POOLING_MODES",
+    "THRESHOLD_KEYS",
+    "THRESHOLD_MODES",
+    "backbone_config_from",
+    "check_choice",
+    "check_class_weights",
+    "check_non_negative",
+    "validate_threshold",
+]

@@ -15,6 +15,8 @@ applies the decisions the author tuned (see `configuration_hubheads.py` for the 
   (`thresholds_by_lang[lang]`, else `best_threshold_global`, else `default_threshold`, else 0.5);
 - multi-label models (`problem_type="multi_label_classification"`): every label whose probability reaches its
   threshold (`label_thresholds[label]`, else the rule above), highest first;
+- multi-task models (config `task_heads()`, e.g. residual type fusion): the primary head's decision at the top
+  level, and every head's prediction under `tasks`;
 - a model that configures none of this gives exactly the stock `TextClassificationPipeline` output.
 
 This file is copied verbatim into exported Hub repos: it imports only the standard library, torch and transformers.
@@ -36,6 +38,8 @@ logger = logging.get_logger(__name__)
 _POSITION_OFFSET_MODEL_TYPES = ("roberta", "xlm-roberta", "camembert", "longformer", "bertweet", "phobert")
 _ITEM_KEYS = ("text", "text_pair", "lang", "bio")
 _LANG_KEY = "hubheads_lang"
+# The hubheads architectures: sequence classifiers the stock pipeline's model check does not know by name.
+_HUBHEADS_MODEL_TYPES = ("residual_type_fusion", "gated_bio_classifier")
 
 
 def _aligned(value: Any, name: str, count: int) -> list[Any]:
@@ -71,7 +75,14 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         self.thresholds = DecisionThresholds.from_config(config)
         self.multi_label = config.problem_type == "multi_label_classification"
         self.thresholds.check_applies_to(config.problem_type, config.num_labels)
+        task_heads = getattr(config, "task_heads", None)
+        self.task_heads = task_heads() if callable(task_heads) else None
         self._warned_langs: set = set()
+
+    def check_model_type(self, supported_models):
+        if getattr(self.model.config, "model_type", None) in _HUBHEADS_MODEL_TYPES:
+            return  # registered sequence classifiers, only missing from transformers' static list of names
+        super().check_model_type(supported_models)
 
     def _sanitize_parameters(self, threshold=None, threshold_mode=None, lang=None, **kwargs):
         preprocess_params, forward_params, postprocess_params = super()._sanitize_parameters(**kwargs)
@@ -114,8 +125,9 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
                 f"got {type(inputs).__name__}."
             )
         result = super(TextClassificationPipeline, self).__call__(items, *args, **kwargs)
-        # Same shapes as the stock pipeline, which wraps a single string's result in a list unless `top_k` is given.
-        if isinstance(inputs, str) and "top_k" not in kwargs and not self.multi_label:
+        # Same shapes as the stock pipeline, which wraps a single string's result in a list unless `top_k` is given;
+        # a multi-task result is one dict per input whatever `top_k`, a multi-label result one list per input.
+        if isinstance(inputs, str) and not self.multi_label and ("top_k" not in kwargs or self.task_heads):
             return [result]
         return result
 
@@ -188,6 +200,8 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         self, model_outputs, function_to_apply=None, top_k=1, _legacy=True, threshold=None, threshold_mode=None
     ):
         lang = model_outputs.get(_LANG_KEY)
+        if self.task_heads:
+            return self._multi_task(model_outputs, lang, threshold, threshold_mode or "auto", top_k, _legacy)
         if not (self.multi_label or self.thresholds.configured or threshold is not None or threshold_mode is not None):
             return super().postprocess(
                 model_outputs, function_to_apply=function_to_apply, top_k=top_k, _legacy=_legacy
@@ -197,6 +211,24 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         if self.multi_label:
             return self._label_set(scores, lang, threshold, mode, None if _legacy else top_k)
         return self._binary_decision(scores, lang, threshold, mode, top_k, _legacy)
+
+    def _multi_task(self, model_outputs, lang, threshold, mode, top_k, _legacy):
+        """The primary head's (thresholded) decision at the top level, and each head's prediction under `tasks`."""
+        tasks = {}
+        result: dict = {}
+        for index, (task, (output_key, label_names)) in enumerate(self.task_heads.items()):
+            scores = torch.softmax(model_outputs[output_key][0].float(), dim=-1).tolist()
+            if index == 0 and len(scores) == 2:
+                ranked = self._binary_decision(scores, lang, threshold, mode, None, False, label_names)
+            else:
+                ranked = [{"label": label_names[i], "score": scores[i]} for i in range(len(scores))]
+                ranked.sort(key=lambda item: -item["score"])
+            if index == 0:
+                result = dict(ranked[0])
+            head = [{"label": r["label"], "score": r["score"]} for r in ranked]
+            tasks[task] = head[0] if _legacy else (head if top_k is None else head[:top_k])
+        result["tasks"] = tasks
+        return result
 
     def _scores(self, logits: torch.Tensor, function_to_apply) -> list[float]:
         """Probabilities from one row of logits: sigmoid for multi-label, softmax otherwise, unless overridden."""
@@ -222,11 +254,11 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
                 )
         return self.thresholds.resolve(lang, mode)[0]
 
-    def _binary_decision(self, scores, lang, threshold, mode, top_k, _legacy):
+    def _binary_decision(self, scores, lang, threshold, mode, top_k, _legacy, label_names=None):
         """Label 1 when its probability reaches the threshold; `score` is the probability of the returned label."""
         cutoff = self._threshold_for(lang, threshold, mode)
         index = 1 if scores[1] >= cutoff else 0
-        id2label = self.model.config.id2label
+        id2label = label_names or self.model.config.id2label
         decided = {"label": id2label[index], "score": scores[index], "threshold": cutoff}
         if lang is not None:
             decided["lang"] = lang

@@ -28,7 +28,12 @@ def test_demo_trains_exports_and_consumes(tmp_path):
     tags = json.loads((out / "repos/post-tags-minilm/config.json").read_text())
     assert tags["problem_type"] == "multi_label_classification"
     assert set(tags["label_thresholds"]) == {"question", "complaint", "praise", "request"}
-    assert (out / "hf_home/hub/models--hubheads-demo--supportive-minilm/refs/main").is_file()
+    multi_task = json.loads((out / "repos/trust-type-minilm/config.json").read_text())
+    assert multi_task["model_type"] == "residual_type_fusion" and "AutoConfig" in multi_task["auto_map"]
+    assert multi_task["type_label_names"] == ["news", "opinion", "advert", "question"]
+    assert 0 <= multi_task["best_threshold_global"] <= 1
+    for name in ("supportive-minilm", "post-tags-minilm", "trust-type-minilm"):
+        assert (out / f"hf_home/hub/models--hubheads-demo--{name}/refs/main").is_file()
     # The consumer's decisions came from the repo's copy of the pipeline and reproduce the author's dev scores.
     assert "code from transformers_modules.hubheads_hyphen_demo" in stdout
     author_untuned = re.search(r"dev macro-F1 at 0.5: +(\d\.\d+)", stdout).group(1)
@@ -36,6 +41,7 @@ def test_demo_trains_exports_and_consumes(tmp_path):
     assert re.findall(r"dev macro-F1 (\d\.\d+)", stdout) == [author_untuned, author_tuned]
     assert re.search(r"the thresholds change \d+ of 300 decisions", stdout)
     assert re.search(r"-> (question|complaint|praise|request) \d\.\d\d", stdout)
+    assert re.search(r"-> trust (reliable|unreliable) \d\.\d\d, type (news|opinion|advert|question) \d\.\d\d", stdout)
 
 
 def test_demo_refuses_to_overwrite_without_force(tmp_path, capsys):

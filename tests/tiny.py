@@ -52,25 +52,31 @@ def build_tokenizer(
     )
 
 
-def build_model(kind: str = "distilbert", num_labels: int = 2, seed: int = 0, **config_kwargs):
-    """A random tiny `*ForSequenceClassification` of `kind` ("distilbert", "bert" or "xlm-roberta")."""
-    torch.manual_seed(seed)
+def tiny_config(kind: str = "distilbert", num_labels: int = 2, **config_kwargs):
+    """The config of a tiny `kind` encoder ("distilbert", "bert" or "xlm-roberta")."""
     common = {"vocab_size": len(VOCAB), "pad_token_id": VOCAB["[PAD]"], "num_labels": num_labels, **config_kwargs}
+    layers = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
     if kind == "distilbert":
-        config = DistilBertConfig(dim=32, hidden_dim=64, n_layers=2, n_heads=2, max_position_embeddings=64, **common)
-        model = DistilBertForSequenceClassification(config)
-    elif kind == "bert":
-        common.setdefault("max_position_embeddings", 64)
-        config = BertConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, **common)
-        model = BertForSequenceClassification(config)
-    elif kind == "xlm-roberta":
-        common.setdefault("max_position_embeddings", 34)  # 32 usable positions after the padding offset
-        config = XLMRobertaConfig(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, **common
-        )
-        model = XLMRobertaForSequenceClassification(config)
-    else:
-        raise ValueError(f"unknown kind {kind!r}")
+        return DistilBertConfig(dim=32, hidden_dim=64, n_layers=2, n_heads=2, max_position_embeddings=64, **common)
+    if kind == "bert":
+        return BertConfig(**{"max_position_embeddings": 64, **layers, **common})
+    if kind == "xlm-roberta":
+        # 34 positions: 32 usable after the padding offset.
+        return XLMRobertaConfig(**{"max_position_embeddings": 34, **layers, **common})
+    raise ValueError(f"unknown kind {kind!r}")
+
+
+MODEL_CLASSES = {
+    "distilbert": DistilBertForSequenceClassification,
+    "bert": BertForSequenceClassification,
+    "xlm-roberta": XLMRobertaForSequenceClassification,
+}
+
+
+def build_model(kind: str = "distilbert", num_labels: int = 2, seed: int = 0, **config_kwargs):
+    """A random tiny `*ForSequenceClassification` of `kind`."""
+    torch.manual_seed(seed)
+    model = MODEL_CLASSES[kind](tiny_config(kind, num_labels, **config_kwargs))
     # Random heads put every probability near 0.5; a wider last layer spreads them so thresholds matter.
     last_linear = [module for module in model.classifier.modules() if isinstance(module, torch.nn.Linear)][-1]
     torch.nn.init.normal_(last_linear.weight, std=10.0)
@@ -99,3 +105,23 @@ def probabilities(model, tokenizer, texts: list[str], multi_label: bool = False)
             logits = model(**encoded).logits[0].float()
             rows.append((torch.sigmoid(logits) if multi_label else torch.softmax(logits, -1)).tolist())
     return rows
+
+
+TYPE_LABELS = ["news", "opinion", "advert"]
+
+
+def build_residual_type_fusion(kind: str = "distilbert", seed: int = 0, **config_kwargs):
+    """A random tiny trust + type model over a tiny `kind` encoder."""
+    from hubheads import ResidualTypeFusionConfig, ResidualTypeFusionForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = ResidualTypeFusionConfig(
+        backbone_config=tiny_config(kind),
+        type_label_names=config_kwargs.pop("type_label_names", TYPE_LABELS),
+        id2label=config_kwargs.pop("id2label", {0: "untrusted", 1: "trusted"}),
+        **config_kwargs,
+    )
+    model = ResidualTypeFusionForSequenceClassification(config)
+    for head in (model.type_head, model.trust_head):  # spread the probabilities, as build_model does
+        torch.nn.init.normal_(head.weight, std=0.3)
+    return model.eval()

@@ -4,7 +4,9 @@
 from hubheads import HubheadsTextClassificationPipeline, export_model
 ```
 
-Heavy modules (torch, transformers) load on first use of the names below, not at import.
+Importing hubheads registers its architectures with the transformers Auto classes (see `architectures.py`), so
+`AutoModelForSequenceClassification.from_pretrained(repo)` loads them without `trust_remote_code`. The other names
+load on first use.
 """
 
 from importlib import import_module
@@ -15,6 +17,16 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0"
 
+from hubheads.architectures import register_architectures
+from hubheads.modeling.configuration_residual_type_fusion import ResidualTypeFusionConfig
+from hubheads.modeling.modeling_residual_type_fusion import ResidualTypeFusionForSequenceClassification
+
+#: The class name the public multi-task card imports ("from transformers import ResidualTypeFusionPhoBERT", which
+#: never existed): after `pip install hubheads`, `from hubheads import ResidualTypeFusionPhoBERT` works.
+ResidualTypeFusionPhoBERT = ResidualTypeFusionForSequenceClassification
+
+register_architectures()
+
 _LAZY = {
     "DecisionThresholds": "hubheads.modeling.configuration_hubheads",
     "HubheadsTextClassificationPipeline": "hubheads.modeling.pipeline_hubheads",
@@ -24,7 +36,14 @@ _LAZY = {
     "run_stock_pipeline": "hubheads.hub",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "__version__",
+    "ResidualTypeFusionConfig",
+    "ResidualTypeFusionForSequenceClassification",
+    "ResidualTypeFusionPhoBERT",
+    "register_architectures",
+    *_LAZY,
+]
 
 
 def __getattr__(name: str):

@@ -4,7 +4,9 @@
    (supportive vs dismissive replies, en/it/es) for about a minute.
 2. Pick the exact best macro-F1 thresholds on a dev split, globally and per language.
 3. Fine-tune a multi-label model (question / complaint / praise / request) and tune one threshold per label.
-4. Export both as Hub-ready repos, put them into an offline Hub cache, and run the stock
+4. Fine-tune a residual type fusion multi-task model (trust + content type) in its three phases, and tune the
+   threshold of its imbalanced trust head.
+5. Export all three as Hub-ready repos, put them into an offline Hub cache, and run the stock
    `pipeline("text-classification", model=..., trust_remote_code=True)` in a fresh process with hubheads blocked.
 
 Everything lands in the `--out` folder (default `hubheads-demo/`): `checkpoints/`, `repos/`, `hf_home/`.
@@ -21,6 +23,9 @@ from typing import Any
 
 REPO_BINARY = "hubheads-demo/supportive-minilm"
 REPO_MULTI_LABEL = "hubheads-demo/post-tags-minilm"
+REPO_MULTI_TASK = "hubheads-demo/trust-type-minilm"
+TRUST_LABELS = {0: "reliable", 1: "unreliable"}
+CONTENT_TYPES = ["news", "opinion", "advert", "question"]
 BINARY_LABELS = {0: "dismissive", 1: "supportive"}
 MULTI_LABELS = ["question", "complaint", "praise", "request"]
 TAG_POSTS = [
@@ -28,6 +33,11 @@ TAG_POSTS = [
     "great work by the team",
     "why did this happen? prices went up for no reason",
     "please add a dark mode the new design looks amazing",
+]
+TRUST_TYPE_POSTS = [
+    "the storm closed two schools, as published in the gazette",
+    "limited offer on all shoes, wake up people!!!",
+    "is the library open today",
 ]
 
 
@@ -41,12 +51,16 @@ def _split(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[
 
 
 def _train(model, tokenizer, texts: list[str], targets, seconds: float, description: str, max_epochs: int = 4) -> None:
-    """Plain AdamW fine-tuning in shuffled batches of 16 until `seconds` run out or `max_epochs` are done."""
+    """Plain AdamW fine-tuning in shuffled batches of 16 until `seconds` run out or `max_epochs` are done.
+
+    `targets` is the `labels` tensor, or a dict of label tensors by forward argument name.
+    """
     import torch
     from tqdm.auto import tqdm
 
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-5)
+    targets = targets if isinstance(targets, dict) else {"labels": targets}
     generator = torch.Generator().manual_seed(0)
     batches_per_epoch = (len(texts) + 15) // 16
     deadline = time.monotonic() + seconds
@@ -54,7 +68,7 @@ def _train(model, tokenizer, texts: list[str], targets, seconds: float, descript
         for _ in range(max_epochs):
             for indices in torch.randperm(len(texts), generator=generator).split(16):
                 batch = tokenizer([texts[i] for i in indices], padding=True, truncation=True, return_tensors="pt")
-                loss = model(**batch, labels=targets[indices]).loss
+                loss = model(**batch, **{name: values[indices] for name, values in targets.items()}).loss
                 loss.backward()
                 optimizer.step()
                 optimizer.zero_grad()
@@ -144,6 +158,49 @@ def _multi_label_model(backbone: str, folder: Path, train_seconds: float) -> dic
     }
 
 
+def _multi_task_model(backbone: str, folder: Path, train_seconds: float) -> dict[str, Any]:
+    """Fine-tune trust + type in three phases; return the tuned trust threshold and the minority recalls."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from hubheads import ResidualTypeFusionForSequenceClassification
+    from hubheads.tuning import best_threshold
+
+    train, dev = _split(_rows("demo_trust_type.jsonl"))
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    model = ResidualTypeFusionForSequenceClassification.from_backbone(
+        backbone,
+        type_label_names=CONTENT_TYPES,
+        id2label=TRUST_LABELS,
+        label2id={v: k for k, v in TRUST_LABELS.items()},
+    )
+    targets = {
+        "labels": torch.tensor([r["label"] for r in train]),
+        "type_labels": torch.tensor([CONTENT_TYPES.index(r["type"]) for r in train]),
+    }
+    texts = [r["text"] for r in train]
+    for phase in (1, 2, 3):
+        model.set_training_phase(phase)
+        _train(model, tokenizer, texts, targets, train_seconds / 3, f"trust-type phase {phase}", max_epochs=2)
+    model.set_training_phase(None)
+    model.eval()
+    import torch.nn.functional as F
+
+    with torch.inference_mode():
+        batch = tokenizer([r["text"] for r in dev], padding=True, truncation=True, return_tensors="pt")
+        p_unreliable = F.softmax(model(**batch).logits, dim=-1)[:, 1].tolist()
+    labels = [r["label"] for r in dev]
+    threshold, _ = best_threshold(p_unreliable, labels, metric="balanced_accuracy")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+    def recall(cut: float) -> float:
+        hits = [p >= cut for p, y in zip(p_unreliable, labels) if y == 1]
+        return sum(hits) / max(len(hits), 1)
+
+    return {"threshold": threshold, "recall_at_0.5": recall(0.5), "recall_tuned": recall(threshold)}
+
+
 def run_demo(out: str | Path, *, force: bool = False, train_seconds: float = 60.0) -> dict[str, Any]:
     """Run the whole demo into `out`; return what the consumer process printed (for tests)."""
     from hubheads.export import export_model
@@ -167,17 +224,24 @@ def run_demo(out: str | Path, *, force: bool = False, train_seconds: float = 60.
     transformers_logging.disable_progress_bar()
     checkpoints, repos, hf_home = out / "checkpoints", out / "repos", out / "hf_home"
 
-    print(f"[1/4] Binary classifier on {backbone} (about {train_seconds:.0f} s of training)")
+    print(f"[1/5] Binary classifier on {backbone} (about {train_seconds:.0f} s of training)")
     binary = _binary_model(str(backbone), checkpoints / "supportive-minilm", train_seconds)
     print(f"      dev macro-F1 at 0.5:                 {binary['dev_macro_f1_at_0.5']:.3f}")
     print(f"      dev macro-F1 at best global {binary['threshold']:.3f}:  {binary['dev_macro_f1_at_global']:.3f}")
     print(f"      dev macro-F1 with per-language ones: {binary['dev_macro_f1_by_lang']:.3f}  {binary['by_lang']}")
 
-    print("[2/4] Multi-label classifier (question / complaint / praise / request)")
+    print("[2/5] Multi-label classifier (question / complaint / praise / request)")
     label_thresholds = _multi_label_model(str(backbone), checkpoints / "post-tags-minilm", max(train_seconds / 2, 1))
     print(f"      per-label thresholds (best F1 on dev): {label_thresholds}")
 
-    print(f"[3/4] Export to {repos}/ and publish into the offline Hub cache {hf_home}/hub")
+    print("[3/5] Multi-task trust + type model (residual type fusion), trained in its three phases")
+    multi_task = _multi_task_model(str(backbone), checkpoints / "trust-type-minilm", max(train_seconds / 2, 1))
+    print(
+        f"      'unreliable' (1 post in 6) dev recall: {multi_task['recall_at_0.5']:.2f} at argmax, "
+        f"{multi_task['recall_tuned']:.2f} at the tuned threshold {multi_task['threshold']:.3f}"
+    )
+
+    print(f"[4/5] Export to {repos}/ and publish into the offline Hub cache {hf_home}/hub")
     export_model(
         checkpoints / "supportive-minilm",
         repos / "supportive-minilm",
@@ -191,14 +255,17 @@ def run_demo(out: str | Path, *, force: bool = False, train_seconds: float = 60.
         multi_label=True,
         label_thresholds=label_thresholds,
     )
-    for folder, repo_id in (
+    export_model(checkpoints / "trust-type-minilm", repos / "trust-type-minilm", threshold=multi_task["threshold"])
+    published = (
         (repos / "supportive-minilm", REPO_BINARY),
         (repos / "post-tags-minilm", REPO_MULTI_LABEL),
-    ):
+        (repos / "trust-type-minilm", REPO_MULTI_TASK),
+    )
+    for folder, repo_id in published:
         commit = install_in_offline_cache(folder, repo_id, cache_dir=hf_home / "hub")
         print(f"      {repo_id} @ {commit}")
 
-    print("[4/4] A consumer's fresh process, hubheads blocked, HF_HUB_OFFLINE=1, scores the dev posts:")
+    print("[5/5] A consumer's fresh process, hubheads blocked, HF_HUB_OFFLINE=1, scores the dev posts:")
     print(f'      clf = pipeline("text-classification", model="{REPO_BINARY}", trust_remote_code=True)')
     dev = _split(_rows("demo_posts.jsonl"))[1]
     texts, langs = [r["text"] for r in dev], [r["lang"] for r in dev]
@@ -229,5 +296,18 @@ def run_demo(out: str | Path, *, force: bool = False, train_seconds: float = 60.
     for text, labels in zip(TAG_POSTS, tags["results"][0]):
         shown = ", ".join(f"{r['label']} {r['score']:.2f}" for r in labels) or "(none)"
         print(f"      {text[:56]:<56} -> {shown}")
+    trust_type = run_stock_pipeline(REPO_MULTI_TASK, hf_home, [{"inputs": TRUST_TYPE_POSTS}])
+    print(f'      mt = pipeline("text-classification", model="{REPO_MULTI_TASK}", trust_remote_code=True)')
+    for text, result in zip(TRUST_TYPE_POSTS, trust_type["results"][0]):
+        heads = ", ".join(f"{task} {r['label']} {r['score']:.2f}" for task, r in result["tasks"].items())
+        print(f"      {text[:56]:<56} -> {heads}")
     print(f"Done. Repos: {repos}/  Offline cache: {hf_home}/hub  (HF_HOME={hf_home} HF_HUB_OFFLINE=1 to reuse it)")
-    return {"binary": binary, "label_thresholds": label_thresholds, "tuned": tuned, "untuned": untuned, "tags": tags}
+    return {
+        "binary": binary,
+        "label_thresholds": label_thresholds,
+        "multi_task": multi_task,
+        "tuned": tuned,
+        "untuned": untuned,
+        "tags": tags,
+        "trust_type": trust_type,
+    }

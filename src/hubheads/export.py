@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from hubheads.architectures import ARCHITECTURES
 from hubheads.modeling.configuration_hubheads import THRESHOLD_KEYS, DecisionThresholds
 
 logger = logging.getLogger(__name__)
@@ -219,7 +220,13 @@ def _build(
     for key in THRESHOLD_KEYS:
         config.pop(key, None)
     config.update(thresholds.to_dict())
-    pipeline_declared = thresholds.configured or config.get("problem_type") == MULTI_LABEL
+    arch = ARCHITECTURES.get(config.get("model_type", ""))
+    pipeline_declared = thresholds.configured or config.get("problem_type") == MULTI_LABEL or arch is not None
+    if arch is not None:
+        # Our architectures load through remote code for consumers without hubheads.
+        config["auto_map"] = {**config.get("auto_map", {}), **arch.auto_map()}
+        for filename in hub_files(arch.model_module):
+            _copy_resource("hubheads.modeling", filename, staging / filename)
     if pipeline_declared:
         for filename in hub_files(PIPELINE_MODULE):
             _copy_resource("hubheads.modeling", filename, staging / filename)

@@ -3,7 +3,8 @@
 demo_posts.jsonl: replies labelled supportive (1) or dismissive (0), in en / it / es, with different base rates per
 language, mixed signals and 8% label noise; dev rows use phrases never seen in training, so the model is unsure on
 them and tuned thresholds matter. demo_post_tags.jsonl: posts tagged with any of question / complaint / praise /
-request.
+request. demo_trust_type.jsonl: posts with a content type (news / opinion / advert / question) and a trust label
+that is 1 ("unreliable") for about one post in six, like the imbalanced trust head of the public multi-task card.
 """
 
 import json
@@ -166,6 +167,55 @@ TAGS = {
     ],
 }
 
+CONTENT = {
+    "news": [
+        "the council approved the new budget",
+        "the bridge reopens on monday",
+        "turnout reached sixty percent",
+        "the museum extends its opening hours",
+        "the storm closed two schools",
+        "rail strikes end this week",
+    ],
+    "opinion": [
+        "I think the new park is a mistake",
+        "honestly the budget is too small",
+        "in my view the mayor is right",
+        "I believe we need more bike lanes",
+        "the plan seems fair to me",
+        "personally I liked the old logo",
+    ],
+    "advert": [
+        "buy two and get one free",
+        "limited offer on all shoes",
+        "subscribe now for half price",
+        "new phones in store today",
+        "order today for free delivery",
+        "join our gym this month",
+    ],
+    "question": [
+        "does anyone know when the bus comes",
+        "where can I vote on sunday",
+        "what time does the office open",
+        "who is running for mayor",
+        "is the library open today",
+        "how do I renew my permit",
+    ],
+}
+RELIABLE = [
+    "according to the official report",
+    "the ministry confirmed it",
+    "source: city press office",
+    "as published in the gazette",
+    "the data is on the open portal",
+]
+UNRELIABLE = [
+    "share before they delete it!!!",
+    "doctors hate this secret",
+    "the media will never tell you",
+    "100% true, my cousin saw it",
+    "wake up people!!!",
+]
+
 
 def main() -> None:
     rng = random.Random(2026)
@@ -191,7 +241,23 @@ def main() -> None:
             parts = [rng.choice(TAGS[t][:-2] if split == "train" else TAGS[t][-2:]) for t in labels]
             rng.shuffle(parts)
             tagged.append({"text": " ".join(parts), "labels": labels, "split": split})
-    for name, data in (("demo_posts.jsonl", rows), ("demo_post_tags.jsonl", tagged)):
+    trust_type = []
+    types = list(CONTENT)
+    for split, count in (("train", 420), ("dev", 180)):
+        for _ in range(count):
+            type_label = rng.randrange(len(types))
+            unreliable = int(rng.random() < 0.17)
+            sentences = CONTENT[types[type_label]]
+            text = rng.choice(sentences[:-2] if split == "train" else sentences[-2:])
+            markers = UNRELIABLE if unreliable else RELIABLE
+            if rng.random() < 0.8:  # not every post carries a tell-tale marker; dev markers are never seen in training
+                text += ", " + rng.choice(markers[:-2] if split == "train" else markers[-2:])
+            trust_type.append({"text": text, "label": unreliable, "type": types[type_label], "split": split})
+    for name, data in (
+        ("demo_posts.jsonl", rows),
+        ("demo_post_tags.jsonl", tagged),
+        ("demo_trust_type.jsonl", trust_type),
+    ):
         with open(HERE / name, "w", encoding="utf-8") as handle:
             handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in data)
 

@@ -1,0 +1,94 @@
+"""Building blocks shared by the hubheads architectures: pooling, losses, the wrapped encoder's inputs.
+
+This file is copied verbatim into exported Hub repos: it imports only the standard library, torch and transformers.
+"""
+
+import inspect
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModel
+
+
+def pool(hidden_states: torch.Tensor, attention_mask: Optional[torch.Tensor], mode: str) -> torch.Tensor:
+    """One vector per sequence: the first token's state (`"cls"`) or the mean over real tokens (`"mean"`)."""
+    if mode == "cls":
+        return hidden_states[:, 0]  # (batch, hidden)
+    if attention_mask is None:
+        return hidden_states.mean(dim=1)
+    mask = attention_mask.unsqueeze(-1).to(hidden_states.dtype)  # (batch, seq, 1)
+    return (hidden_states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)  # (batch, hidden)
+
+
+def encoder_input_names(encoder: nn.Module) -> frozenset:
+    """The keyword arguments the wrapped encoder's `forward` accepts (DistilBERT takes no `token_type_ids`)."""
+    return frozenset(inspect.signature(encoder.forward).parameters)
+
+
+def focal_cross_entropy(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    gamma: float = 0.0,
+    weight: Optional[torch.Tensor] = None,
+    ignore_index: int = -100,
+) -> torch.Tensor:
+    """Cross-entropy with a focal term: `-w[y] * (1 - p_y) ** gamma * log p_y`, averaged like `F.cross_entropy`.
+
+    With `gamma=0` it equals `F.cross_entropy(logits, labels, weight=weight, ignore_index=ignore_index)`: the sum
+    is divided by the total weight of the rows that count.
+    """
+    keep = labels != ignore_index
+    logits, labels = logits[keep], labels[keep]  # (rows, classes), (rows,)
+    log_p = F.log_softmax(logits.float(), dim=-1).gather(1, labels.unsqueeze(1)).squeeze(1)  # (rows,)
+    row_weight = weight.to(log_p.dtype)[labels] if weight is not None else torch.ones_like(log_p)
+    modulating = (1.0 - log_p.exp()).clamp(min=0.0) ** gamma if gamma else torch.ones_like(log_p)
+    return -(row_weight * modulating * log_p).sum() / row_weight.sum()
+
+
+def classification_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    problem_type: Optional[str],
+    class_weights: Optional[list] = None,
+    focal_gamma: Optional[float] = None,
+) -> Optional[torch.Tensor]:
+    """The loss `config.problem_type` asks for, as `modeling_distilbert.py` picks it.
+
+    Single-label rows labelled -100 are skipped; `None` when no row of the batch carries a label for this head.
+    """
+    num_labels = logits.shape[-1]
+    if problem_type is None:
+        if num_labels == 1:
+            problem_type = "regression"
+        elif labels.dtype in (torch.long, torch.int):
+            problem_type = "single_label_classification"
+        else:
+            problem_type = "multi_label_classification"
+    if problem_type == "regression":
+        return F.mse_loss(logits.squeeze(-1), labels.squeeze(-1).to(logits.dtype))
+    if problem_type == "multi_label_classification":
+        pos_weight = torch.tensor(class_weights, device=logits.device) if class_weights else None
+        return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), pos_weight=pos_weight)
+    labels = labels.view(-1)
+    if not (labels != -100).any():
+        return None
+    weight = torch.tensor(class_weights, dtype=torch.float, device=logits.device) if class_weights else None
+    return focal_cross_entropy(logits.view(-1, num_labels), labels, gamma=focal_gamma or 0.0, weight=weight)
+
+
+class FromBackboneMixin:
+    """`from_backbone`: build a hubheads model around a pretrained encoder checkpoint."""
+
+    @classmethod
+    def from_backbone(cls, backbone, **config_kwargs):
+        """The model with its encoder's weights loaded from `backbone` (a folder or repo id of any `AutoModel`
+        checkpoint) and its heads freshly initialised; `config_kwargs` go to the model's config."""
+        encoder = AutoModel.from_pretrained(backbone)
+        model = cls(cls.config_class(backbone_config=encoder.config, **config_kwargs))
+        model.encoder.load_state_dict(encoder.state_dict())
+        return model
+
+
+__all__ = ["FromBackboneMixin", "classification_loss", "encoder_input_names", "focal_cross_entropy", "pool"]

@@ -1,0 +1,85 @@
+"""The hubheads architectures and their registration with the transformers Auto classes.
+
+`register_architectures()` runs when `hubheads` is imported. It is idempotent, and it raises when another class
+already holds one of our model types, instead of silently replacing it. After it, `AutoConfig` and
+`AutoModelForSequenceClassification.from_pretrained(folder)` load our repos without `trust_remote_code`, with the
+package's classes (locally registered classes win over a repo's `auto_map`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Where one architecture lives in `hubheads.modeling` (and so in an exported repo)."""
+
+    model_type: str
+    config_module: str
+    config_class: str
+    model_module: str
+    model_class: str
+
+    def auto_map(self) -> dict[str, str]:
+        """The config.json `auto_map` that points transformers at the repo's copies of the files."""
+        return {
+            "AutoConfig": f"{self.config_module}.{self.config_class}",
+            "AutoModelForSequenceClassification": f"{self.model_module}.{self.model_class}",
+        }
+
+    def classes(self) -> tuple[type, type]:
+        config_class = getattr(import_module(f"hubheads.modeling.{self.config_module}"), self.config_class)
+        model_class = getattr(import_module(f"hubheads.modeling.{self.model_module}"), self.model_class)
+        return config_class, model_class
+
+
+ARCHITECTURES = {
+    arch.model_type: arch
+    for arch in (
+        Architecture(
+            "residual_type_fusion",
+            "configuration_residual_type_fusion",
+            "ResidualTypeFusionConfig",
+            "modeling_residual_type_fusion",
+            "ResidualTypeFusionForSequenceClassification",
+        ),
+    )
+}
+
+
+def register_architectures() -> None:
+    """Register every hubheads architecture with `AutoConfig` and `AutoModelForSequenceClassification`.
+
+    Calling it again is a no-op; a model type already registered to a different class is a `ValueError`.
+    """
+    from transformers import (
+        CONFIG_MAPPING,
+        MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING,
+        AutoConfig,
+        AutoModelForSequenceClassification,
+    )
+
+    for arch in ARCHITECTURES.values():
+        config_class, model_class = arch.classes()
+        if arch.model_type in CONFIG_MAPPING:
+            existing = CONFIG_MAPPING[arch.model_type]
+            if existing is not config_class:
+                raise ValueError(
+                    f"model_type {arch.model_type!r} is already registered to {existing.__module__}."
+                    f"{existing.__name__}; hubheads cannot register its {arch.config_class} under the same name."
+                )
+        else:
+            AutoConfig.register(arch.model_type, config_class)
+        if config_class in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING:
+            mapped = MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING[config_class]
+            if mapped is not model_class:
+                raise ValueError(
+                    f"{arch.config_class} is already mapped to {mapped!r} for sequence classification."
+                )
+        else:
+            AutoModelForSequenceClassification.register(config_class, model_class)
+
+
+__all__ = ["ARCHITECTURES", "Architecture", "register_architectures"]
