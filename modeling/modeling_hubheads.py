@@ -22,6 +22,22 @@ def pool(hidden_states: torch.Tensor, attention_mask: Optional[torch.Tensor], mo
     return (hidden_states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)  # (batch, hidden)
 
 
+def init_head_weights(module: nn.Module, std: float) -> None:
+    """The standard initialisers for the heads' linear layers (the wrapped encoder initialises its own modules)."""
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, mean=0.0, std=std)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+def symmetric_kl(logits: torch.Tensor, other_logits: torch.Tensor) -> torch.Tensor:
+    """`(KL(p || q) + KL(q || p)) / 2` between the softmax distributions of two logit tensors, averaged over rows."""
+    log_p, log_q = F.log_softmax(logits.float(), dim=-1), F.log_softmax(other_logits.float(), dim=-1)
+    forward = F.kl_div(log_q, log_p, reduction="batchmean", log_target=True)  # KL(p || q)
+    backward = F.kl_div(log_p, log_q, reduction="batchmean", log_target=True)  # KL(q || p)
+    return (forward + backward) / 2
+
+
 def encoder_input_names(encoder: nn.Module) -> frozenset:
     """The keyword arguments the wrapped encoder's `forward` accepts (DistilBERT takes no `token_type_ids`)."""
     return frozenset(inspect.signature(encoder.forward).parameters)
@@ -78,8 +94,8 @@ def classification_loss(
     return focal_cross_entropy(logits.view(-1, num_labels), labels, gamma=focal_gamma or 0.0, weight=weight)
 
 
-class FromBackboneMixin:
-    """`from_backbone`: build a hubheads model around a pretrained encoder checkpoint."""
+class WrappedEncoderMixin:
+    """What a hubheads model that wraps any encoder as `self.encoder` adds to `PreTrainedModel`."""
 
     @classmethod
     def from_backbone(cls, backbone, **config_kwargs):
@@ -90,5 +106,20 @@ class FromBackboneMixin:
         model.encoder.load_state_dict(encoder.state_dict())
         return model
 
+    def resize_token_embeddings(self, *args, **kwargs):
+        """`PreTrainedModel.resize_token_embeddings`, recording the new size in `backbone_config`, which is what
+        rebuilds the encoder when the model is loaded again."""
+        embeddings = super().resize_token_embeddings(*args, **kwargs)  # type: ignore[misc]
+        self.config.backbone_config.vocab_size = embeddings.num_embeddings  # type: ignore[attr-defined]
+        return embeddings
 
-__all__ = ["FromBackboneMixin", "classification_loss", "encoder_input_names", "focal_cross_entropy", "pool"]
+
+__all__ = [
+    "WrappedEncoderMixin",
+    "classification_loss",
+    "encoder_input_names",
+    "focal_cross_entropy",
+    "init_head_weights",
+    "pool",
+    "symmetric_kl",
+]

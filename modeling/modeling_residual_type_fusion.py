@@ -20,7 +20,7 @@ from transformers import AutoModel, PreTrainedModel
 from transformers.modeling_outputs import ModelOutput
 
 from .configuration_residual_type_fusion import ResidualTypeFusionConfig
-from .modeling_hubheads import FromBackboneMixin, classification_loss, encoder_input_names, pool
+from .modeling_hubheads import WrappedEncoderMixin, classification_loss, encoder_input_names, init_head_weights, pool
 
 
 @dataclass
@@ -53,13 +53,10 @@ class ResidualTypeFusionPreTrainedModel(PreTrainedModel):
     base_model_prefix = "encoder"
 
     def _init_weights(self, module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, mean=0.0, std=self.config.initializer_range)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
+        init_head_weights(module, self.config.initializer_range)
 
 
-class ResidualTypeFusionForSequenceClassification(FromBackboneMixin, ResidualTypeFusionPreTrainedModel):
+class ResidualTypeFusionForSequenceClassification(WrappedEncoderMixin, ResidualTypeFusionPreTrainedModel):
     """Multi-task trust + type classifier with residual type fusion over any encoder.
 
     `labels` train the trust head and `type_labels` the type head; a row labelled -100 is skipped by that head, so

@@ -65,8 +65,13 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
             `"auto"`, `"default"` (the untuned decisions), `"global"` or `"by_lang"`; see
             `DecisionThresholds.resolve`.
 
-    Inputs are a string, a list of strings, a dict `{"text": ..., "text_pair": ..., "lang": ...}`, a list of those
-    or a generator of those. Long inputs are truncated to the model's maximum length unless `truncation=False`.
+        bio (`str` or `list[str]`, *optional*):
+            The authors' profile bios, for models that read one (gated-bio); `None`, `""` and blank all mean "no
+            bio". A dict input may carry its own `"bio"` key instead.
+
+    Inputs are a string, a list of strings, a dict `{"text": ..., "text_pair": ..., "lang": ..., "bio": ...}`, a
+    list of those or a generator of those. Long inputs are truncated to the model's maximum length unless
+    `truncation=False`.
     """
 
     def __init__(self, *args, **kwargs):
@@ -77,6 +82,10 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         self.thresholds.check_applies_to(config.problem_type, config.num_labels)
         task_heads = getattr(config, "task_heads", None)
         self.task_heads = task_heads() if callable(task_heads) else None
+        # Models that read a second input (the author's bio) say so in their forward signature and config.
+        self.reads_bio = "bio_input_ids" in inspect.signature(self.model.forward).parameters and bool(
+            getattr(config, "use_bio", False)
+        )
         self._warned_langs: set = set()
 
     def check_model_type(self, supported_models):
@@ -157,10 +166,13 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
 
     def _max_input_length(self) -> Optional[int]:
         """The longest input the model's position embeddings accept, capped by the tokenizer's own limit."""
-        config = self.model.config
-        limit = getattr(config, "max_position_embeddings", None)
-        if limit is not None and getattr(config, "model_type", None) in _POSITION_OFFSET_MODEL_TYPES:
-            limit -= (getattr(config, "pad_token_id", None) or 0) + 1
+        encoder_config = getattr(self.model.config, "backbone_config", None) or self.model.config
+        limit = getattr(encoder_config, "max_position_embeddings", None)
+        if limit is not None and getattr(encoder_config, "model_type", None) in _POSITION_OFFSET_MODEL_TYPES:
+            limit -= (getattr(encoder_config, "pad_token_id", None) or 0) + 1
+        trained_length = getattr(self.model.config, "max_seq_length", None)  # a hubheads model's token budget
+        if trained_length is not None:
+            limit = trained_length if limit is None else min(limit, trained_length)
         tokenizer_limit = getattr(self.tokenizer, "model_max_length", None)
         if tokenizer_limit is not None and tokenizer_limit < 1_000_000:
             limit = tokenizer_limit if limit is None else min(limit, tokenizer_limit)
@@ -171,16 +183,34 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
             tokenizer_kwargs["truncation"] = True
             if "max_length" not in tokenizer_kwargs and self._max_input_length() is not None:
                 tokenizer_kwargs["max_length"] = self._max_input_length()
+        bio = None
         if isinstance(inputs, dict):
             inputs = dict(inputs)
             lang = inputs.pop("lang", None) or lang
-            if inputs.pop("bio", None) is not None:
+            bio = inputs.pop("bio", None)
+            if bio is not None and not self.reads_bio:
                 raise ValueError(
                     f"A `bio` was given, but {type(self.model).__name__} reads no author bio; drop the `bio` input."
                 )
+            prepare_text = getattr(self.model.config, "prepare_text", None)
+            if callable(prepare_text):  # the model's own normalisation and language token, exactly as in training
+                inputs["text"] = prepare_text(inputs["text"], lang)
         model_inputs = super().preprocess(inputs, **tokenizer_kwargs)
+        if self.reads_bio:
+            model_inputs.update(self._bio_inputs(bio, tokenizer_kwargs))
         model_inputs[_LANG_KEY] = lang
         return model_inputs
+
+    def _bio_inputs(self, bio: Any, tokenizer_kwargs: dict) -> dict[str, Any]:
+        """The bio's token ids and mask; no bio (missing, empty, blank) is one padding token with a zero mask."""
+        prepared = self.model.config.prepare_bio(bio)
+        tokenizer: Any = self.tokenizer
+        if prepared is None:
+            pad = tokenizer.pad_token_id or 0
+            return {"bio_input_ids": torch.tensor([[pad]]), "bio_attention_mask": torch.zeros(1, 1, dtype=torch.long)}
+        kwargs = {k: v for k, v in tokenizer_kwargs.items() if k in ("truncation", "max_length")}
+        encoded = tokenizer(prepared, return_tensors="pt", return_token_type_ids=False, **kwargs)
+        return {"bio_input_ids": encoded["input_ids"], "bio_attention_mask": encoded["attention_mask"]}
 
     def _forward(self, model_inputs):
         lang = model_inputs.pop(_LANG_KEY, None)

@@ -32,15 +32,21 @@ def test_demo_trains_exports_and_consumes(tmp_path):
     assert multi_task["model_type"] == "residual_type_fusion" and "AutoConfig" in multi_task["auto_map"]
     assert multi_task["type_label_names"] == ["news", "opinion", "advert", "question"]
     assert 0 <= multi_task["best_threshold_global"] <= 1
-    for name in ("supportive-minilm", "post-tags-minilm", "trust-type-minilm"):
+    gated = json.loads((out / "repos/reclaim-bio-minilm/config.json").read_text())
+    assert gated["model_type"] == "gated_bio_classifier" and gated["use_lang_token"] and gated["text_normalize"]
+    tokenizer = json.loads((out / "repos/reclaim-bio-minilm/tokenizer.json").read_text())
+    assert {"<en>", "<it>", "<es>"} <= {token["content"] for token in tokenizer["added_tokens"]}
+    for name in ("supportive-minilm", "post-tags-minilm", "trust-type-minilm", "reclaim-bio-minilm"):
         assert (out / f"hf_home/hub/models--hubheads-demo--{name}/refs/main").is_file()
     # The consumer's decisions came from the repo's copy of the pipeline and reproduce the author's dev scores.
     assert "code from transformers_modules.hubheads_hyphen_demo" in stdout
     author_untuned = re.search(r"dev macro-F1 at 0.5: +(\d\.\d+)", stdout).group(1)
     author_tuned = re.search(r"dev macro-F1 with per-language ones: (\d\.\d+)", stdout).group(1)
-    assert re.findall(r"dev macro-F1 (\d\.\d+)", stdout) == [author_untuned, author_tuned]
+    assert re.findall(r"dev macro-F1 (\d\.\d+)", stdout)[:2] == [author_untuned, author_tuned]
     assert re.search(r"the thresholds change \d+ of 300 decisions", stdout)
     assert re.search(r"-> (question|complaint|praise|request) \d\.\d\d", stdout)
+    assert re.search(r"rb\(posts, bio=bios, lang=langs\) +dev macro-F1 \d\.\d+", stdout)
+    assert re.search(r"\| bio: .* -> (not_reclaimed|reclaimed) \d\.\d\d", stdout)
     assert re.search(r"-> trust (reliable|unreliable) \d\.\d\d, type (news|opinion|advert|question) \d\.\d\d", stdout)
 
 

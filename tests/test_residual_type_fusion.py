@@ -1,7 +1,6 @@
 """The residual type fusion multi-task model: config, forward and losses, phases, loading paths, consumers, Trainer."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -243,39 +242,6 @@ def test_consumer_gets_both_heads_equal_to_the_forward_pass(tmp_path, hf_home, c
             sorted(p_type.tolist(), reverse=True), abs=1e-5
         )
     assert len({r["label"] for r in results}) == 2, "the threshold must split the trust decisions"
-
-
-def test_remote_code_and_pip_installed_paths_give_the_same_logits(tmp_path, hf_home, consumer_python):
-    model = tiny.build_residual_type_fusion("xlm-roberta")
-    export_model(model, tmp_path / "repo", tokenizer=tiny.build_tokenizer())
-    install_in_offline_cache(tmp_path / "repo", "org/rtf", cache_dir=hf_home / "hub")
-    script = """
-import json, sys
-block = sys.argv[1] == "remote"
-if block:
-    sys.modules["hubheads"] = None
-else:
-    import hubheads
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
-model = AutoModelForSequenceClassification.from_pretrained("org/rtf", trust_remote_code=block).eval()
-tokenizer = AutoTokenizer.from_pretrained("org/rtf", trust_remote_code=block)
-encoded = tokenizer(sys.argv[2:], return_tensors="pt", padding=True)
-out = model(**encoded)
-print(json.dumps({"module": type(model).__module__, "logits": out.logits.tolist(), "type": out.type_logits.tolist()}))
-"""
-    env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"}
-    runs = {}
-    for path, python in (("remote", consumer_python), ("pip", sys.executable)):
-        completed = subprocess.run(
-            [python, "-c", script, path, *TEXTS], capture_output=True, text=True, env=env, check=True
-        )
-        runs[path] = json.loads(completed.stdout)
-    assert runs["remote"]["module"].startswith("transformers_modules.")
-    assert runs["pip"]["module"] == "hubheads.modeling.modeling_residual_type_fusion"
-    assert torch.equal(torch.tensor(runs["remote"]["logits"]), torch.tensor(runs["pip"]["logits"]))
-    assert torch.equal(torch.tensor(runs["remote"]["type"]), torch.tensor(runs["pip"]["type"]))
-    expected = model(**_encode())
-    assert torch.allclose(torch.tensor(runs["pip"]["logits"]), expected.logits, atol=1e-6)
 
 
 def _imbalanced_rows(count: int = 240, seed: int = 0):

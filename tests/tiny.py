@@ -125,3 +125,15 @@ def build_residual_type_fusion(kind: str = "distilbert", seed: int = 0, **config
     for head in (model.type_head, model.trust_head):  # spread the probabilities, as build_model does
         torch.nn.init.normal_(head.weight, std=0.3)
     return model.eval()
+
+
+def build_gated_bio(kind: str = "xlm-roberta", seed: int = 0, **config_kwargs):
+    """A random tiny gated-bio classifier over a tiny `kind` encoder."""
+    from hubheads import GatedBioConfig, GatedBioForSequenceClassification
+
+    torch.manual_seed(seed)
+    model = GatedBioForSequenceClassification(GatedBioConfig(backbone_config=tiny_config(kind), **config_kwargs))
+    torch.nn.init.normal_(model.classifier.weight, std=0.5)  # spread the probabilities, as build_model does
+    if model.bio_projection is not None:
+        torch.nn.init.normal_(model.bio_projection.weight, std=0.5)
+    return model.eval()

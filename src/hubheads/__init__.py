@@ -18,7 +18,9 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0"
 
 from hubheads.architectures import register_architectures
+from hubheads.modeling.configuration_gated_bio import GatedBioConfig
 from hubheads.modeling.configuration_residual_type_fusion import ResidualTypeFusionConfig
+from hubheads.modeling.modeling_gated_bio import GatedBioForSequenceClassification
 from hubheads.modeling.modeling_residual_type_fusion import ResidualTypeFusionForSequenceClassification
 
 #: The class name the public multi-task card imports ("from transformers import ResidualTypeFusionPhoBERT", which
@@ -31,6 +33,8 @@ _LAZY = {
     "DecisionThresholds": "hubheads.modeling.configuration_hubheads",
     "HubheadsTextClassificationPipeline": "hubheads.modeling.pipeline_hubheads",
     "ExportReport": "hubheads.export",
+    "GatedBioCollator": "hubheads.training",
+    "add_language_tokens": "hubheads.training",
     "export_model": "hubheads.export",
     "install_in_offline_cache": "hubheads.hub",
     "run_stock_pipeline": "hubheads.hub",
@@ -38,6 +42,8 @@ _LAZY = {
 
 __all__ = [
     "__version__",
+    "GatedBioConfig",
+    "GatedBioForSequenceClassification",
     "ResidualTypeFusionConfig",
     "ResidualTypeFusionForSequenceClassification",
     "ResidualTypeFusionPhoBERT",

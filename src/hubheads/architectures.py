@@ -45,6 +45,13 @@ ARCHITECTURES = {
             "modeling_residual_type_fusion",
             "ResidualTypeFusionForSequenceClassification",
         ),
+        Architecture(
+            "gated_bio_classifier",
+            "configuration_gated_bio",
+            "GatedBioConfig",
+            "modeling_gated_bio",
+            "GatedBioForSequenceClassification",
+        ),
     )
 }
 
@@ -75,9 +82,7 @@ def register_architectures() -> None:
         if config_class in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING:
             mapped = MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING[config_class]
             if mapped is not model_class:
-                raise ValueError(
-                    f"{arch.config_class} is already mapped to {mapped!r} for sequence classification."
-                )
+                raise ValueError(f"{arch.config_class} is already mapped to {mapped!r} for sequence classification.")
         else:
             AutoModelForSequenceClassification.register(config_class, model_class)
 

@@ -6,7 +6,8 @@
 3. Fine-tune a multi-label model (question / complaint / praise / request) and tune one threshold per label.
 4. Fine-tune a residual type fusion multi-task model (trust + content type) in its three phases, and tune the
    threshold of its imbalanced trust head.
-5. Export all three as Hub-ready repos, put them into an offline Hub cache, and run the stock
+5. Fine-tune a gated-bio model whose decisions only the author's bio can settle (language tokens, normalisation).
+6. Export all four as Hub-ready repos, put them into an offline Hub cache, and run the stock
    `pipeline("text-classification", model=..., trust_remote_code=True)` in a fresh process with hubheads blocked.
 
 Everything lands in the `--out` folder (default `hubheads-demo/`): `checkpoints/`, `repos/`, `hf_home/`.
@@ -24,6 +25,8 @@ from typing import Any
 REPO_BINARY = "hubheads-demo/supportive-minilm"
 REPO_MULTI_LABEL = "hubheads-demo/post-tags-minilm"
 REPO_MULTI_TASK = "hubheads-demo/trust-type-minilm"
+REPO_GATED_BIO = "hubheads-demo/reclaim-bio-minilm"
+RECLAIM_LABELS = {0: "not_reclaimed", 1: "reclaimed"}
 TRUST_LABELS = {0: "reliable", 1: "unreliable"}
 CONTENT_TYPES = ["news", "opinion", "advert", "question"]
 BINARY_LABELS = {0: "dismissive", 1: "supportive"}
@@ -50,25 +53,31 @@ def _split(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[
     return [r for r in rows if r["split"] == "train"], [r for r in rows if r["split"] == "dev"]
 
 
-def _train(model, tokenizer, texts: list[str], targets, seconds: float, description: str, max_epochs: int = 4) -> None:
-    """Plain AdamW fine-tuning in shuffled batches of 16 until `seconds` run out or `max_epochs` are done.
+def _text_batches(tokenizer, texts: list[str], targets):
+    """Batches of `texts` with their targets: the `labels` tensor, or a dict of label tensors by argument name."""
+    targets = targets if isinstance(targets, dict) else {"labels": targets}
 
-    `targets` is the `labels` tensor, or a dict of label tensors by forward argument name.
-    """
+    def batch(indices):
+        encoded = tokenizer([texts[i] for i in indices], padding=True, truncation=True, return_tensors="pt")
+        return {**encoded, **{name: values[indices] for name, values in targets.items()}}
+
+    return batch
+
+
+def _train(model, batches, size: int, seconds: float, description: str, max_epochs: int = 4) -> None:
+    """Plain AdamW fine-tuning on `batches(indices)` (shuffled rows of `size`, 16 at a time) until `seconds` run out
+    or `max_epochs` are done."""
     import torch
     from tqdm.auto import tqdm
 
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-5)
-    targets = targets if isinstance(targets, dict) else {"labels": targets}
     generator = torch.Generator().manual_seed(0)
-    batches_per_epoch = (len(texts) + 15) // 16
     deadline = time.monotonic() + seconds
-    with tqdm(total=max_epochs * batches_per_epoch, desc=description, unit="step", mininterval=2) as progress:
+    with tqdm(total=max_epochs * ((size + 15) // 16), desc=description, unit="step", mininterval=2) as progress:
         for _ in range(max_epochs):
-            for indices in torch.randperm(len(texts), generator=generator).split(16):
-                batch = tokenizer([texts[i] for i in indices], padding=True, truncation=True, return_tensors="pt")
-                loss = model(**batch, **{name: values[indices] for name, values in targets.items()}).loss
+            for indices in torch.randperm(size, generator=generator).split(16):
+                loss = model(**batches(indices)).loss
                 loss.backward()
                 optimizer.step()
                 optimizer.zero_grad()
@@ -106,7 +115,8 @@ def _binary_model(backbone: str, folder: Path, train_seconds: float) -> dict[str
         backbone, num_labels=2, id2label=BINARY_LABELS, label2id={v: k for k, v in BINARY_LABELS.items()}
     )
     targets = torch.tensor([r["label"] for r in train])
-    _train(model, tokenizer, [r["text"] for r in train], targets, train_seconds, "fine-tune supportive-minilm")
+    batches = _text_batches(tokenizer, [r["text"] for r in train], targets)
+    _train(model, batches, len(train), train_seconds, "fine-tune supportive-minilm")
     scores = [p[1] for p in _predict(model, tokenizer, [r["text"] for r in dev])]
     labels, langs = [r["label"] for r in dev], [r["lang"] for r in dev]
     global_threshold, _ = best_threshold(scores, labels)
@@ -148,7 +158,8 @@ def _multi_label_model(backbone: str, folder: Path, train_seconds: float) -> dic
         label2id={label: i for i, label in enumerate(MULTI_LABELS)},
     )
     targets = torch.tensor([[float(label in r["labels"]) for label in MULTI_LABELS] for r in train])
-    _train(model, tokenizer, [r["text"] for r in train], targets, train_seconds, "fine-tune post-tags-minilm")
+    batches = _text_batches(tokenizer, [r["text"] for r in train], targets)
+    _train(model, batches, len(train), train_seconds, "fine-tune post-tags-minilm")
     scores = _predict(model, tokenizer, [r["text"] for r in dev], multi_label=True)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -179,9 +190,10 @@ def _multi_task_model(backbone: str, folder: Path, train_seconds: float) -> dict
         "type_labels": torch.tensor([CONTENT_TYPES.index(r["type"]) for r in train]),
     }
     texts = [r["text"] for r in train]
+    batches = _text_batches(tokenizer, texts, targets)
     for phase in (1, 2, 3):
         model.set_training_phase(phase)
-        _train(model, tokenizer, texts, targets, train_seconds / 3, f"trust-type phase {phase}", max_epochs=2)
+        _train(model, batches, len(texts), train_seconds / 3, f"trust-type phase {phase}", max_epochs=2)
     model.set_training_phase(None)
     model.eval()
     import torch.nn.functional as F
@@ -199,6 +211,36 @@ def _multi_task_model(backbone: str, folder: Path, train_seconds: float) -> dict
         return sum(hits) / max(len(hits), 1)
 
     return {"threshold": threshold, "recall_at_0.5": recall(0.5), "recall_tuned": recall(threshold)}
+
+
+def _gated_bio_model(backbone: str, folder: Path, train_seconds: float) -> None:
+    """Fine-tune the gated-bio classifier with the collator, language tokens and text normalisation."""
+    from transformers import AutoTokenizer
+
+    from hubheads import GatedBioCollator, GatedBioForSequenceClassification, add_language_tokens
+
+    train, _ = _split(_rows("demo_post_bio.jsonl"))
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    model = GatedBioForSequenceClassification.from_backbone(
+        backbone,
+        use_lang_token=True,
+        languages=["en", "it", "es"],
+        text_normalize=True,
+        max_seq_length=64,
+        id2label=RECLAIM_LABELS,
+        label2id={v: k for k, v in RECLAIM_LABELS.items()},
+    )
+    add_language_tokens(model, tokenizer)
+    collator = GatedBioCollator(tokenizer, model.config)
+    _train(
+        model,
+        lambda indices: collator([train[i] for i in indices]),
+        len(train),
+        train_seconds,
+        "fine-tune reclaim-bio",
+    )
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
 
 
 def run_demo(out: str | Path, *, force: bool = False, train_seconds: float = 60.0) -> dict[str, Any]:
@@ -224,24 +266,27 @@ def run_demo(out: str | Path, *, force: bool = False, train_seconds: float = 60.
     transformers_logging.disable_progress_bar()
     checkpoints, repos, hf_home = out / "checkpoints", out / "repos", out / "hf_home"
 
-    print(f"[1/5] Binary classifier on {backbone} (about {train_seconds:.0f} s of training)")
+    print(f"[1/6] Binary classifier on {backbone} (about {train_seconds:.0f} s of training)")
     binary = _binary_model(str(backbone), checkpoints / "supportive-minilm", train_seconds)
     print(f"      dev macro-F1 at 0.5:                 {binary['dev_macro_f1_at_0.5']:.3f}")
     print(f"      dev macro-F1 at best global {binary['threshold']:.3f}:  {binary['dev_macro_f1_at_global']:.3f}")
     print(f"      dev macro-F1 with per-language ones: {binary['dev_macro_f1_by_lang']:.3f}  {binary['by_lang']}")
 
-    print("[2/5] Multi-label classifier (question / complaint / praise / request)")
+    print("[2/6] Multi-label classifier (question / complaint / praise / request)")
     label_thresholds = _multi_label_model(str(backbone), checkpoints / "post-tags-minilm", max(train_seconds / 2, 1))
     print(f"      per-label thresholds (best F1 on dev): {label_thresholds}")
 
-    print("[3/5] Multi-task trust + type model (residual type fusion), trained in its three phases")
+    print("[3/6] Multi-task trust + type model (residual type fusion), trained in its three phases")
     multi_task = _multi_task_model(str(backbone), checkpoints / "trust-type-minilm", max(train_seconds / 2, 1))
     print(
         f"      'unreliable' (1 post in 6) dev recall: {multi_task['recall_at_0.5']:.2f} at argmax, "
         f"{multi_task['recall_tuned']:.2f} at the tuned threshold {multi_task['threshold']:.3f}"
     )
 
-    print(f"[4/5] Export to {repos}/ and publish into the offline Hub cache {hf_home}/hub")
+    print("[4/6] Gated-bio classifier: is a group name reclaimed? Only the author's bio can tell")
+    _gated_bio_model(str(backbone), checkpoints / "reclaim-bio-minilm", max(train_seconds / 2, 1))
+
+    print(f"[5/6] Export to {repos}/ and publish into the offline Hub cache {hf_home}/hub")
     export_model(
         checkpoints / "supportive-minilm",
         repos / "supportive-minilm",
@@ -256,16 +301,18 @@ def run_demo(out: str | Path, *, force: bool = False, train_seconds: float = 60.
         label_thresholds=label_thresholds,
     )
     export_model(checkpoints / "trust-type-minilm", repos / "trust-type-minilm", threshold=multi_task["threshold"])
+    export_model(checkpoints / "reclaim-bio-minilm", repos / "reclaim-bio-minilm")
     published = (
         (repos / "supportive-minilm", REPO_BINARY),
         (repos / "post-tags-minilm", REPO_MULTI_LABEL),
         (repos / "trust-type-minilm", REPO_MULTI_TASK),
+        (repos / "reclaim-bio-minilm", REPO_GATED_BIO),
     )
     for folder, repo_id in published:
         commit = install_in_offline_cache(folder, repo_id, cache_dir=hf_home / "hub")
         print(f"      {repo_id} @ {commit}")
 
-    print("[5/5] A consumer's fresh process, hubheads blocked, HF_HUB_OFFLINE=1, scores the dev posts:")
+    print("[6/6] A consumer's fresh process, hubheads blocked, HF_HUB_OFFLINE=1, scores the dev posts:")
     print(f'      clf = pipeline("text-classification", model="{REPO_BINARY}", trust_remote_code=True)')
     dev = _split(_rows("demo_posts.jsonl"))[1]
     texts, langs = [r["text"] for r in dev], [r["lang"] for r in dev]
@@ -301,6 +348,23 @@ def run_demo(out: str | Path, *, force: bool = False, train_seconds: float = 60.
     for text, result in zip(TRUST_TYPE_POSTS, trust_type["results"][0]):
         heads = ", ".join(f"{task} {r['label']} {r['score']:.2f}" for task, r in result["tasks"].items())
         print(f"      {text[:56]:<56} -> {heads}")
+    dev_bio = _split(_rows("demo_post_bio.jsonl"))[1]
+    posts, post_langs, bios = ([r[key] for r in dev_bio] for key in ("text", "lang", "bio"))
+    calls = [
+        {"inputs": posts, "kwargs": {"lang": post_langs, "bio": bios}},
+        {"inputs": posts, "kwargs": {"lang": post_langs}},
+    ]
+    reclaim = run_stock_pipeline(REPO_GATED_BIO, hf_home, calls)
+    print(f'      rb = pipeline("text-classification", model="{REPO_GATED_BIO}", trust_remote_code=True)')
+    gold = [r["label"] for r in dev_bio]
+    for name, results in zip(("rb(posts, bio=bios, lang=langs)", "rb(posts, lang=langs)"), reclaim["results"]):
+        decisions = [int(r["label"] == RECLAIM_LABELS[1]) for r in results]
+        print(f"      {name:<38} dev macro-F1 {_macro_f1(decisions, gold):.3f}")
+    for row, result in list(zip(dev_bio, reclaim["results"][0]))[:3]:
+        print(
+            f"      {row['text'][:30]:<30} | bio: {str(row['bio'])[:30]:<30} -> {result['label']} "
+            f"{result['score']:.2f}"
+        )
     print(f"Done. Repos: {repos}/  Offline cache: {hf_home}/hub  (HF_HOME={hf_home} HF_HUB_OFFLINE=1 to reuse it)")
     return {
         "binary": binary,
@@ -310,4 +374,5 @@ def run_demo(out: str | Path, *, force: bool = False, train_seconds: float = 60.
         "untuned": untuned,
         "tags": tags,
         "trust_type": trust_type,
+        "reclaim": reclaim,
     }

@@ -3,7 +3,9 @@
 demo_posts.jsonl: replies labelled supportive (1) or dismissive (0), in en / it / es, with different base rates per
 language, mixed signals and 8% label noise; dev rows use phrases never seen in training, so the model is unsure on
 them and tuned thresholds matter. demo_post_tags.jsonl: posts tagged with any of question / complaint / praise /
-request. demo_trust_type.jsonl: posts with a content type (news / opinion / advert / question) and a trust label
+request. demo_post_bio.jsonl: posts that use a group name, labelled 1 ("reclaimed") when the author's bio says
+they belong to the group and 0 otherwise, so only the bio decides (the reclamation setting, on a harmless word).
+demo_trust_type.jsonl: posts with a content type (news / opinion / advert / question) and a trust label
 that is 1 ("unreliable") for about one post in six, like the imbalanced trust head of the public multi-task card.
 """
 
@@ -216,6 +218,84 @@ UNRELIABLE = [
     "wake up people!!!",
 ]
 
+GROUP_POSTS = {
+    "en": [
+        "we {g} never sleep",
+        "{g} are the best people honestly",
+        "only {g} would understand this",
+        "classic {g} behaviour lol",
+        "being one of the {g} is a lifestyle",
+        "{g} unite, the weekend is ours",
+    ],
+    "it": [
+        "noi {g} non dormiamo mai",
+        "i {g} sono i migliori",
+        "solo i {g} possono capirlo",
+        "tipico dei {g} ahah",
+        "essere {g} è uno stile di vita",
+        "{g} uniti, il weekend è nostro",
+    ],
+    "es": [
+        "los {g} nunca dormimos",
+        "los {g} son lo mejor",
+        "solo los {g} entienden esto",
+        "típico de {g} jaja",
+        "ser {g} es un estilo de vida",
+        "{g} unidos, el finde es nuestro",
+    ],
+}
+GROUPS = {
+    "en": ["nerds", "gamers", "geeks"],
+    "it": ["nerd", "gamer", "secchioni"],
+    "es": ["frikis", "gamers", "empollones"],
+}
+IN_GROUP_BIOS = {
+    "en": [
+        "lifelong {g} and proud of it",
+        "I build robots, {g} forever",
+        "one of the {g}, coding at night",
+        "{g} club president",
+        "card games and {g} meetups",
+    ],
+    "it": [
+        "{g} da sempre e fiero di esserlo",
+        "costruisco robot, {g} per sempre",
+        "uno dei {g}, programmo di notte",
+        "presidente del club dei {g}",
+        "giochi di carte e raduni di {g}",
+    ],
+    "es": [
+        "{g} de toda la vida y orgulloso",
+        "construyo robots, {g} para siempre",
+        "uno de los {g}, programo de noche",
+        "presidente del club de {g}",
+        "juegos de cartas y quedadas de {g}",
+    ],
+}
+OUT_GROUP_BIOS = {
+    "en": [
+        "football dad, coffee lover",
+        "marketing manager in Leeds",
+        "I run marathons",
+        "gardening and cats",
+        "real estate agent",
+    ],
+    "it": [
+        "papà calciatore, amo il caffè",
+        "marketing manager a Milano",
+        "corro maratone",
+        "giardinaggio e gatti",
+        "agente immobiliare",
+    ],
+    "es": [
+        "padre futbolero, amante del café",
+        "gerente de marketing en Sevilla",
+        "corro maratones",
+        "jardinería y gatos",
+        "agente inmobiliario",
+    ],
+}
+
 
 def main() -> None:
     rng = random.Random(2026)
@@ -253,8 +333,22 @@ def main() -> None:
             if rng.random() < 0.8:  # not every post carries a tell-tale marker; dev markers are never seen in training
                 text += ", " + rng.choice(markers[:-2] if split == "train" else markers[-2:])
             trust_type.append({"text": text, "label": unreliable, "type": types[type_label], "split": split})
+    post_bio = []
+    for split, count in (("train", 450), ("dev", 150)):
+        for _ in range(count):
+            lang = rng.choice(list(GROUP_POSTS))
+            group = rng.choice(GROUPS[lang])
+            label = int(rng.random() < 0.5)
+            bios = IN_GROUP_BIOS if label else OUT_GROUP_BIOS
+            bio_choices = bios[lang][:-1] if split == "train" else bios[lang][-1:]
+            posts = GROUP_POSTS[lang][:-1] if split == "train" else GROUP_POSTS[lang][-1:]
+            bio = rng.choice(bio_choices).format(g=group) if rng.random() < 0.9 else None  # some authors have none
+            post_bio.append(
+                {"text": rng.choice(posts).format(g=group), "bio": bio, "lang": lang, "label": label, "split": split}
+            )
     for name, data in (
         ("demo_posts.jsonl", rows),
+        ("demo_post_bio.jsonl", post_bio),
         ("demo_post_tags.jsonl", tagged),
         ("demo_trust_type.jsonl", trust_type),
     ):

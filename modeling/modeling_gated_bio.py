@@ -1,0 +1,122 @@
+"""Gated dual-input classifier: a post and its author's profile bio, read by one shared encoder.
+
+```
+post  = pool(encoder(post))                                     # (batch, hidden)
+bio   = pool(encoder(bio))                                      # rows with a bio only
+gated:  fused = post + sigmoid(W_g [post; bio]) * W_b bio       # gated_bio=True
+concat: fused = [post; bio]                                     # gated_bio=False
+logits = classifier(fused)
+```
+
+A row without a bio (none, empty or blank) takes the no-bio path exactly: the gate's contribution is left out (or the
+bio half of the concatenation is zero), whatever the other rows of the batch carry.
+"""
+
+from typing import Optional
+
+import torch
+from torch import nn
+from transformers import AutoModel, PreTrainedModel
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from .configuration_gated_bio import GatedBioConfig
+from .modeling_hubheads import (
+    WrappedEncoderMixin,
+    classification_loss,
+    encoder_input_names,
+    init_head_weights,
+    pool,
+    symmetric_kl,
+)
+
+
+class GatedBioPreTrainedModel(PreTrainedModel):
+    """Sets the config class and the initialisation of the heads; the wrapped encoder initialises itself."""
+
+    config_class = GatedBioConfig
+    base_model_prefix = "encoder"
+
+    def _init_weights(self, module: nn.Module) -> None:
+        init_head_weights(module, self.config.initializer_range)
+
+
+class GatedBioForSequenceClassification(WrappedEncoderMixin, GatedBioPreTrainedModel):
+    """Post + bio classifier; `logits` is the decision head, so a bare stock pipeline runs it on posts alone.
+
+    `from_backbone(path, **config_kwargs)` starts from a pretrained encoder; `hubheads.GatedBioCollator` turns
+    (text, bio, lang, label) rows into batches for `transformers.Trainer`.
+    """
+
+    def __init__(self, config: GatedBioConfig):
+        super().__init__(config)
+        hidden_size = config.backbone_config.hidden_size
+        self.encoder = AutoModel.from_config(config.backbone_config)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.bio_projection: Optional[nn.Linear] = None
+        self.gate: Optional[nn.Linear] = None
+        if config.use_bio and config.gated_bio:
+            self.bio_projection = nn.Linear(hidden_size, hidden_size)
+            self.gate = nn.Linear(2 * hidden_size, hidden_size)
+        concatenated = config.use_bio and not config.gated_bio
+        self.classifier = nn.Linear(2 * hidden_size if concatenated else hidden_size, int(config.num_labels or 2))
+        self._encoder_inputs = encoder_input_names(self.encoder)
+        self.post_init()
+
+    def _pooled(self, input_ids, attention_mask, **extra) -> torch.Tensor:
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, **extra}
+        inputs = {k: v for k, v in inputs.items() if v is not None and k in self._encoder_inputs}
+        hidden = self.encoder(**inputs, return_dict=True).last_hidden_state  # (batch, seq, hidden)
+        return self.dropout(pool(hidden, attention_mask, self.config.pooling))  # (batch, hidden)
+
+    def _logits(self, input_ids, attention_mask, extra, bio_input_ids, bio_attention_mask) -> torch.Tensor:
+        post = self._pooled(input_ids, attention_mask, **extra)  # (batch, hidden)
+        if not self.config.use_bio:
+            return self.classifier(post)
+        if bio_input_ids is None:
+            has_bio = torch.zeros(post.shape[0], dtype=torch.bool, device=post.device)
+        else:
+            mask = bio_attention_mask if bio_attention_mask is not None else torch.ones_like(bio_input_ids)
+            has_bio = mask.sum(dim=-1) > 0  # (batch,)
+        bio = torch.zeros_like(post)  # (batch, hidden); stays zero for rows without a bio
+        if has_bio.any():
+            rows = has_bio.nonzero().squeeze(1)
+            bio = bio.index_copy(0, rows, self._pooled(bio_input_ids[rows], mask[rows]))
+        if self.gate is None or self.bio_projection is None:
+            return self.classifier(torch.cat([post, bio], dim=-1))  # (batch, 2 * hidden)
+        gate = torch.sigmoid(self.gate(torch.cat([post, bio], dim=-1)))  # (batch, hidden)
+        fused = torch.where(has_bio.unsqueeze(-1), post + gate * self.bio_projection(bio), post)
+        return self.classifier(fused)
+
+    def forward(
+        self,
+        input_ids: Optional[torch.Tensor] = None,
+        attention_mask: Optional[torch.Tensor] = None,
+        token_type_ids: Optional[torch.Tensor] = None,
+        bio_input_ids: Optional[torch.Tensor] = None,
+        bio_attention_mask: Optional[torch.Tensor] = None,
+        labels: Optional[torch.Tensor] = None,
+        return_dict: Optional[bool] = None,
+        **kwargs,
+    ):
+        """`bio_input_ids` / `bio_attention_mask`: the bios, a row with an all-zero mask meaning "no bio".
+
+        In training with `r_drop`, the loss is the mean of two dropout passes' losses plus `r_kl_alpha` times the
+        symmetric KL between their distributions; `logits` are the first pass's.
+        """
+        extra = {"token_type_ids": token_type_ids}
+        logits = self._logits(input_ids, attention_mask, extra, bio_input_ids, bio_attention_mask)
+        loss = None
+        if labels is not None:
+            config = self.config
+            gamma = config.focal_gamma if config.focal_loss else None
+            loss = classification_loss(logits, labels, config.problem_type, config.class_weights, gamma)
+            if self.training and config.r_drop and loss is not None:
+                second = self._logits(input_ids, attention_mask, extra, bio_input_ids, bio_attention_mask)
+                second_loss = classification_loss(second, labels, config.problem_type, config.class_weights, gamma)
+                if second_loss is not None:
+                    loss = (loss + second_loss) / 2 + config.r_kl_alpha * symmetric_kl(logits, second)
+        output = SequenceClassifierOutput(loss=loss, logits=logits)
+        return output if return_dict is not False else output.to_tuple()
+
+
+__all__ = ["GatedBioForSequenceClassification", "GatedBioPreTrainedModel"]
