@@ -140,8 +140,9 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
             return [result]
         return result
 
-    def _as_item(self, item: Any, lang: Any, bio: Any) -> Any:
-        """One input as the dict `preprocess` reads; strings become `{"text": ...}`."""
+    def _as_item(self, item: Any, lang: Any, bio: Any) -> dict[str, Any]:
+        """One input as the dict `preprocess` reads; strings become `{"text": ...}`. Anything else is a `TypeError`
+        here, rather than an error from deep inside the tokenizer."""
         if lang is not None and not isinstance(lang, str):
             raise TypeError(f"`lang` must be a language code string, got {lang!r}.")
         if isinstance(item, str):
@@ -152,12 +153,16 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
                 raise ValueError(
                     f"A dict input needs a 'text' key and may have {list(_ITEM_KEYS[1:])}; got keys {sorted(item)}."
                 )
+            for key in ("text", "text_pair", "lang", "bio"):
+                value = item.get(key)
+                if key in item and not isinstance(value, str) and not (key != "text" and value is None):
+                    raise TypeError(f"The '{key}' of a dict input must be a string, got {type(value).__name__}.")
             item = dict(item)
         else:
-            # Anything else (e.g. the legacy [[text, text_pair]] form) goes to the stock preprocessing unchanged.
-            if lang is not None or bio is not None:
-                raise TypeError(f"`lang`/`bio` need string or dict inputs, got {type(item).__name__}.")
-            return item
+            raise TypeError(
+                f"Each input must be a string or a dict with a 'text' key, got {type(item).__name__}: {item!r:.80}. "
+                'For a text pair, pass {"text": ..., "text_pair": ...}.'
+            )
         if lang is not None:
             item.setdefault("lang", lang)
         if bio is not None:

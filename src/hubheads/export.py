@@ -127,10 +127,9 @@ def _check_source(src: Path) -> list[str]:
         if pickles:
             raise ValueError(
                 f"SRC {src} holds only pickle weights ({', '.join(pickles)}); hubheads exports safetensors only, "
-                "because loading a pickle can run arbitrary code. If you trust the file, convert it once with:\n"
-                '  python -c "from transformers import AutoModelForSequenceClassification as M; '
-                f"M.from_pretrained('{src}').save_pretrained('{src}-safetensors')\"\n"
-                "and export that folder."
+                "because loading a pickle can run arbitrary code. If you trust the file, convert it once with "
+                '`python -c "from transformers import AutoModelForSequenceClassification as M; '
+                f"M.from_pretrained('{src}').save_pretrained('{src}-safetensors')\"` and export that folder."
             )
         raise ValueError(f"SRC {src} holds no *.safetensors weights; save the model with save_pretrained first.")
     return [

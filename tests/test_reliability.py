@@ -1,0 +1,265 @@
+"""Bad input, odd input, broken configs and properties: every failure is a documented error naming the problem.
+
+Each table row is one case; README's "Reliability" section lists what the tables cover.
+"""
+
+import json
+import math
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import tiny
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from transformers import AutoModelForSequenceClassification
+
+from hubheads import HubheadsTextClassificationPipeline, export_model, install_in_offline_cache
+from hubheads.cli import main
+
+OUR_FILES = {"pipeline_hubheads.py", "configuration_hubheads.py", "configuration_gated_bio.py", "export.py"}
+
+
+def _binary():
+    model = tiny.build_model("xlm-roberta")
+    model.config.best_threshold_global, model.config.thresholds_by_lang = 0.6, {"it": 0.4}
+    return model
+
+
+def _multi_label():
+    return tiny.build_model(
+        num_labels=len(tiny.MULTI_LABELS),
+        problem_type="multi_label_classification",
+        id2label=dict(enumerate(tiny.MULTI_LABELS)),
+        label2id={label: i for i, label in enumerate(tiny.MULTI_LABELS)},
+    )
+
+
+MODELS = {
+    "binary": _binary,
+    "multi-label": _multi_label,
+    "multi-task": tiny.build_residual_type_fusion,
+    "gated-bio": lambda: tiny.build_gated_bio(use_lang_token=True, languages=["it"], text_normalize=True),
+}
+_PIPELINES: dict = {}
+
+
+def _pipeline(kind):
+    if kind not in _PIPELINES:
+        _PIPELINES[kind] = HubheadsTextClassificationPipeline(model=MODELS[kind](), tokenizer=tiny.build_tokenizer())
+    return _PIPELINES[kind]
+
+
+BAD_CALLS = [
+    # (id, inputs, kwargs, error, message fragment)
+    ("None", None, {}, TypeError, "Inputs must be"),
+    ("number", 42, {}, TypeError, "Inputs must be"),
+    ("bytes", b"ciao", {}, TypeError, "Inputs must be"),
+    ("bytes-in-list", ["ok", b"ciao"], {}, TypeError, "got bytes"),
+    ("None-in-list", ["ok", None], {}, TypeError, "got NoneType"),
+    ("nested-list", [["a", "b"]], {}, TypeError, "text_pair"),
+    ("dict-without-text", {"txt": "a"}, {}, ValueError, "'text' key"),
+    ("dict-unknown-key", {"text": "a", "language": "it"}, {}, ValueError, "'text' key"),
+    ("dict-text-number", {"text": 5}, {}, TypeError, "'text' of a dict input"),
+    ("dict-pair-number", {"text": "a", "text_pair": 3}, {}, TypeError, "'text_pair'"),
+    ("dict-lang-number", {"text": "a", "lang": 3}, {}, TypeError, "'lang'"),
+    ("lang-list-too-short", ["a", "b", "c"], {"lang": ["it"]}, ValueError, "`lang` has 1 entries but 3 inputs"),
+    ("lang-list-for-one-input", "a", {"lang": ["it"]}, ValueError, "single input"),
+    ("lang-number", "a", {"lang": 3}, TypeError, "`lang` must be"),
+    ("bio-list-too-long", ["a"], {"bio": ["x", "y"]}, ValueError, "`bio` has 2 entries but 1 inputs"),
+    ("lang-list-with-generator", (t for t in ["a"]), {"lang": ["it"]}, ValueError, "generator"),
+    ("threshold-above-1", "a", {"threshold": 1.5}, ValueError, "`threshold`"),
+    ("threshold-negative", "a", {"threshold": -0.1}, ValueError, "`threshold`"),
+    ("threshold-nan", "a", {"threshold": math.nan}, ValueError, "`threshold`"),
+    ("threshold-string", "a", {"threshold": "0.5"}, ValueError, "`threshold`"),
+    ("threshold-bool", "a", {"threshold": True}, ValueError, "`threshold`"),
+    ("unknown-threshold-mode", "a", {"threshold_mode": "best"}, ValueError, "threshold_mode"),
+]
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+@pytest.mark.parametrize("inputs, kwargs, error, match", [row[1:] for row in BAD_CALLS], ids=[r[0] for r in BAD_CALLS])
+def test_bad_calls_get_a_clear_error_from_our_code(kind, inputs, kwargs, error, match):
+    with pytest.raises(error, match=match) as info:
+        _pipeline(kind)(inputs, **kwargs)
+    assert Path(str(info.traceback[-1].path)).name in OUR_FILES, "the error must not come from deep inside a library"
+
+
+@pytest.mark.parametrize(
+    "kind, inputs, kwargs, error, match",
+    [
+        ("binary", "a", {"bio": "a bio"}, ValueError, "reads no author bio"),
+        ("multi-label", {"text": "a", "bio": "x"}, {}, ValueError, "reads no author bio"),
+        ("gated-bio", {"text": "a", "bio": 7}, {}, TypeError, "'bio' of a dict input"),
+        ("gated-bio", "a", {"bio": 7}, TypeError, "bio must be a string"),
+        ("binary", "a", {"threshold_mode": "by_lang"}, ValueError, "needs a language"),
+        ("multi-task", "a", {"threshold_mode": "global"}, ValueError, "best_threshold_global"),
+    ],
+)
+def test_model_specific_bad_calls(kind, inputs, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        _pipeline(kind)(inputs, **kwargs)
+
+
+ODD_TEXTS = [
+    "",
+    "   \n\t ",
+    "hello " * 10_000,  # 60,000 characters: truncated to the model's length
+    "🔥🔥 ciao 😂👍🏽",
+    "مرحبا بالعالم",
+    "שלום עולם",
+    "a\x00b\x1b[31mred\x07\u200b\ufeff\u202etxet",
+    "@user https://example.com/x?y=1   ＦＵＬＬ",
+]
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_odd_but_valid_inputs_work(kind):
+    clf = _pipeline(kind)
+    langs = ["it", None, "xx", "en", "ar", "he", None, "it"]
+    kwargs = {"bio": ["", None, "hello " * 10_000, "🔥", "   ", "\x00", "bio", None]} if kind == "gated-bio" else {}
+    results = clf(ODD_TEXTS, lang=langs, batch_size=3, **kwargs)
+    assert len(results) == len(ODD_TEXTS)
+    for result in results:
+        items = result if kind == "multi-label" else [result]
+        assert all(0.0 <= item["score"] <= 1.0 and isinstance(item["label"], str) for item in items)
+
+
+BROKEN_CONFIGS = [
+    # (id, config.json changes, the key the error must name)
+    ("threshold-above-1", {"best_threshold_global": 1.5}, "best_threshold_global"),
+    ("threshold-nan", {"default_threshold": math.nan}, "default_threshold"),
+    ("threshold-string", {"best_threshold_global": "0.7"}, "best_threshold_global"),
+    ("by-lang-not-a-mapping", {"thresholds_by_lang": [["it", 0.7]]}, "thresholds_by_lang"),
+    ("by-lang-value", {"thresholds_by_lang": {"it": 7}}, "thresholds_by_lang"),
+    ("unknown-label", {"label_thresholds": {"sarcsm": 0.4}}, "label_thresholds"),
+]
+
+# Loads each broken repo with the stock call in one consumer process and prints the error each one raised.
+LOAD_BROKEN = """
+import json, sys
+sys.modules["hubheads"] = None
+from transformers import pipeline
+errors = {}
+for repo_id in json.loads(sys.argv[1]):
+    try:
+        pipeline("text-classification", model=repo_id, trust_remote_code=True)
+        errors[repo_id] = None
+    except ValueError as error:
+        errors[repo_id] = str(error)
+print(json.dumps(errors))
+"""
+
+
+def test_broken_configs_are_refused_when_the_consumer_loads_the_pipeline(tmp_path, hf_home, consumer_python):
+    checkpoint = tiny.save_checkpoint(tmp_path / "ckpt", num_labels=5, id2label=dict(enumerate(tiny.MULTI_LABELS)))
+    export_model(checkpoint, tmp_path / "good", multi_label=True, label_thresholds={"sarcasm": 0.4})
+    repo_ids = []
+    for case, changes, _ in BROKEN_CONFIGS:
+        folder = tmp_path / case
+        export_model(checkpoint, folder, multi_label=True)
+        config = json.loads((folder / "config.json").read_text())
+        config.update(changes)
+        (folder / "config.json").write_text(json.dumps(config))  # NaN is written as the JSON extension NaN
+        install_in_offline_cache(folder, f"org/{case}", cache_dir=hf_home / "hub")
+        repo_ids.append(f"org/{case}")
+    install_in_offline_cache(tmp_path / "good", "org/good", cache_dir=hf_home / "hub")
+    env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"}
+    command = [consumer_python, "-c", LOAD_BROKEN, json.dumps(repo_ids + ["org/good"])]
+    errors = json.loads(subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout)
+    assert errors.pop("org/good") is None
+    for (case, _, key), repo_id in zip(BROKEN_CONFIGS, repo_ids):
+        assert errors[repo_id] is not None and key in errors[repo_id], case
+
+
+@pytest.mark.parametrize("case, changes, key", [r for r in BROKEN_CONFIGS if r[0] != "unknown-label"])
+def test_broken_configs_of_our_architectures_are_refused_when_the_model_loads(tmp_path, case, changes, key):
+    tiny.build_residual_type_fusion().save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config.update(changes)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=key):
+        AutoModelForSequenceClassification.from_pretrained(tmp_path)
+
+
+def _cli_cases(tmp_path: Path) -> list:
+    checkpoint = tiny.save_checkpoint(tmp_path / "ckpt")
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    (pickled / "config.json").write_text((checkpoint / "config.json").read_text())
+    (pickled / "pytorch_model.bin").write_bytes(b"\x80\x04")
+    bad_json = tmp_path / "bad-json"
+    bad_json.mkdir()
+    (bad_json / "config.json").write_text("{oops")
+    (bad_json / "model.safetensors").write_bytes(b"")
+    a_file = tmp_path / "a-file.txt"
+    a_file.write_text("x")
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "keep.txt").write_text("mine")
+    ck, out = str(checkpoint), str(tmp_path / "out")
+    return [
+        ("missing-src", ["export", str(tmp_path / "nope"), out], "not a folder"),
+        ("src-is-a-file", ["export", str(a_file), out], "not a folder"),
+        ("src-without-config", ["export", str(tmp_path / "full"), out], "no config.json"),
+        ("config-not-json", ["export", str(bad_json), out], "not valid JSON"),
+        ("pickle-only", ["export", str(pickled), out], "pickle weights"),
+        ("out-is-a-file", ["export", ck, str(a_file)], "not a folder"),
+        ("out-not-empty", ["export", ck, str(full)], "--force"),
+        ("threshold-out-of-range", ["export", ck, out, "--threshold", "2"], "best_threshold_global"),
+        ("label-threshold-single-label", ["export", ck, out, "--label-threshold", "LABEL_0=0.3"], "multi-label"),
+        ("bad-lang-threshold", ["export", ck, out, "--lang-threshold", "it:0.7"], "NAME=VALUE"),
+        ("demo-negative-budget", ["demo", "--out", out, "--train-seconds", "-1"], "train-seconds"),
+        ("demo-out-not-empty", ["demo", "--out", str(full)], "--force"),
+    ]
+
+
+def test_every_cli_failure_is_one_line_with_a_non_zero_exit(tmp_path, capsys):
+    for case, argv, fragment in _cli_cases(tmp_path):
+        try:
+            code = main(argv)
+        except SystemExit as exit_:  # argparse's own usage errors
+            code = exit_.code
+        err = capsys.readouterr().err.strip()
+        assert code == 2, case
+        message = err.splitlines()[-1]
+        assert fragment in message and "Traceback" not in err, (case, err)
+        assert len([line for line in err.splitlines() if "error" in line]) == 1, (case, err)
+    assert (tmp_path / "full" / "keep.txt").read_text() == "mine" and not (tmp_path / "out").exists()
+
+
+# Properties over generated inputs and thresholds.
+texts = st.lists(st.text(max_size=200), min_size=1, max_size=6)
+thresholds = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=texts, low=thresholds, high=thresholds, lang=st.sampled_from([None, "it", "en", "zz"]))
+def test_decisions_are_monotone_in_the_threshold(batch, low, high, lang):
+    low, high = min(low, high), max(low, high)
+    clf = _pipeline("binary")
+    positive = [[r["label"] == "LABEL_1" for r in clf(batch, lang=lang, threshold=t)] for t in (low, high)]
+    assert all(at_low or not at_high for at_low, at_high in zip(*positive)), "raising the threshold added a positive"
+    sets = [clf_set for clf_set in (_pipeline("multi-label")(batch, threshold=t) for t in (low, high))]
+    assert all({r["label"] for r in h} <= {r["label"] for r in lo} for lo, h in zip(*sets))
+
+
+@settings(max_examples=25, deadline=None)
+@given(value=st.one_of(st.floats().filter(lambda x: not 0 <= x <= 1), st.text(), st.booleans(), st.none()))
+def test_any_invalid_threshold_is_a_value_error_naming_it(value):
+    if value is None:
+        assert _pipeline("binary")("a", threshold=value)  # None means "no override"
+        return
+    with pytest.raises(ValueError, match="`threshold`"):
+        _pipeline("binary")("a", threshold=value)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=texts, bios=st.lists(st.one_of(st.none(), st.text(max_size=80)), min_size=6, max_size=6))
+def test_the_gated_bio_pipeline_never_crashes_and_a_blank_bio_is_no_bio(batch, bios):
+    clf = _pipeline("gated-bio")
+    bios = bios[: len(batch)]
+    results = clf(batch, bio=bios)
+    blanked = clf(batch, bio=[None if (b or "").strip() == "" else b for b in bios])
+    assert [r["label"] for r in results] == [r["label"] for r in blanked]
