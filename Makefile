@@ -8,7 +8,7 @@ TORCH := torch==2.13.0
 COMPAT_TRANSFORMERS := transformers==4.57.6
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,12 +27,16 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/hubheads demo --out hubheads-demo --force
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src modeling hub_templates tests
-	$(VENV)/bin/ruff format --check src modeling hub_templates tests
+	$(VENV)/bin/ruff check src modeling hub_templates tests benchmarks
+	$(VENV)/bin/ruff format --check src modeling hub_templates tests benchmarks
 	$(VENV)/bin/mypy src modeling
 
 test: $(VENV)/.installed $(COMPAT)/.installed lint
 	HUBHEADS_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(VENV)/bin/python -m pytest
+
+# Throughput and memory ratios on the embedded MiniLM backbone (several minutes; not part of `make test`).
+bench: $(VENV)/.installed
+	$(VENV)/bin/python benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) $(COMPAT) hubheads-demo build dist src/*.egg-info

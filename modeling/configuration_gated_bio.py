@@ -64,8 +64,8 @@ class GatedBioConfig(PretrainedConfig):
         text_normalize (`bool`, *optional*, defaults to `False`):
             Apply `normalize_text` to posts and bios, in training (the collator) and inference (the pipeline).
         max_seq_length (`int`, *optional*, defaults to 256):
-            Token budget of a post and of a bio (the trials' MAX_LENGTH). `max_length=` is accepted as an alias;
-            it is not stored under that name because transformers reserves `max_length` for generation.
+            Token budget of a post and of a bio (the trials' MAX_LENGTH; not named `max_length`, which
+            transformers reserves for generation).
         initializer_range (`float`, *optional*, defaults to 0.02):
             Standard deviation of the heads' initial weights.
     """
@@ -115,7 +115,6 @@ class GatedBioConfig(PretrainedConfig):
         self.r_drop = bool(r_drop)
         self.r_kl_alpha = check_non_negative(r_kl_alpha, "r_kl_alpha")
         self.text_normalize = bool(text_normalize)
-        max_seq_length = kwargs.pop("max_length", max_seq_length)
         if isinstance(max_seq_length, bool) or not isinstance(max_seq_length, int) or max_seq_length < 2:
             raise ValueError(f"`max_seq_length` must be an integer >= 2, got {max_seq_length!r}.")
         self.max_seq_length = max_seq_length

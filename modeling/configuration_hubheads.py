@@ -16,6 +16,7 @@ This file is copied verbatim into exported Hub repos: it imports only the standa
 """
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -30,14 +31,17 @@ POOLING_MODES = ("cls", "mean")
 
 def validate_threshold(value: Any, key: str) -> float:
     """Return `value` as a float if it is a real number in [0, 1]; raise a `ValueError` naming `key` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(
             f"`{key}` must be a number between 0 and 1, got {value!r} of type {type(value).__name__}. "
             "Fix the value in config.json (or the argument you passed)."
         )
     value = float(value)
     if math.isnan(value) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"`{key}` must be a number between 0 and 1, got {value!r}. Fix the value in config.json.")
+        raise ValueError(
+            f"`{key}` must be a number between 0 and 1, got {value!r}. Fix the value in config.json (or the argument "
+            "you passed)."
+        )
     return value
 
 

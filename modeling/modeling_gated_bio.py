@@ -80,7 +80,16 @@ class GatedBioForSequenceClassification(WrappedEncoderMixin, GatedBioPreTrainedM
         bio = torch.zeros_like(post)  # (batch, hidden); stays zero for rows without a bio
         if has_bio.any():
             rows = has_bio.nonzero().squeeze(1)
-            bio = bio.index_copy(0, rows, self._pooled(bio_input_ids[rows], mask[rows]))
+            ids, ids_mask = bio_input_ids[rows], mask[rows]  # (rows, bio_seq)
+            if self.training:
+                pooled = self._pooled(ids, ids_mask)  # every row its own dropout draw
+            else:
+                # An author's bio comes with each of their posts: encode each distinct bio of the batch once.
+                keys = torch.cat([ids, ids_mask.to(ids.dtype)], dim=-1)  # (rows, 2 * bio_seq)
+                distinct, inverse = torch.unique(keys, dim=0, return_inverse=True)
+                width = ids.shape[1]
+                pooled = self._pooled(distinct[:, :width], distinct[:, width:])[inverse]
+            bio = bio.index_copy(0, rows, pooled)
         if self.gate is None or self.bio_projection is None:
             return self.classifier(torch.cat([post, bio], dim=-1))  # (batch, 2 * hidden)
         gate = torch.sigmoid(self.gate(torch.cat([post, bio], dim=-1)))  # (batch, hidden)

@@ -13,9 +13,13 @@ from transformers import AutoModel
 
 
 def pool(hidden_states: torch.Tensor, attention_mask: Optional[torch.Tensor], mode: str) -> torch.Tensor:
-    """One vector per sequence: the first token's state (`"cls"`) or the mean over real tokens (`"mean"`)."""
+    """One vector per sequence: the first real token's state (`"cls"`; with left padding that is not position 0)
+    or the mean over real tokens (`"mean"`)."""
     if mode == "cls":
-        return hidden_states[:, 0]  # (batch, hidden)
+        if attention_mask is None:
+            return hidden_states[:, 0]  # (batch, hidden)
+        first = attention_mask.long().argmax(dim=1)  # (batch,) index of the first real token
+        return hidden_states[torch.arange(hidden_states.shape[0], device=hidden_states.device), first]
     if attention_mask is None:
         return hidden_states.mean(dim=1)
     mask = attention_mask.unsqueeze(-1).to(hidden_states.dtype)  # (batch, seq, 1)
@@ -99,9 +103,11 @@ class WrappedEncoderMixin:
 
     @classmethod
     def from_backbone(cls, backbone, **config_kwargs):
-        """The model with its encoder's weights loaded from `backbone` (a folder or repo id of any `AutoModel`
-        checkpoint) and its heads freshly initialised; `config_kwargs` go to the model's config."""
-        encoder = AutoModel.from_pretrained(backbone)
+        """The model with its encoder's weights loaded from `backbone` (a folder or repo id of an `AutoModel`
+        checkpoint of an architecture transformers ships, in safetensors) and its heads freshly initialised;
+        `config_kwargs` go to the model's config. A training-time constructor: loading a saved model never calls it.
+        """
+        encoder = AutoModel.from_pretrained(backbone, use_safetensors=True)
         model = cls(cls.config_class(backbone_config=encoder.config, **config_kwargs))
         model.encoder.load_state_dict(encoder.state_dict())
         return model

@@ -23,7 +23,7 @@ This file is copied verbatim into exported Hub repos: it imports only the standa
 """
 
 import inspect
-import types
+from collections.abc import Iterable
 from typing import Any, Optional
 
 import torch
@@ -35,7 +35,19 @@ from .configuration_hubheads import THRESHOLD_MODES, DecisionThresholds, validat
 logger = logging.get_logger(__name__)
 
 # Encoders whose position ids start after the padding index, so `max_position_embeddings` overstates the length.
-_POSITION_OFFSET_MODEL_TYPES = ("roberta", "xlm-roberta", "camembert", "longformer", "bertweet", "phobert")
+_POSITION_OFFSET_MODEL_TYPES = (
+    "roberta",
+    "xlm-roberta",
+    "xlm-roberta-xl",
+    "roberta-prelayernorm",
+    "camembert",
+    "longformer",
+    "bertweet",
+    "phobert",
+    "mpnet",
+    "data2vec-text",
+    "xmod",
+)
 _ITEM_KEYS = ("text", "text_pair", "lang", "bio")
 _LANG_KEY = "hubheads_lang"
 # The hubheads architectures: sequence classifiers the stock pipeline's model check does not know by name.
@@ -124,21 +136,51 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         elif isinstance(inputs, (list, tuple)):
             langs, bios = _aligned(lang, "lang", len(inputs)), _aligned(bio, "bio", len(inputs))
             items = [self._as_item(x, item_lang, item_bio) for x, item_lang, item_bio in zip(inputs, langs, bios)]
-        elif isinstance(inputs, types.GeneratorType):
+        elif self._streamable(inputs):
+            # Generators, iterators, datasets (e.g. KeyDataset): streamed, each element checked as it comes.
             if isinstance(lang, (list, tuple)) or isinstance(bio, (list, tuple)):
                 raise ValueError("`lang` and `bio` lists cannot be aligned with a generator; put them in dict inputs.")
-            items = (self._as_item(x, lang, bio) for x in inputs)
+            elements = inputs if isinstance(inputs, Iterable) else (inputs[i] for i in range(len(inputs)))
+            items = (self._as_item(x, lang, bio) for x in elements)
         else:
             raise TypeError(
                 f"Inputs must be a string, a dict with a 'text' key, or a list or generator of those; "
                 f"got {type(inputs).__name__}."
             )
-        result = super(TextClassificationPipeline, self).__call__(items, *args, **kwargs)
+        if isinstance(items, list) and not items:
+            return []
+        batch_size = kwargs.get("batch_size", self._batch_size) or 1
+        if isinstance(items, list) and batch_size > 1 and len(items) > batch_size and self._configured():
+            # Length-sorted batches pad less; results come back in input order. A model that configures nothing
+            # keeps the stock order, so its output stays identical to the stock pipeline's.
+            order = sorted(
+                range(len(items)), key=lambda i: len(items[i]["text"]) + len(items[i].get("text_pair") or "")
+            )
+            ordered = super(TextClassificationPipeline, self).__call__([items[i] for i in order], *args, **kwargs)
+            result: Any = [None] * len(items)
+            for position, index in enumerate(order):
+                result[index] = ordered[position]
+        else:
+            result = super(TextClassificationPipeline, self).__call__(items, *args, **kwargs)
         # Same shapes as the stock pipeline, which wraps a single string's result in a list unless `top_k` is given;
         # a multi-task result is one dict per input whatever `top_k`, a multi-label result one list per input.
         if isinstance(inputs, str) and not self.multi_label and ("top_k" not in kwargs or self.task_heads):
             return [result]
         return result
+
+    @staticmethod
+    def _streamable(inputs: Any) -> bool:
+        """An iterable of inputs, or a map-style dataset (`__len__` and `__getitem__`, like torch datasets)."""
+        if isinstance(inputs, (bytes, bytearray)):
+            return False
+        return isinstance(inputs, Iterable) or (hasattr(inputs, "__len__") and hasattr(inputs, "__getitem__"))
+
+    def _configured(self) -> bool:
+        """Whether this model uses anything beyond the stock pipeline (thresholds, label sets, heads, bios)."""
+        return bool(self.multi_label or self.thresholds.configured or self.task_heads or self.reads_bio)
+
+    def get_inference_context(self):
+        return torch.inference_mode
 
     def _as_item(self, item: Any, lang: Any, bio: Any) -> dict[str, Any]:
         """One input as the dict `preprocess` reads; strings become `{"text": ...}`. Anything else is a `TypeError`
@@ -184,9 +226,9 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         return limit
 
     def preprocess(self, inputs, lang=None, **tokenizer_kwargs) -> dict[str, Any]:  # type: ignore[override]
-        if "truncation" not in tokenizer_kwargs:
-            tokenizer_kwargs["truncation"] = True
-            if "max_length" not in tokenizer_kwargs and self._max_input_length() is not None:
+        tokenizer_kwargs.setdefault("truncation", True)
+        if tokenizer_kwargs["truncation"] and "max_length" not in tokenizer_kwargs:
+            if self._max_input_length() is not None:
                 tokenizer_kwargs["max_length"] = self._max_input_length()
         bio = None
         if isinstance(inputs, dict):
@@ -219,6 +261,11 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
 
     def _forward(self, model_inputs):
         lang = model_inputs.pop(_LANG_KEY, None)
+        if "bio_input_ids" in model_inputs:
+            # The batch collation pads unknown keys with 0; put the real padding id where the bio mask is 0.
+            pad = getattr(self.tokenizer, "pad_token_id", None) or 0
+            mask = model_inputs["bio_attention_mask"] == 0
+            model_inputs["bio_input_ids"] = model_inputs["bio_input_ids"].masked_fill(mask, pad)
         parameters = inspect.signature(self.model.forward).parameters
         if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
             # A generic tokenizer may emit inputs the model does not take (token_type_ids for DistilBERT).
@@ -236,13 +283,15 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
     ):
         lang = model_outputs.get(_LANG_KEY)
         if self.task_heads:
+            self._check_function(function_to_apply)
             return self._multi_task(model_outputs, lang, threshold, threshold_mode or "auto", top_k, _legacy)
         if not (self.multi_label or self.thresholds.configured or threshold is not None or threshold_mode is not None):
             return super().postprocess(
                 model_outputs, function_to_apply=function_to_apply, top_k=top_k, _legacy=_legacy
             )
         mode = threshold_mode or "auto"
-        scores = self._scores(model_outputs["logits"][0], function_to_apply)
+        self._check_function(function_to_apply)
+        scores = self._scores(model_outputs["logits"][0])
         if self.multi_label:
             return self._label_set(scores, lang, threshold, mode, None if _legacy else top_k)
         return self._binary_decision(scores, lang, threshold, mode, top_k, _legacy)
@@ -265,17 +314,20 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         result["tasks"] = tasks
         return result
 
-    def _scores(self, logits: torch.Tensor, function_to_apply) -> list[float]:
-        """Probabilities from one row of logits: sigmoid for multi-label, softmax otherwise, unless overridden."""
+    def _check_function(self, function_to_apply) -> None:
+        """Thresholds are probabilities: a decision always reads softmax (single-label) or sigmoid (multi-label)."""
         name = getattr(function_to_apply, "value", function_to_apply)
-        if name is None:
-            name = "sigmoid" if self.multi_label else "softmax"
+        expected = "sigmoid" if self.multi_label else "softmax"
+        if name is not None and name != expected:
+            raise ValueError(
+                f"`function_to_apply={name!r}` cannot be combined with thresholded decisions, which compare "
+                f"{expected} probabilities with the thresholds; drop the argument."
+            )
+
+    def _scores(self, logits: torch.Tensor) -> list[float]:
+        """Probabilities from one row of logits: sigmoid for multi-label, softmax otherwise."""
         logits = logits.float()
-        if name == "sigmoid":
-            return torch.sigmoid(logits).tolist()
-        if name == "softmax":
-            return torch.softmax(logits, dim=-1).tolist()
-        return logits.tolist()
+        return (torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)).tolist()
 
     def _threshold_for(self, lang: Optional[str], threshold: Optional[float], mode: str) -> float:
         if threshold is not None:

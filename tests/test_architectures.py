@@ -34,15 +34,17 @@ if getattr(model.config, "use_bio", False):
     inputs.update(bio_input_ids=bio["input_ids"], bio_attention_mask=bio["attention_mask"])
 out = model(**inputs)
 heads = {key: value.tolist() for key, value in out.items() if key.endswith("logits")}
-print(json.dumps({"module": type(model).__module__, "heads": heads}))
+budget = getattr(model.config, "max_seq_length", None)
+print(json.dumps({"module": type(model).__module__, "heads": heads, "max_seq_length": budget}))
 """
 
 
 @pytest.mark.parametrize("arch", ["residual_type_fusion", "gated_bio"])
 def test_remote_code_and_pip_installed_paths_give_the_same_logits(tmp_path, hf_home, consumer_python, arch):
-    model = (
-        tiny.build_residual_type_fusion("xlm-roberta") if arch == "residual_type_fusion" else tiny.build_gated_bio()
-    )
+    if arch == "residual_type_fusion":
+        model = tiny.build_residual_type_fusion("xlm-roberta")
+    else:
+        model = tiny.build_gated_bio(max_seq_length=48)
     export_model(model, tmp_path / "repo", tokenizer=tiny.build_tokenizer())
     install_in_offline_cache(tmp_path / "repo", "org/arch", cache_dir=hf_home / "hub")
     env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"}
@@ -53,5 +55,8 @@ def test_remote_code_and_pip_installed_paths_give_the_same_logits(tmp_path, hf_h
     assert runs["remote"]["module"].startswith("transformers_modules.")
     assert runs["pip"]["module"].startswith("hubheads.modeling.modeling_")
     assert runs["remote"]["heads"].keys() == runs["pip"]["heads"].keys() and "logits" in runs["pip"]["heads"]
+    # transformers 4.x configs carry a generation `max_length=20`; the trained token budget is a field of its own.
+    expected_budget = 48 if arch == "gated_bio" else None
+    assert runs["remote"]["max_seq_length"] == runs["pip"]["max_seq_length"] == expected_budget
     for key in runs["pip"]["heads"]:
         assert torch.equal(torch.tensor(runs["remote"]["heads"][key]), torch.tensor(runs["pip"]["heads"][key])), key

@@ -233,3 +233,31 @@ def test_every_command_has_help(command):
     script = Path(sys.executable).parent / "hubheads"  # the installed console script
     completed = subprocess.run([str(script), *command, "--help"], capture_output=True, text=True)
     assert completed.returncode == 0 and "usage: hubheads" in completed.stdout
+
+
+def test_options_override_source_thresholds_whatever_the_case_of_the_language(checkpoint, tmp_path):
+    config = _config(checkpoint)
+    config["thresholds_by_lang"] = {"it": 0.7}
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    report = export_model(checkpoint, tmp_path / "repo", lang_thresholds={"IT": 0.8, "Es": 0.6})
+    assert report.thresholds["thresholds_by_lang"] == {"it": 0.8, "es": 0.6}
+
+
+def test_a_failed_swap_puts_the_previous_export_back(checkpoint, tmp_path, monkeypatch):
+    out = tmp_path / "repo"
+    export_model(checkpoint, out, threshold=0.6)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_replace = os.replace
+    calls = []
+
+    def replace(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 2:  # moving the new folder into place fails (e.g. the disk is full)
+            raise OSError("disk full")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(export_module.os, "replace", replace)
+    with pytest.raises(OSError, match="disk full"):
+        export_model(checkpoint, out, threshold=0.9, force=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "repo"]

@@ -42,7 +42,7 @@ def _rows(bios=BIOS, langs=None):
         ({"languages": ["it", ""]}, "languages"),
         ({"lang_token_format": "<lang>"}, "lang_token_format"),
         ({"pooling": "max"}, "pooling"),
-        ({"max_length": 1}, "max_seq_length"),
+        ({"max_seq_length": 1}, "max_seq_length"),
         ({"max_seq_length": 2.5}, "max_seq_length"),
         ({"class_weights": [1.0]}, "class_weights"),
         ({"r_kl_alpha": -1}, "r_kl_alpha"),
@@ -64,7 +64,7 @@ def test_config_round_trip_and_text_preparation(tmp_path):
         focal_loss=True,
         focal_gamma=2.5,
         r_drop=True,
-        max_length=128,
+        max_seq_length=128,
         thresholds_by_lang={"it": 0.7},
     )
     config.save_pretrained(tmp_path)

@@ -272,3 +272,41 @@ def test_broken_configs_are_refused_when_the_pipeline_loads(config, match):
         setattr(model.config, key, value)
     with pytest.raises(ValueError, match=match):
         HubheadsTextClassificationPipeline(model=model, tokenizer=tiny.build_tokenizer())
+
+
+def test_function_to_apply_cannot_bend_thresholded_decisions():
+    _, clf = _pair(_thresholded_model())
+    with pytest.raises(ValueError, match="function_to_apply='none'"):
+        clf(TEXTS, function_to_apply="none")
+    assert clf(TEXTS, function_to_apply="softmax") == clf(TEXTS)  # the probabilities the thresholds compare with
+    _, multi = _pair(_multi_label_model())
+    with pytest.raises(ValueError, match="sigmoid"):
+        multi(TEXTS, function_to_apply="softmax")
+
+
+def test_datasets_and_iterators_stream_like_in_the_stock_pipeline():
+    from transformers.pipelines.pt_utils import KeyDataset
+
+    rows = [{"text": t} for t in TEXTS]
+    stock, ours = _pair(tiny.build_model())
+    assert list(ours(KeyDataset(rows, "text"), batch_size=2)) == list(stock(KeyDataset(rows, "text"), batch_size=2))
+    assert list(ours(iter(TEXTS))) == list(stock(t for t in TEXTS))  # the stock one takes only generators
+    _, tuned = _pair(_thresholded_model())
+    assert list(tuned(iter(TEXTS), lang="it")) == tuned(TEXTS, lang="it")
+
+
+def test_an_empty_list_gives_an_empty_list():
+    _, clf = _pair(_thresholded_model())
+    assert clf([]) == []
+
+
+def test_numpy_thresholds_are_numbers_too():
+    import numpy as np
+
+    _, clf = _pair(_thresholded_model())
+    assert clf(TEXTS, threshold=np.float32(0.42)) == clf(TEXTS, threshold=float(np.float32(0.42)))
+
+
+def test_explicit_truncation_still_caps_at_the_position_limit():
+    _, ours = _pair(tiny.build_model("xlm-roberta"))
+    assert ours(" ".join(tiny.WORDS * 5), truncation=True)[0]["label"] in {"LABEL_0", "LABEL_1"}

