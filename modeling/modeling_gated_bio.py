@@ -75,7 +75,17 @@ class GatedBioForSequenceClassification(WrappedEncoderMixin, GatedBioPreTrainedM
         if bio_input_ids is None:
             has_bio = torch.zeros(post.shape[0], dtype=torch.bool, device=post.device)
         else:
+            if bio_input_ids.dim() != 2 or bio_input_ids.shape[0] != post.shape[0]:
+                raise ValueError(
+                    f"`bio_input_ids` must have shape (batch, bio_length) with batch {post.shape[0]}, got "
+                    f"{tuple(bio_input_ids.shape)}; pass one bio row per post (an all-zero mask for no bio)."
+                )
             mask = bio_attention_mask if bio_attention_mask is not None else torch.ones_like(bio_input_ids)
+            if mask.shape != bio_input_ids.shape:
+                raise ValueError(
+                    f"`bio_attention_mask` has shape {tuple(mask.shape)} but `bio_input_ids` has "
+                    f"{tuple(bio_input_ids.shape)}."
+                )
             has_bio = mask.sum(dim=-1) > 0  # (batch,)
         bio = torch.zeros_like(post)  # (batch, hidden); stays zero for rows without a bio
         if has_bio.any():

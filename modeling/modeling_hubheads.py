@@ -73,12 +73,15 @@ def classification_loss(
     problem_type: Optional[str],
     class_weights: Optional[list] = None,
     focal_gamma: Optional[float] = None,
+    name: str = "labels",
 ) -> Optional[torch.Tensor]:
     """The loss `config.problem_type` asks for, as `modeling_distilbert.py` picks it.
 
     Single-label rows labelled -100 are skipped; `None` when no row of the batch carries a label for this head.
     """
     num_labels = logits.shape[-1]
+    if labels.shape[0] != logits.shape[0]:
+        raise ValueError(f"`{name}` has {labels.shape[0]} rows but the batch has {logits.shape[0]}; pass one per row.")
     if problem_type is None:
         if num_labels == 1:
             problem_type = "regression"

@@ -141,7 +141,9 @@ class ResidualTypeFusionForSequenceClassification(WrappedEncoderMixin, ResidualT
             trust_loss = classification_loss(logits, labels, config.problem_type, weights, gamma)
         if type_labels is not None:
             weights = config.class_weights.get(type_task)
-            type_loss = classification_loss(type_logits, type_labels, "single_label_classification", weights, gamma)
+            type_loss = classification_loss(
+                type_logits, type_labels, "single_label_classification", weights, gamma, name="type_labels"
+            )
         counted = []
         if trust_loss is not None and self.training_phase != 1:
             counted.append(config.loss_weights[0] * trust_loss)

@@ -153,9 +153,7 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         if isinstance(items, list) and batch_size > 1 and len(items) > batch_size and self._configured():
             # Length-sorted batches pad less; results come back in input order. A model that configures nothing
             # keeps the stock order, so its output stays identical to the stock pipeline's.
-            order = sorted(
-                range(len(items)), key=lambda i: len(items[i]["text"]) + len(items[i].get("text_pair") or "")
-            )
+            order = sorted(range(len(items)), key=lambda i: self._batching_key(items[i]))
             ordered = super(TextClassificationPipeline, self).__call__([items[i] for i in order], *args, **kwargs)
             result: Any = [None] * len(items)
             for position, index in enumerate(order):
@@ -167,6 +165,15 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         if isinstance(inputs, str) and not self.multi_label and ("top_k" not in kwargs or self.task_heads):
             return [result]
         return result
+
+    def _batching_key(self, item: dict[str, Any]) -> tuple:
+        """Sort key of length-sorted batching. For a model that reads bios, one author's posts (same bio) go
+        together, so each batch encodes few distinct bios; then posts by length."""
+        length = len(item["text"]) + len(item.get("text_pair") or "")
+        if self.reads_bio:
+            bio = self.model.config.prepare_bio(item.get("bio")) or ""
+            return (len(bio), bio, length)
+        return (length,)
 
     @staticmethod
     def _streamable(inputs: Any) -> bool:

@@ -93,3 +93,22 @@ def test_scores_do_not_depend_on_the_padding_side(build):
     texts = TEXTS[:24] + TEXTS[:0]
     texts = (texts * 2)[:24]
     _same(clf(texts, batch_size=6, **kwargs), clf(texts, **kwargs))
+
+
+def test_batches_keep_one_authors_posts_together():
+    model = tiny.build_gated_bio()
+    clf = HubheadsTextClassificationPipeline(model=model, tokenizer=tiny.build_tokenizer())
+    bios = ["love people friend", "hate enemy awful"] * 10 + [None] * 3  # interleaved authors
+    rows_encoded = []
+    forward = model.encoder.forward
+
+    def count(*args, **kwargs):
+        rows_encoded.append(kwargs["input_ids"].shape[0])
+        return forward(*args, **kwargs)
+
+    model.encoder.forward = count
+    batched = clf(TEXTS, bio=bios, batch_size=8)
+    # Sorted by bio: [3 without, 5 "hate"], [5 "hate", 3 "love"], [7 "love"] -> 1, 2 and 1 bio encodings.
+    assert rows_encoded == [8, 1, 8, 2, 7, 1]
+    rows_encoded.clear()
+    _same(batched, clf(TEXTS, bio=bios))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import tiny
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from transformers import AutoModelForSequenceClassification
@@ -124,6 +125,36 @@ def test_odd_but_valid_inputs_work(kind):
     for result in results:
         items = result if kind == "multi-label" else [result]
         assert all(0.0 <= item["score"] <= 1.0 and isinstance(item["label"], str) for item in items)
+
+
+def _model_call(kind, **changes):
+    model = tiny.build_gated_bio() if kind == "gated-bio" else tiny.build_residual_type_fusion()
+    encoded = tiny.build_tokenizer()(["hello world", "ciao", "hola amigo"], return_tensors="pt", padding=True)
+    inputs = {**encoded, **changes}
+    return lambda: model(**{k: v for k, v in inputs.items() if v is not None})
+
+
+BAD_MODEL_CALLS = [
+    # (id, model kind, changed forward arguments, message fragment)
+    ("bio-batch", "gated-bio", {"bio_input_ids": torch.ones(2, 4, dtype=torch.long)}, "`bio_input_ids` must have"),
+    ("bio-1d", "gated-bio", {"bio_input_ids": torch.ones(3, dtype=torch.long)}, "`bio_input_ids` must have"),
+    (
+        "bio-mask-shape",
+        "gated-bio",
+        {"bio_input_ids": torch.ones(3, 4, dtype=torch.long), "bio_attention_mask": torch.ones(3, 5)},
+        "`bio_attention_mask`",
+    ),
+    ("labels-rows", "gated-bio", {"labels": torch.tensor([0, 1])}, "`labels` has 2 rows"),
+    ("trust-labels-rows", "multi-task", {"labels": torch.tensor([1])}, "`labels` has 1 rows"),
+    ("type-labels-rows", "multi-task", {"type_labels": torch.tensor([0, 1, 2, 0])}, "`type_labels` has 4 rows"),
+    ("no-input", "multi-task", {"input_ids": None, "attention_mask": None}, "input_ids"),
+]
+
+
+@pytest.mark.parametrize("kind, changes, match", [r[1:] for r in BAD_MODEL_CALLS], ids=[r[0] for r in BAD_MODEL_CALLS])
+def test_bad_model_calls_name_the_argument(kind, changes, match):
+    with pytest.raises(ValueError, match=match):
+        _model_call(kind, **changes)()
 
 
 BROKEN_CONFIGS = [
