@@ -76,14 +76,14 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         threshold_mode (`str`, *optional*, defaults to `"auto"`):
             `"auto"`, `"default"` (the untuned decisions), `"global"` or `"by_lang"`; see
             `DecisionThresholds.resolve`.
-
         bio (`str` or `list[str]`, *optional*):
             The authors' profile bios, for models that read one (gated-bio); `None`, `""` and blank all mean "no
             bio". A dict input may carry its own `"bio"` key instead.
 
-    Inputs are a string, a list of strings, a dict `{"text": ..., "text_pair": ..., "lang": ..., "bio": ...}`, a
-    list of those or a generator of those. Long inputs are truncated to the model's maximum length unless
-    `truncation=False`.
+    Inputs are a string, a list of strings, a dict `{"text": ..., "text_pair": ..., "lang": ..., "bio": ...}`, or a
+    list, generator, iterator or dataset of those. Long inputs are truncated to the model's maximum length unless
+    `truncation=False`. A list run with `batch_size > 1` on a model that configures anything goes in length-sorted
+    batches (one author's posts together for a bio model); results always come back in input order.
     """
 
     def __init__(self, *args, **kwargs):
