@@ -153,7 +153,8 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         if isinstance(items, list) and batch_size > 1 and len(items) > batch_size and self._configured():
             # Length-sorted batches pad less; results come back in input order. A model that configures nothing
             # keeps the stock order, so its output stays identical to the stock pipeline's.
-            order = sorted(range(len(items)), key=lambda i: self._batching_key(items[i]))
+            lengths = self._token_lengths(items)
+            order = sorted(range(len(items)), key=lambda i: self._batching_key(items[i], lengths[i]))
             ordered = super(TextClassificationPipeline, self).__call__([items[i] for i in order], *args, **kwargs)
             result: Any = [None] * len(items)
             for position, index in enumerate(order):
@@ -166,10 +167,17 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
             return [result]
         return result
 
-    def _batching_key(self, item: dict[str, Any]) -> tuple:
+    def _token_lengths(self, items: list) -> list[int]:
+        """Each input's token count, from one batched call of the (fast) tokenizer: what padding depends on."""
+        texts = [item["text"] for item in items]
+        if any(item.get("text_pair") for item in items):
+            return [len(text) + len(item.get("text_pair") or "") for text, item in zip(texts, items)]
+        tokenizer: Any = self.tokenizer
+        return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+    def _batching_key(self, item: dict[str, Any], length: int) -> tuple:
         """Sort key of length-sorted batching. For a model that reads bios, one author's posts (same bio) go
         together, so each batch encodes few distinct bios; then posts by length."""
-        length = len(item["text"]) + len(item.get("text_pair") or "")
         if self.reads_bio:
             bio = self.model.config.prepare_bio(item.get("bio")) or ""
             return (len(bio), bio, length)
