@@ -94,10 +94,13 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         self.thresholds.check_applies_to(config.problem_type, config.num_labels)
         task_heads = getattr(config, "task_heads", None)
         self.task_heads = task_heads() if callable(task_heads) else None
+        # The model's forward arguments, read once; `None` when it takes **kwargs (then nothing is filtered).
+        parameters = inspect.signature(self.model.forward).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+        self._forward_names = None if takes_any else frozenset(parameters)
         # Models that read a second input (the author's bio) say so in their forward signature and config.
-        self.reads_bio = "bio_input_ids" in inspect.signature(self.model.forward).parameters and bool(
-            getattr(config, "use_bio", False)
-        )
+        self.reads_bio = "bio_input_ids" in parameters and bool(getattr(config, "use_bio", False))
+        self._pad_id = getattr(self.tokenizer, "pad_token_id", None) or 0
         self._warned_langs: set = set()
 
     def check_model_type(self, supported_models):
@@ -243,8 +246,9 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
     def preprocess(self, inputs, lang=None, **tokenizer_kwargs) -> dict[str, Any]:  # type: ignore[override]
         tokenizer_kwargs.setdefault("truncation", True)
         if tokenizer_kwargs["truncation"] and "max_length" not in tokenizer_kwargs:
-            if self._max_input_length() is not None:
-                tokenizer_kwargs["max_length"] = self._max_input_length()
+            limit = self._max_input_length()
+            if limit is not None:
+                tokenizer_kwargs["max_length"] = limit
         bio = None
         if isinstance(inputs, dict):
             inputs = dict(inputs)
@@ -268,8 +272,8 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         prepared = self.model.config.prepare_bio(bio)
         tokenizer: Any = self.tokenizer
         if prepared is None:
-            pad = tokenizer.pad_token_id or 0
-            return {"bio_input_ids": torch.tensor([[pad]]), "bio_attention_mask": torch.zeros(1, 1, dtype=torch.long)}
+            ids = torch.tensor([[self._pad_id]])
+            return {"bio_input_ids": ids, "bio_attention_mask": torch.zeros(1, 1, dtype=torch.long)}
         kwargs = {k: v for k, v in tokenizer_kwargs.items() if k in ("truncation", "max_length")}
         encoded = tokenizer(prepared, return_tensors="pt", return_token_type_ids=False, **kwargs)
         return {"bio_input_ids": encoded["input_ids"], "bio_attention_mask": encoded["attention_mask"]}
@@ -278,13 +282,11 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         lang = model_inputs.pop(_LANG_KEY, None)
         if "bio_input_ids" in model_inputs:
             # The batch collation pads unknown keys with 0; put the real padding id where the bio mask is 0.
-            pad = getattr(self.tokenizer, "pad_token_id", None) or 0
             mask = model_inputs["bio_attention_mask"] == 0
-            model_inputs["bio_input_ids"] = model_inputs["bio_input_ids"].masked_fill(mask, pad)
-        parameters = inspect.signature(self.model.forward).parameters
-        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            model_inputs["bio_input_ids"] = model_inputs["bio_input_ids"].masked_fill(mask, self._pad_id)
+        if self._forward_names is not None:
             # A generic tokenizer may emit inputs the model does not take (token_type_ids for DistilBERT).
-            for key in [key for key in model_inputs if key not in parameters]:
+            for key in [key for key in model_inputs if key not in self._forward_names]:
                 model_inputs.pop(key)
         outputs = super()._forward(model_inputs)
         # `logits` first: the pipeline's un-batching reads the batch size from the first entry.
