@@ -1,4 +1,4 @@
-"""The `hubheads` command line: `hubheads export SRC OUT`, `hubheads demo`.
+"""The `hubheads` command line: `export`, `tune`, `card`, `verify`, `push`, `demo`.
 
 Each command imports what it needs when it runs, so `hubheads --help` is instant.
 """
@@ -57,6 +57,28 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune(args: argparse.Namespace) -> int:
+    from hubheads.tune import summary, tune_model
+
+    result = tune_model(
+        args.model_dir,
+        args.data,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        lang_column=args.lang_column,
+        bio_column=args.bio_column,
+        metric=args.metric,
+        min_lang_examples=args.min_lang_examples,
+        batch_size=args.batch_size,
+        device=args.device,
+        force=args.force,
+    )
+    print(f"Tuned {args.model_dir} on {result.reports['data']['rows']} rows of {args.data} ({args.metric})")
+    print("\n".join(summary(result)))
+    print(f"  wrote config.json, postprocessing.json and reports.json in {args.model_dir}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from hubheads.demo import run_demo
 
@@ -66,6 +88,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from hubheads import __version__
+    from hubheads.tuning import METRICS, MIN_LANG_EXAMPLES
 
     parser = argparse.ArgumentParser(
         prog="hubheads",
@@ -109,6 +132,46 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--tokenizer", metavar="DIR", help="take the tokenizer from DIR (when SRC has none)")
     export.add_argument("--force", action="store_true", help="replace a non-empty OUT (atomically)")
     export.set_defaults(func=_export)
+
+    tune = commands.add_parser(
+        "tune",
+        help="find the exact best thresholds on a dev set and write them into the repo",
+        description=(
+            "Run MODEL_DIR over a labelled dev set and find the exact best decision thresholds over every cut point: "
+            "global, per language (languages with fewer than --min-lang-examples rows of both classes use the global "
+            "one), per label for multi-label models, on the primary head of multi-task models. Writes them into "
+            "MODEL_DIR/config.json and postprocessing.json, and the metrics (at the default threshold, the best "
+            "global one, the per-language ones; per-language table; classification reports) into reports.json. "
+            "Ties go to 0.5 when it is optimal, otherwise to the middle of the optimal interval nearest to 0.5."
+        ),
+    )
+    tune.add_argument("model_dir", metavar="MODEL_DIR", help="exported repo folder (or checkpoint with tokenizer)")
+    tune.add_argument("--data", required=True, help="labelled dev set: .jsonl, .json, .csv or .tsv")
+    tune.add_argument("--text-column", default="text", help="column of the texts (default: %(default)s)")
+    tune.add_argument(
+        "--label-column",
+        default="label",
+        help="column of the gold labels: class id or name; for multi-label, names as a list or 'a;b' "
+        "(default: %(default)s; a multi-label set may instead have one 0/1 column per label)",
+    )
+    tune.add_argument("--lang-column", help="column of the language codes (default: 'lang' if present)")
+    tune.add_argument("--bio-column", help="column of the author bios, for bio models (default: 'bio' if present)")
+    tune.add_argument(
+        "--metric",
+        default="macro_f1",
+        choices=METRICS,
+        help="what the thresholds maximise (default: %(default)s)",
+    )
+    tune.add_argument(
+        "--min-lang-examples",
+        type=int,
+        default=MIN_LANG_EXAMPLES,
+        help="dev rows a language needs for its own threshold (default: %(default)s)",
+    )
+    tune.add_argument("--batch-size", type=int, default=32, help="pipeline batch size (default: %(default)s)")
+    tune.add_argument("--device", help="torch device for scoring, e.g. cuda:0 (default: CPU)")
+    tune.add_argument("--force", action="store_true", help="replace thresholds and reports.json tuned before")
+    tune.set_defaults(func=_tune)
 
     demo = commands.add_parser(
         "demo",

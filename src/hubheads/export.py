@@ -76,7 +76,7 @@ def _copy_resource(package: str, name: str, destination: Path) -> None:
     destination.write_bytes(resources.files(package).joinpath(name).read_bytes())
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
@@ -87,7 +87,7 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=2, sort_keys=True, ensure_ascii=False)
         handle.write("\n")
@@ -149,10 +149,10 @@ def _make_tokenizer_portable(folder: Path) -> None:
     """
     path = folder / "tokenizer_config.json"
     if path.is_file():
-        tokenizer_config = _read_json(path)
+        tokenizer_config = read_json(path)
         if tokenizer_config.get("tokenizer_class") == "TokenizersBackend":
             tokenizer_config["tokenizer_class"] = "PreTrainedTokenizerFast"
-            _write_json(path, tokenizer_config)
+            write_json(path, tokenizer_config)
 
 
 def _check_out(out: Path, src: Path | None, force: bool) -> None:
@@ -187,6 +187,95 @@ def _replace_atomically(staging: Path, out: Path) -> None:
     shutil.rmtree(backup, ignore_errors=True)
 
 
+def label_names(config: Mapping[str, Any]) -> list[str]:
+    """The label names of a config dict, in id order (`LABEL_i` when it has no `id2label`)."""
+    id2label = config.get("id2label") or {str(i): f"LABEL_{i}" for i in range(config.get("num_labels", 2))}
+    return [str(id2label[key]) for key in sorted(id2label, key=int)]
+
+
+def write_decisions(config: dict[str, Any], thresholds: DecisionThresholds, folder: Path) -> bool:
+    """Write config.json (with `thresholds`) and postprocessing.json into `folder`, with the hubheads files the repo
+    needs; return whether config.json declares the hubheads pipeline.
+
+    The threshold keys of `config` are replaced by `thresholds`. The pipeline is declared (and its files copied) only
+    when the repo needs it: thresholds, a multi-label model, or a hubheads architecture, whose modeling files and
+    `auto_map` are added too.
+    """
+    from hubheads import __version__
+
+    id2label = label_names(config)
+    thresholds.check_applies_to(config.get("problem_type"), len(id2label), source="the thresholds you set")
+    for key in THRESHOLD_KEYS:
+        config.pop(key, None)
+    config.update(thresholds.to_dict())
+    arch = ARCHITECTURES.get(config.get("model_type", ""))
+    pipeline_declared = thresholds.configured or config.get("problem_type") == MULTI_LABEL or arch is not None
+    if arch is not None:
+        # Our architectures load through remote code for consumers without hubheads.
+        config["auto_map"] = {**config.get("auto_map", {}), **arch.auto_map()}
+        for filename in hub_files(arch.model_module):
+            _copy_resource("hubheads.modeling", filename, folder / filename)
+    if pipeline_declared:
+        for filename in hub_files(PIPELINE_MODULE):
+            _copy_resource("hubheads.modeling", filename, folder / filename)
+        config.setdefault("custom_pipelines", {})["text-classification"] = {
+            "impl": f"{PIPELINE_MODULE}.{PIPELINE_CLASS}",
+            "pt": ["AutoModelForSequenceClassification"],
+            "tf": [],
+            "type": "text",
+        }
+    config["hubheads_version"] = __version__
+    write_json(folder / "config.json", config)
+    write_json(
+        folder / POSTPROCESSING_FILE,
+        {
+            "hubheads_version": __version__,
+            "problem_type": config.get("problem_type") or "single_label_classification",
+            "id2label": dict(enumerate(id2label)),
+            "decision_rule": (
+                "multi-label: every label with sigmoid score >= label_thresholds[label], else the rule below; "
+                "binary: label 1 when softmax score >= thresholds_by_lang[lang], else best_threshold_global, "
+                "else default_threshold, else 0.5"
+            ),
+            **thresholds.to_dict(),
+        },
+    )
+    if not (folder / ".gitattributes").exists():
+        _copy_resource("hubheads.hub_templates", "gitattributes", folder / ".gitattributes")
+    return pipeline_declared
+
+
+def rewrite_decisions(
+    folder: str | os.PathLike,
+    thresholds: DecisionThresholds,
+    extra_json: Mapping[str, Mapping[str, Any]] | None = None,
+) -> bool:
+    """Replace the thresholds of the repo (or checkpoint) `folder` in place; return whether the pipeline is declared.
+
+    Writes what `export` would: config.json with `thresholds` (replacing every threshold key it had),
+    postprocessing.json, the hubheads files the repo now needs, and the `extra_json` files (name → content, e.g.
+    reports.json). Each file is written next to the folder first and then moved in with `os.replace`, so none is
+    ever left half-written. A hubheads file that differs from this version's copy is replaced, with a warning.
+    """
+    folder = Path(folder)
+    config = read_json(folder / "config.json")
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
+    try:
+        declared = write_decisions(config, thresholds, staging)
+        for name, content in (extra_json or {}).items():
+            write_json(staging / name, content)
+        for path in sorted(staging.iterdir()):
+            target = folder / path.name
+            if target.exists() and path.suffix == ".py" and target.read_bytes() != path.read_bytes():
+                logger.warning("%s differs from hubheads %s's copy; replacing it", target, config["hubheads_version"])
+            if path.name == ".gitattributes" and target.exists():
+                continue
+            os.replace(path, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return declared
+
+
 def _build(
     src: Path,
     staging: Path,
@@ -195,11 +284,9 @@ def _build(
     multi_label: bool | None,
     tokenizer: Any,
 ) -> ExportReport:
-    from hubheads import __version__
-
     skipped = _check_source(src)
-    config = _read_json(src / "config.json")
-    postprocessing = _read_json(src / POSTPROCESSING_FILE) if (src / POSTPROCESSING_FILE).is_file() else {}
+    config = read_json(src / "config.json")
+    postprocessing = read_json(src / POSTPROCESSING_FILE) if (src / POSTPROCESSING_FILE).is_file() else {}
     for name in sorted(os.listdir(src)):
         if name in skipped or name in ("config.json", POSTPROCESSING_FILE):
             continue
@@ -218,48 +305,8 @@ def _build(
             config["problem_type"] = MULTI_LABEL
         elif config.get("problem_type") == MULTI_LABEL:
             config["problem_type"] = "single_label_classification"
-    id2label_raw = config.get("id2label") or {str(i): f"LABEL_{i}" for i in range(config.get("num_labels", 2))}
-    id2label = [str(id2label_raw[key]) for key in sorted(id2label_raw, key=int)]
-    thresholds = _merged_thresholds(config, postprocessing, overrides, id2label)
-    thresholds.check_applies_to(config.get("problem_type"), len(id2label), source="the thresholds you set")
-
-    for key in THRESHOLD_KEYS:
-        config.pop(key, None)
-    config.update(thresholds.to_dict())
-    arch = ARCHITECTURES.get(config.get("model_type", ""))
-    pipeline_declared = thresholds.configured or config.get("problem_type") == MULTI_LABEL or arch is not None
-    if arch is not None:
-        # Our architectures load through remote code for consumers without hubheads.
-        config["auto_map"] = {**config.get("auto_map", {}), **arch.auto_map()}
-        for filename in hub_files(arch.model_module):
-            _copy_resource("hubheads.modeling", filename, staging / filename)
-    if pipeline_declared:
-        for filename in hub_files(PIPELINE_MODULE):
-            _copy_resource("hubheads.modeling", filename, staging / filename)
-        config.setdefault("custom_pipelines", {})["text-classification"] = {
-            "impl": f"{PIPELINE_MODULE}.{PIPELINE_CLASS}",
-            "pt": ["AutoModelForSequenceClassification"],
-            "tf": [],
-            "type": "text",
-        }
-    config["hubheads_version"] = __version__
-    _write_json(staging / "config.json", config)
-    _write_json(
-        staging / POSTPROCESSING_FILE,
-        {
-            "hubheads_version": __version__,
-            "problem_type": config.get("problem_type") or "single_label_classification",
-            "id2label": dict(enumerate(id2label)),
-            "decision_rule": (
-                "multi-label: every label with sigmoid score >= label_thresholds[label], else the rule below; "
-                "binary: label 1 when softmax score >= thresholds_by_lang[lang], else best_threshold_global, "
-                "else default_threshold, else 0.5"
-            ),
-            **thresholds.to_dict(),
-        },
-    )
-    if not (staging / ".gitattributes").exists():
-        _copy_resource("hubheads.hub_templates", "gitattributes", staging / ".gitattributes")
+    thresholds = _merged_thresholds(config, postprocessing, overrides, label_names(config))
+    pipeline_declared = write_decisions(config, thresholds, staging)
     return ExportReport(
         out_dir=staging,
         files=sorted(os.listdir(staging)),
@@ -338,4 +385,4 @@ def export_model(
     return report
 
 
-__all__ = ["ExportReport", "export_model", "hub_files"]
+__all__ = ["ExportReport", "export_model", "hub_files", "label_names", "read_json", "rewrite_decisions", "write_json"]

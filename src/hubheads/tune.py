@@ -1,0 +1,523 @@
+"""`hubheads tune MODEL_DIR --data dev.jsonl`: the exact decision thresholds of a model, from its dev set.
+
+The model runs over the dev set through the hubheads pipeline (the same preprocessing consumers get: truncation,
+language tokens, bios), and `hubheads.tuning` finds the exact optimum of the chosen metric over every cut point:
+
+- binary models: one global threshold, and one per language with at least `min_lang_examples` dev rows of both
+  classes (smaller groups fall back to the global one). The per-language thresholds are kept only when the decisions
+  they make score at least as well on the whole dev set as the global threshold alone.
+- multi-label models: one threshold per label with at least `MIN_LABEL_EXAMPLES` positive and negative dev rows, and
+  a global one (pooled over every label) for the others.
+- multi-task models (residual type fusion): the primary (trust) head as a binary model; the other heads are reported
+  when the dev set has a column named after them (e.g. `type`).
+
+The thresholds go into `MODEL_DIR/config.json` and `postprocessing.json`, and `reports.json` records the metrics of
+each decision rule (at the default threshold, the best global one, the best per-language ones), a per-language table,
+scikit-learn classification reports, and the best threshold of a 0.05 grid for comparison.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hubheads.export import MULTI_LABEL, label_names, read_json, rewrite_decisions
+from hubheads.modeling.configuration_hubheads import FALLBACK_THRESHOLD, DecisionThresholds
+from hubheads.tuning import (
+    METRICS,
+    MIN_LANG_EXAMPLES,
+    best_grid_threshold,
+    best_threshold,
+    decision_metrics,
+    metric_at,
+    thresholds_by_lang,
+)
+
+REPORTS_FILE = "reports.json"
+DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv")
+MIN_LABEL_EXAMPLES = 5
+GRID_STEP = 0.05
+TUNED_KEYS = ("best_threshold_global", "thresholds_by_lang", "label_thresholds")
+
+
+@dataclass
+class TuneResult:
+    """What `tune_model` wrote.
+
+    Args:
+        thresholds (`DecisionThresholds`): the thresholds now in config.json.
+        reports (`dict`): the content of reports.json.
+        pipeline_declared (`bool`): whether config.json declares the hubheads pipeline.
+    """
+
+    thresholds: DecisionThresholds
+    reports: dict[str, Any]
+    pipeline_declared: bool
+
+
+def read_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The rows of a `.jsonl` (one object per line), `.json` (a list of objects), `.csv` or `.tsv` file."""
+    path = Path(path)
+    if path.suffix.lower() not in DATA_SUFFIXES:
+        raise ValueError(f"--data {path}: use a {', '.join(DATA_SUFFIXES)} file.")
+    if not path.is_file():
+        raise FileNotFoundError(f"--data {path} does not exist.")
+    suffix = path.suffix.lower()
+    with open(path, encoding="utf-8", newline="") as handle:
+        if suffix in (".csv", ".tsv"):
+            rows: list[Any] = list(csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ","))
+        elif suffix == ".json":
+            try:
+                rows = json.load(handle)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"--data {path} is not valid JSON ({error}).") from None
+            if not isinstance(rows, list):
+                raise ValueError(f"--data {path} must hold a list of objects (or use .jsonl, one object per line).")
+        else:
+            rows = []
+            for number, line in enumerate(handle, 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as error:
+                        raise ValueError(f"--data {path}, line {number}: not valid JSON ({error}).") from None
+    if not rows:
+        raise ValueError(f"--data {path} has no rows.")
+    for number, row in enumerate(rows, 1):
+        if not isinstance(row, dict):
+            raise ValueError(f"--data {path}, row {number}: expected an object with named fields, got {row!r:.60}.")
+    return rows
+
+
+class _Columns:
+    """Reads the dev rows' fields, with errors that name the file, the row and the option to change."""
+
+    def __init__(self, path: Path, rows: list[dict[str, Any]]):
+        self.path, self.rows = path, rows
+        self.available = sorted({key for row in rows for key in row})
+
+    def has(self, column: str) -> bool:
+        return column in self.available
+
+    def require(self, column: str, option: str) -> None:
+        if not self.has(column):
+            raise ValueError(
+                f"--data {self.path} has no column {column!r} (columns: {self.available}); "
+                f"name the right one with {option}."
+            )
+
+    def error(self, number: int, column: str, value: Any, expected: str) -> ValueError:
+        return ValueError(f"--data {self.path}, row {number}: `{column}` is {value!r}; expected {expected}.")
+
+    def texts(self, column: str) -> list[str]:
+        self.require(column, "--text-column")
+        for number, row in enumerate(self.rows, 1):
+            if not isinstance(row.get(column), str):
+                raise self.error(number, column, row.get(column), "a string")
+        return [row[column] for row in self.rows]
+
+    def optional_strings(self, column: str) -> list[str | None]:
+        values = [row.get(column) for row in self.rows]
+        for number, value in enumerate(values, 1):
+            if value is not None and not isinstance(value, str):
+                raise self.error(number, column, value, "a string or nothing")
+        return [value.strip() or None if value is not None else None for value in values]
+
+    def class_ids(self, column: str, names: Sequence[str], option: str) -> np.ndarray:
+        """One class id per row, from an id (`1`, `"1"`, `true`) or a label name."""
+        self.require(column, option)
+        by_name = {name: i for i, name in enumerate(names)}
+        ids = []
+        for number, row in enumerate(self.rows, 1):
+            value = row.get(column)
+            if isinstance(value, str) and value.strip() in by_name:
+                ids.append(by_name[value.strip()])
+                continue
+            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+                value = int(value)
+            if isinstance(value, (bool, int, float)) and float(value).is_integer() and 0 <= value < len(names):
+                ids.append(int(value))
+                continue
+            raise self.error(number, column, value, f"a class id 0..{len(names) - 1} or one of {list(names)}")
+        return np.asarray(ids, dtype=int)
+
+    def label_sets(self, column: str, names: Sequence[str]) -> np.ndarray:
+        """A (rows, labels) 0/1 matrix, from a list of names, a 0/1 list per label, a string of names separated by
+        `;`, `|` or `,`, or (when `column` is missing) one 0/1 column per label."""
+        if not self.has(column) and all(self.has(name) for name in names):
+            return np.stack([self.class_ids(name, ["0", "1"], "--label-column") for name in names], axis=1)
+        self.require(column, "--label-column")
+        matrix = np.zeros((len(self.rows), len(names)), dtype=int)
+        index = {name: i for i, name in enumerate(names)}
+        for number, row in enumerate(self.rows, 1):
+            value = row.get(column)
+            if isinstance(value, str):
+                separator = ";" if ";" in value else "|" if "|" in value else ","
+                value = [part.strip() for part in value.split(separator) if part.strip()]
+            if isinstance(value, list) and len(value) == len(names) and all(v in (0, 1) for v in value):
+                matrix[number - 1] = [int(v) for v in value]
+                continue
+            if not isinstance(value, list) or any(not isinstance(v, str) or v not in index for v in value):
+                raise self.error(
+                    number, column, row.get(column), f"label names from {list(names)} (a list, or 'a;b'), or 0/1 flags"
+                )
+            matrix[number - 1, [index[v] for v in value]] = 1
+        return matrix
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _classification_report(gold: np.ndarray, predicted: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
+    from sklearn.metrics import classification_report
+
+    labels = list(range(len(names))) if gold.ndim == 1 else None
+    return classification_report(
+        gold, predicted, labels=labels, target_names=list(names), output_dict=True, zero_division=0
+    )
+
+
+def _binary_reports(
+    scores: np.ndarray,
+    gold: np.ndarray,
+    langs: list[str | None],
+    names: Sequence[str],
+    metric: str,
+    default: float,
+    min_lang_examples: int,
+) -> tuple[DecisionThresholds, dict[str, Any]]:
+    """Global and per-language thresholds of a binary decision (`score` = probability of label 1), and reports."""
+    for name, count in ((names[0], int((gold == 0).sum())), (names[1], int(gold.sum()))):
+        if count == 0:
+            raise ValueError(f"The dev set has no row of class {name!r}; tuning needs both classes.")
+    global_threshold, global_value = best_threshold(scores, gold, metric)
+    grid_threshold, grid_value = best_grid_threshold(scores, gold, metric, GRID_STEP)
+    tagged = [i for i, lang in enumerate(langs) if lang is not None]
+    by_lang = thresholds_by_lang(
+        scores[tagged].tolist(), gold[tagged].tolist(), [str(langs[i]) for i in tagged], metric, min_lang_examples
+    )
+    cuts = {
+        "default": np.full(len(scores), default),
+        "best_global": np.full(len(scores), global_threshold),
+    }
+    if by_lang:
+        cuts["best_by_lang"] = np.array([by_lang.get(lang or "", global_threshold) for lang in langs])
+    rules = {
+        rule: {
+            "metrics": decision_metrics(scores >= cut, gold),
+            "classification_report": _classification_report(gold, (scores >= cut).astype(int), names),
+        }
+        for rule, cut in cuts.items()
+    }
+    # Per-language thresholds optimise each language on its own; keep them only if the whole dev set gains too.
+    by_lang_kept = bool(by_lang) and rules["best_by_lang"]["metrics"][metric] >= global_value - 1e-12
+    thresholds = DecisionThresholds(
+        default_threshold=default,
+        best_threshold_global=global_threshold,
+        thresholds_by_lang=by_lang if by_lang_kept else {},
+    )
+    table = {}
+    for lang in sorted({lang for lang in langs if lang is not None}):
+        rows = np.array([i for i, row_lang in enumerate(langs) if row_lang == lang])
+        table[lang] = {
+            "rows": len(rows),
+            "positives": int(gold[rows].sum()),
+            "threshold": by_lang[lang] if lang in by_lang and by_lang_kept else global_threshold,
+            "tuned": lang in by_lang and by_lang_kept,
+            "metrics": {
+                rule: float(decision_metrics(scores[rows] >= cut[rows], gold[rows])[metric])
+                for rule, cut in cuts.items()
+            },
+        }
+    reports = {
+        "positive_label": names[1],
+        "thresholds": thresholds.to_dict(),
+        "best_global": {"threshold": global_threshold, "value": global_value},
+        "grid": {"step": GRID_STEP, "threshold": grid_threshold, "value": grid_value},
+        "rules": rules,
+        "by_lang": table,
+        "by_lang_tuned": by_lang,
+        "by_lang_kept": by_lang_kept,
+    }
+    return thresholds, reports
+
+
+def _multi_label_reports(
+    scores: np.ndarray, gold: np.ndarray, names: Sequence[str], metric: str, default: float
+) -> tuple[DecisionThresholds, dict[str, Any]]:
+    """One threshold per label with enough examples of both kinds, a pooled global one for the rest, and reports."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    if not gold.any():
+        raise ValueError("The dev set has no label set to 1 on any row; tuning needs positive examples.")
+    global_threshold, global_value = best_threshold(scores.ravel(), gold.ravel(), metric)
+    per_label: dict[str, Any] = {}
+    label_thresholds = {}
+    for j, name in enumerate(names):
+        positives = int(gold[:, j].sum())
+        tuned = min(positives, len(gold) - positives) >= MIN_LABEL_EXAMPLES
+        threshold = best_threshold(scores[:, j], gold[:, j], metric)[0] if tuned else global_threshold
+        if tuned:
+            label_thresholds[name] = threshold
+        grid_threshold, grid_value = best_grid_threshold(scores[:, j], gold[:, j], metric, GRID_STEP)
+        per_label[name] = {
+            "support": positives,
+            "threshold": threshold,
+            "tuned": tuned,
+            "metrics": {
+                "default": metric_at(scores[:, j], gold[:, j], default, metric),
+                "tuned": metric_at(scores[:, j], gold[:, j], threshold, metric),
+                "grid": grid_value,
+            },
+            "grid_threshold": grid_threshold,
+        }
+    cuts = {
+        "default": np.full(len(names), default),
+        "best_global": np.full(len(names), global_threshold),
+        "per_label": np.array([label_thresholds.get(name, global_threshold) for name in names]),
+    }
+    rules = {}
+    for rule, cut in cuts.items():
+        predicted = (scores >= cut).astype(int)
+        rules[rule] = {
+            "metrics": {
+                "micro_f1": float(f1_score(gold, predicted, average="micro", zero_division=0)),
+                "macro_f1": float(f1_score(gold, predicted, average="macro", zero_division=0)),
+                "samples_f1": float(f1_score(gold, predicted, average="samples", zero_division=0)),
+                "subset_accuracy": float(accuracy_score(gold, predicted)),
+            },
+            "classification_report": _classification_report(gold, predicted, names),
+        }
+    thresholds = DecisionThresholds(
+        default_threshold=default, best_threshold_global=global_threshold, label_thresholds=label_thresholds
+    )
+    reports = {
+        "thresholds": thresholds.to_dict(),
+        "best_global": {"threshold": global_threshold, "value": global_value},
+        "rules": rules,
+        "per_label": per_label,
+    }
+    return thresholds, reports
+
+
+def _head_report(gold: np.ndarray, predicted: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    return {
+        "labels": list(names),
+        "metrics": {
+            "accuracy": float(accuracy_score(gold, predicted)),
+            "macro_f1": float(f1_score(gold, predicted, average="macro", labels=range(len(names)), zero_division=0)),
+        },
+        "classification_report": _classification_report(gold, predicted, names),
+    }
+
+
+def _score_rows(
+    model_dir: Path, items: list[dict[str, Any]], batch_size: int, device: Any, progress: bool
+) -> tuple[list[Any], Any]:
+    """Run the hubheads pipeline over `items` with every label's probability returned; return the outputs and the
+    model config."""
+    from tqdm.auto import tqdm
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+    import hubheads  # noqa: F401  (registers the hubheads architectures)
+    from hubheads.modeling.pipeline_hubheads import HubheadsTextClassificationPipeline
+
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    classifier = pipeline(
+        "text-classification",
+        model=model,
+        tokenizer=tokenizer,
+        pipeline_class=HubheadsTextClassificationPipeline,
+        device=device,
+    )
+    outputs: list[Any] = []
+    chunk = max(batch_size * 8, 256)
+    with tqdm(total=len(items), desc="scoring the dev set", unit="row", disable=not progress) as bar:
+        for start in range(0, len(items), chunk):
+            # threshold=0 and top_k=None: every label with its probability, in any model kind.
+            outputs += classifier(items[start : start + chunk], threshold=0.0, top_k=None, batch_size=batch_size)
+            bar.update(len(items[start : start + chunk]))
+    return outputs, model.config
+
+
+def _probabilities(ranked: list[dict[str, Any]], names: Sequence[str]) -> list[float]:
+    score = {entry["label"]: entry["score"] for entry in ranked}
+    return [score[name] for name in names]
+
+
+def tune_model(
+    model_dir: str | os.PathLike,
+    data: str | os.PathLike,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    lang_column: str | None = None,
+    bio_column: str | None = None,
+    metric: str = "macro_f1",
+    min_lang_examples: int = MIN_LANG_EXAMPLES,
+    batch_size: int = 32,
+    device: Any = None,
+    force: bool = False,
+    progress: bool = True,
+) -> TuneResult:
+    """Tune the decision thresholds of the model in `model_dir` on the labelled rows of `data`, and write them.
+
+    Args:
+        model_dir (`str` or `os.PathLike`):
+            An exported repo (or a checkpoint folder with a tokenizer). Its config.json and postprocessing.json get
+            the thresholds; reports.json the metrics.
+        data (`str` or `os.PathLike`):
+            The dev set: `.jsonl`, `.json`, `.csv` or `.tsv`.
+        text_column (`str`, *optional*, defaults to `"text"`):
+            The column of the texts.
+        label_column (`str`, *optional*, defaults to `"label"`):
+            The gold labels: a class id or label name; for multi-label, a list of names, a string of names separated
+            by `;`, `|` or `,`, or 0/1 flags. A multi-label dev set may instead have one 0/1 column per label.
+        lang_column (`str`, *optional*):
+            The language codes (per-language thresholds). Defaults to `lang` when the data has that column.
+        bio_column (`str`, *optional*):
+            The authors' bios, for a model that reads them. Defaults to `bio` when the data has that column.
+        metric (`str`, *optional*, defaults to `"macro_f1"`):
+            What the thresholds maximise: one of `METRICS` (for multi-label, on each label's yes/no decisions).
+        min_lang_examples (`int`, *optional*, defaults to 20):
+            A language gets its own threshold only with at least this many dev rows, of both classes.
+        batch_size (`int`, *optional*, defaults to 32):
+            Pipeline batch size.
+        device (*optional*):
+            Passed to `pipeline(device=...)`, e.g. `"cuda:0"`.
+        force (`bool`, *optional*, defaults to `False`):
+            Replace thresholds tuned before (config.json's `best_threshold_global`, `thresholds_by_lang`,
+            `label_thresholds`) and an existing reports.json.
+        progress (`bool`, *optional*, defaults to `True`):
+            Show a progress bar while scoring.
+
+    Ties between equally good thresholds resolve as in [`hubheads.tuning.best_threshold`]: 0.5 if it is optimal,
+    otherwise the middle of the optimal interval nearest to 0.5.
+    """
+    folder = Path(model_dir)
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"MODEL_DIR {folder} has no config.json; pass an exported repo or checkpoint folder.")
+    if metric not in METRICS:
+        raise ValueError(f"--metric must be one of {list(METRICS)}, got {metric!r}.")
+    for option, value in (("--min-lang-examples", min_lang_examples), ("--batch-size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{option} must be a whole number >= 1, got {value!r}.")
+    config = read_json(folder / "config.json")
+    previous = [key for key in TUNED_KEYS if config.get(key)] + (
+        [REPORTS_FILE] if (folder / REPORTS_FILE).exists() else []
+    )
+    if previous and not force:
+        raise FileExistsError(
+            f"MODEL_DIR {folder} was tuned before ({', '.join(previous)}); pass --force (force=True) to replace it."
+        )
+    names = label_names(config)
+    multi_label = config.get("problem_type") == MULTI_LABEL
+    if not multi_label and len(names) != 2:
+        raise ValueError(
+            f"Decision thresholds need a binary or multi-label model; {folder} has {len(names)} classes "
+            f"({names}). Its argmax decisions need no tuning."
+        )
+    rows = read_rows(data)
+    columns = _Columns(Path(data), rows)
+    texts = columns.texts(text_column)
+    if lang_column is not None:
+        columns.require(lang_column, "--lang-column")
+    lang_column = lang_column or ("lang" if columns.has("lang") else None)
+    langs = [lang.lower() if lang else None for lang in columns.optional_strings(lang_column)] if lang_column else []
+    reads_bio = bool(config.get("use_bio"))
+    if bio_column is not None:
+        columns.require(bio_column, "--bio-column")
+        if not reads_bio:
+            raise ValueError(f"--bio-column {bio_column!r} given, but {folder} is not a model that reads bios.")
+    bio_column = bio_column or ("bio" if reads_bio and columns.has("bio") else None)
+    bios = columns.optional_strings(bio_column) if bio_column else []
+    gold = (
+        columns.label_sets(label_column, names)
+        if multi_label
+        else columns.class_ids(label_column, names, "--label-column")
+    )
+
+    items: list[dict[str, Any]] = [{"text": text} for text in texts]
+    for item, lang in zip(items, langs):
+        item["lang"] = lang
+    for item, bio in zip(items, bios):
+        item["bio"] = bio
+    outputs, model_config = _score_rows(folder, items, batch_size, device, progress)
+
+    default = config.get("default_threshold")
+    default = FALLBACK_THRESHOLD if default is None else float(default)
+    task_heads = getattr(model_config, "task_heads", None)
+    heads = task_heads() if callable(task_heads) else None
+    reports: dict[str, Any] = {}
+    if multi_label:
+        scores = np.array([_probabilities(ranked, names) for ranked in outputs])
+        thresholds, reports = _multi_label_reports(scores, gold, names, metric, default)
+        kind = "multi_label"
+    else:
+        primary = [output["tasks"][next(iter(heads))] for output in outputs] if heads else outputs
+        scores = np.array([_probabilities(ranked, names)[1] for ranked in primary])
+        thresholds, reports = _binary_reports(
+            scores, gold, langs or [None] * len(rows), names, metric, default, min_lang_examples
+        )
+        kind = "multi_task" if heads else "binary"
+    if heads:
+        reports["tasks"] = {}
+        for task, (_, head_names) in list(heads.items())[1:]:
+            if columns.has(task):
+                head_gold = columns.class_ids(task, head_names, f"a `{task}` column")
+                predicted = np.array([head_names.index(output["tasks"][task][0]["label"]) for output in outputs])
+                reports["tasks"][task] = _head_report(head_gold, predicted, head_names)
+
+    from hubheads import __version__
+
+    reports = {
+        "hubheads_version": __version__,
+        "kind": kind,
+        "metric": metric,
+        "data": {
+            "file": Path(data).name,
+            "sha256": _sha256(Path(data)),
+            "rows": len(rows),
+            "columns": {"text": text_column, "label": label_column, "lang": lang_column, "bio": bio_column},
+        },
+        "labels": names,
+        "min_lang_examples": min_lang_examples,
+        "min_label_examples": MIN_LABEL_EXAMPLES,
+        **reports,
+    }
+    declared = rewrite_decisions(folder, thresholds, {REPORTS_FILE: reports})
+    return TuneResult(thresholds=thresholds, reports=reports, pipeline_declared=declared)
+
+
+def summary(result: TuneResult) -> list[str]:
+    """The lines `hubheads tune` prints: the thresholds and the dev metrics of each decision rule."""
+    reports = result.reports
+    metric = reports["metric"]
+    lines = [f"  thresholds: {json.dumps(result.thresholds.to_dict(), sort_keys=True)}"]
+    if reports["kind"] == "multi_label":
+        for rule, values in reports["rules"].items():
+            shown = ", ".join(f"{name} {value:.4f}" for name, value in values["metrics"].items())
+            lines.append(f"  {rule:<12} {shown}")
+        return lines
+    for rule, values in reports["rules"].items():
+        lines.append(f"  dev {metric} {rule:<12} {values['metrics'][metric]:.4f}")
+    grid = reports["grid"]
+    lines.append(f"  (best 0.05-grid threshold {grid['threshold']:.2f}: {metric} {grid['value']:.4f})")
+    if reports["by_lang_tuned"] and not reports["by_lang_kept"]:
+        lines.append("  per-language thresholds lowered the whole dev set's score; only the global one is kept")
+    return lines
+
+
+__all__ = ["MIN_LABEL_EXAMPLES", "REPORTS_FILE", "TuneResult", "read_rows", "summary", "tune_model"]
