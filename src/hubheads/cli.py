@@ -79,6 +79,24 @@ def _tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _card(args: argparse.Namespace) -> int:
+    from hubheads.card import CardOptions, read_hyperparameters, write_card
+
+    options = CardOptions(
+        repo_id=args.repo_id,
+        revision=args.revision,
+        license=args.license,
+        language=args.language or None,
+        base_model=args.base_model,
+        dataset_name=args.dataset_name,
+        dataset_id=args.dataset_id,
+        hyperparameters=read_hyperparameters(args.hyperparams) if args.hyperparams else {},
+    )
+    path = write_card(args.model_dir, options, force=args.force)
+    print(f"Wrote the model card {path}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from hubheads.demo import run_demo
 
@@ -172,6 +190,36 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--device", help="torch device for scoring, e.g. cuda:0 (default: CPU)")
     tune.add_argument("--force", action="store_true", help="replace thresholds and reports.json tuned before")
     tune.set_defaults(func=_tune)
+
+    card = commands.add_parser(
+        "card",
+        help="write the model card (README.md) from config.json and reports.json",
+        description=(
+            "Render MODEL_DIR/README.md from the hubheads card template with huggingface_hub's ModelCard: front "
+            "matter with model-index dev results, pipeline_tag, library_name, languages and base model; sections for "
+            "usage (remote code with a pinned revision, and with hubheads installed), thresholds, dev results, "
+            "per-language metrics, classification reports, hyperparameters and limitations."
+        ),
+    )
+    card.add_argument("model_dir", metavar="MODEL_DIR", help="exported (and tuned) repo folder")
+    card.add_argument("--repo-id", help="org/name on the Hub, for the usage code")
+    card.add_argument(
+        "--revision", default="main", help="the revision the usage code pins, e.g. a commit id (default: %(default)s)"
+    )
+    card.add_argument("--hyperparams", metavar="FILE", help="training hyperparameters, a JSON or YAML mapping")
+    card.add_argument("--license", help="Hub license id, e.g. apache-2.0")
+    card.add_argument(
+        "--language", action="append", default=[], help="language code (repeatable; default: from the dev set)"
+    )
+    card.add_argument(
+        "--base-model", help="Hub id of the model fine-tuned (default: from config.json, if it names one)"
+    )
+    card.add_argument(
+        "--dataset-name", default="dev set", help="the dev set's name in model-index (default: %(default)s)"
+    )
+    card.add_argument("--dataset-id", help="the dev set's Hub dataset id, if it has one")
+    card.add_argument("--force", action="store_true", help="replace an existing README.md")
+    card.set_defaults(func=_card)
 
     demo = commands.add_parser(
         "demo",

@@ -1,0 +1,444 @@
+"""`hubheads card MODEL_DIR`: the model card (README.md) of an exported repo.
+
+The front matter is `huggingface_hub`'s `ModelCardData`, with the dev results of `reports.json` as `EvalResult`s so
+the Hub shows them (`model-index`); the body is rendered from `hub_templates/modelcard_template.md` with
+`ModelCard.from_template`. Everything the template shows is computed here as plain strings (tables, code), so the
+template stays declarative.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from hubheads.export import MULTI_LABEL, label_names, read_json
+from hubheads.tune import REPORTS_FILE
+
+TEMPLATE = "modelcard_template.md"
+CARD_FILE = "README.md"
+# How each hubheads metric is named in `model-index` (type, config) and in the card.
+METRIC_TYPES = {
+    "macro_f1": ("f1", "macro", "Macro F1"),
+    "f1": ("f1", "binary", "F1"),
+    "accuracy": ("accuracy", None, "Accuracy"),
+    "balanced_accuracy": ("balanced_accuracy", None, "Balanced accuracy"),
+    "micro_f1": ("f1", "micro", "Micro F1"),
+    "samples_f1": ("f1", "samples", "Samples F1"),
+    "subset_accuracy": ("accuracy", "subset", "Subset accuracy"),
+}
+RULE_NAMES = {
+    "default": "default threshold",
+    "best_global": "best global threshold",
+    "best_by_lang": "best per-language thresholds",
+    "per_label": "best per-label thresholds",
+}
+HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+@dataclass
+class CardOptions:
+    """What the author tells `hubheads card`; everything else is read from the repo.
+
+    Args:
+        repo_id (`str`, *optional*): `org/name` on the Hub; defaults to `<org>/<folder name>` in the usage code.
+        revision (`str`, *optional*, defaults to `"main"`): the revision the usage code pins.
+        license (`str`, *optional*): a Hub license id, e.g. `apache-2.0`.
+        language (`list[str]`, *optional*): language codes; defaults to those of the dev set and the config.
+        base_model (`str`, *optional*): the Hub id fine-tuned; defaults to the config's, when it names one.
+        dataset_name (`str`, *optional*, defaults to `"dev set"`): the name of the dev set in `model-index`.
+        dataset_id (`str`, *optional*): its Hub id, if it has one (the `model-index` dataset type).
+        hyperparameters (`dict`, *optional*): training hyperparameters to list.
+    """
+
+    repo_id: str | None = None
+    revision: str = "main"
+    license: str | None = None
+    language: list[str] | None = None
+    base_model: str | None = None
+    dataset_name: str = "dev set"
+    dataset_id: str | None = None
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.repo_id is not None and not HUB_ID.match(self.repo_id):
+            raise ValueError(f"--repo-id must look like 'org/name', got {self.repo_id!r}.")
+        if not self.revision or not isinstance(self.revision, str):
+            raise ValueError(f"--revision must be a branch, tag or commit id, got {self.revision!r}.")
+        if not isinstance(self.hyperparameters, Mapping):
+            raise TypeError(f"hyperparameters must be a mapping of names to values, got {self.hyperparameters!r:.60}.")
+
+
+def read_hyperparameters(path: str | os.PathLike) -> dict[str, Any]:
+    """A JSON or YAML file of training hyperparameters (one mapping)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--hyperparams {path} does not exist.")
+    text = path.read_text(encoding="utf-8")
+    try:
+        values = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise ValueError(f"--hyperparams {path} is not valid {path.suffix.lstrip('.').upper() or 'YAML'}: {error}")
+    if not isinstance(values, dict):
+        raise ValueError(f"--hyperparams {path} must hold one mapping of names to values, e.g. learning_rate: 2e-5.")
+    return values
+
+
+def _number(value: Any) -> str:
+    """Metrics and thresholds to 4 decimals; other values as they are."""
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _ordered(rules: Mapping[str, Any]) -> list[str]:
+    """Rule names from the untuned decisions to the most specific ones."""
+    return [rule for rule in RULE_NAMES if rule in rules]
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_number(value) for value in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _report_table(report: Mapping[str, Any]) -> str:
+    """A scikit-learn `classification_report(output_dict=True)` as a markdown table."""
+    rows = []
+    for name, values in report.items():
+        if isinstance(values, Mapping):
+            cells = [values[k] for k in REPORT_COLUMNS[:3]] + [int(values["support"])]
+            rows.append([f"**{name}**" if name.endswith(" avg") else name] + cells)
+        else:  # "accuracy": one number
+            rows.append([f"**{name}**", "", "", values, ""])
+    return _table(["", "precision", "recall", "f1-score", "support"], rows)
+
+
+REPORT_COLUMNS = ("precision", "recall", "f1-score", "support")
+REPORT_SECTIONS = (
+    "dev_results_table",
+    "dev_results_intro",
+    "per_language_table",
+    "per_label_table",
+    "classification_reports",
+)
+
+
+def _kind(config: Mapping[str, Any], reports: Mapping[str, Any]) -> str:
+    if reports.get("kind"):
+        return str(reports["kind"])
+    if config.get("problem_type") == MULTI_LABEL:
+        return "multi_label"
+    return "multi_task" if config.get("model_type") == "residual_type_fusion" else "single_label"
+
+
+def _base_model(config: Mapping[str, Any]) -> str | None:
+    """The Hub id the model was fine-tuned from, when the config names one (not a local path)."""
+    for candidate in (config.get("backbone_config") or {}).get("_name_or_path"), config.get("_name_or_path"):
+        if isinstance(candidate, str) and HUB_ID.match(candidate) and not Path(candidate).exists():
+            return candidate
+    return None
+
+
+def _example_call(config: Mapping[str, Any]) -> str:
+    if config.get("use_bio"):
+        return 'clf(["post text"], bio=["the author\'s profile bio"], lang=["en"])'
+    if config.get("thresholds_by_lang"):
+        languages = sorted(config["thresholds_by_lang"])[:2]
+        return f"clf([{', '.join(repr('a post') for _ in languages)}], lang={languages!r})"
+    return 'clf(["a post to classify"])'
+
+
+def _outputs_comment(kind: str) -> str:
+    return {
+        "multi_label": "# one list per input: every label whose score reaches its threshold",
+        "multi_task": "# the trust decision, plus every head under 'tasks'",
+    }.get(kind, "# [{'label': ..., 'score': ..., 'threshold': ...}] at the tuned threshold")
+
+
+def _eval_results(reports: Mapping[str, Any], options: CardOptions, deployed: str) -> list[Any]:
+    """`EvalResult`s of the dev metrics: the decisions the repo makes, and the untuned ones (default threshold)."""
+    from huggingface_hub import EvalResult
+
+    dataset: dict[str, Any] = {
+        "task_type": "text-classification",
+        "dataset_type": options.dataset_id or "custom",
+        "dataset_name": options.dataset_name,
+        "dataset_split": "dev",
+    }
+    # (metrics, what they measure): the deployed decisions, the untuned ones, then each extra head's.
+    groups = [(reports["rules"][rule]["metrics"], RULE_NAMES[rule]) for rule in (deployed, "default")]
+    groups += [(head["metrics"], f"{task} head") for task, head in reports.get("tasks", {}).items()]
+    results = []
+    for metrics, measured in groups:
+        for name, value in metrics.items():
+            metric_type, metric_config, label = METRIC_TYPES[name]
+            results.append(
+                EvalResult(
+                    **dataset,
+                    metric_type=metric_type,
+                    metric_config=metric_config,
+                    metric_name=f"{label} ({measured})",
+                    metric_value=round(float(value), 4),
+                )
+            )
+    return results
+
+
+def _deployed_rule(reports: Mapping[str, Any]) -> str:
+    """The rule whose decisions the repo makes with `threshold_mode="auto"`."""
+    if reports.get("kind") == "multi_label":
+        return "per_label" if reports["thresholds"].get("label_thresholds") else "best_global"
+    return "best_by_lang" if reports.get("by_lang_kept") else "best_global"
+
+
+def _limitations(config: Mapping[str, Any], reports: Mapping[str, Any], kind: str, remote: bool) -> str:
+    items = []
+    if reports:
+        rows = reports["data"]["rows"]
+        items.append(
+            f"The thresholds were chosen on the same {rows}-row dev set the results above are measured on, so those "
+            "results are optimistic; expect somewhat lower scores on new data."
+        )
+        by_lang = reports.get("by_lang") or {}
+        untuned = sorted(lang for lang, row in by_lang.items() if not row["tuned"])
+        if untuned:
+            items.append(
+                f"Languages with fewer than {reports['min_lang_examples']} dev rows of both classes "
+                f"({', '.join(untuned)}), and languages not in the dev set, use the global threshold."
+            )
+        per_label = reports.get("per_label") or {}
+        fallback = sorted(label for label, row in per_label.items() if not row["tuned"])
+        if fallback:
+            items.append(
+                f"Labels with fewer than {reports['min_label_examples']} positive or negative dev rows "
+                f"({', '.join(fallback)}) use the global threshold."
+            )
+    else:
+        items.append("No dev results: the thresholds were not tuned with `hubheads tune`.")
+    length = config.get("max_seq_length") or (config.get("backbone_config") or {}).get("max_position_embeddings")
+    if length:
+        items.append(f"Inputs longer than {length} tokens are truncated.")
+    if config.get("use_bio"):
+        items.append("Posts without an author bio take the model's no-bio path; decisions that need the bio degrade.")
+    if remote:
+        items.append(
+            "The stock pipeline call runs this repo's Python files (`trust_remote_code=True`); read them and pin "
+            "`revision`, or install hubheads to run the packaged copy instead."
+        )
+    return "\n".join(f"- {item}" for item in items)
+
+
+def _configuration_rows(config: Mapping[str, Any], kind: str, names: Sequence[str]) -> list[list[Any]]:
+    backbone = config.get("backbone_config") or {}
+    rows: list[list[Any]] = [
+        ["architecture", ", ".join(config.get("architectures") or [config.get("model_type", "?")])],
+        ["model type", config.get("model_type", "?")],
+        ["kind", kind.replace("_", "-")],
+        ["labels", ", ".join(f"`{name}`" for name in names)],
+    ]
+    if backbone:
+        rows.append(["encoder", backbone.get("model_type", "?")])
+    if config.get("type_label_names"):
+        rows.append(["type labels", ", ".join(f"`{name}`" for name in config["type_label_names"])])
+    for key in ("use_bio", "gated_bio", "use_lang_token", "languages", "text_normalize", "max_seq_length", "pooling"):
+        if key in config:
+            rows.append([key, config[key]])
+    return rows
+
+
+def render_card(model_dir: str | os.PathLike, options: CardOptions | None = None) -> Any:
+    """The `ModelCard` of the repo in `model_dir`, from its config.json and (if tuned) reports.json."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    from hubheads import __version__
+
+    folder = Path(model_dir)
+    options = options or CardOptions()
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"MODEL_DIR {folder} has no config.json; pass an exported repo folder.")
+    config = read_json(folder / "config.json")
+    reports = read_json(folder / REPORTS_FILE) if (folder / REPORTS_FILE).is_file() else {}
+    names = label_names(config)
+    kind = _kind(config, reports)
+    thresholds = {key: config[key] for key in ("default_threshold", "best_threshold_global") if key in config}
+    remote = "custom_pipelines" in config or "auto_map" in config
+    repo_id = options.repo_id or f"<org>/{folder.resolve().name}"
+    title = repo_id.split("/")[-1]
+
+    languages = options.language or sorted(
+        set(reports.get("by_lang") or {})
+        | set(config.get("languages") or [])
+        | set(config.get("thresholds_by_lang") or {})
+    )
+    deployed = _deployed_rule(reports) if reports else None
+    card_data = ModelCardData(
+        model_name=title,
+        base_model=options.base_model or _base_model(config),
+        language=languages or None,
+        license=options.license,
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        tags=["hubheads", "text-classification", kind.replace("_", "-")] + (["custom_code"] if remote else []),
+        datasets=[options.dataset_id] if options.dataset_id else None,
+        metrics=sorted({METRIC_TYPES[name][0] for name in reports["rules"][deployed]["metrics"]}) if reports else None,
+        eval_results=_eval_results(reports, options, deployed) if deployed else None,
+    )
+
+    remote_arguments = "trust_remote_code=True" if remote else ""
+    pinned = f'model="{repo_id}", {remote_arguments + ", " if remote else ""}revision="{options.revision}"'
+    example = _example_call(config)
+    usage_remote = "\n".join(
+        [
+            "from transformers import pipeline",
+            "",
+            f'clf = pipeline("text-classification", {pinned})',
+            f"{example}  {_outputs_comment(kind)}",
+        ]
+    )
+    usage_pip = "\n".join(
+        [
+            "from transformers import pipeline",
+            "from hubheads import HubheadsTextClassificationPipeline",
+            "",
+            f'clf = pipeline("text-classification", model="{repo_id}", '
+            f'pipeline_class=HubheadsTextClassificationPipeline, revision="{options.revision}")',
+            example,
+        ]
+    )
+    if options.revision == "main":
+        revision_note = (
+            'Remote code runs on your machine: replace `revision="main"` with a commit id of this repo (`hubheads '
+            "push` prints it) so the code you run is the code you read."
+        )
+    else:
+        revision_note = "`revision` pins the commit whose code you read: remote code runs on your machine."
+
+    threshold_rows = [[f"`{key}`", value] for key, value in thresholds.items()]
+    threshold_rows += [
+        [f"`thresholds_by_lang[{lang}]`", v] for lang, v in (config.get("thresholds_by_lang") or {}).items()
+    ]
+    threshold_rows += [
+        [f"`label_thresholds[{label}]`", v] for label, v in (config.get("label_thresholds") or {}).items()
+    ]
+    decision_rule = {
+        "multi_label": "Each label is returned when its sigmoid score reaches `label_thresholds[label]`, else "
+        "`best_threshold_global`, else `default_threshold`.",
+    }.get(
+        kind,
+        f"`{names[1]}` is returned when its probability reaches `thresholds_by_lang[lang]` for the input's language, "
+        'else `best_threshold_global`, else `default_threshold`. Pass `threshold_mode="default"` for the untuned '
+        "decisions, or `threshold=` to override.",
+    )
+
+    sections: dict[str, str] = {}
+    if reports:
+        metric = reports["metric"]
+        metric_names = list(next(iter(reports["rules"].values()))["metrics"])
+        rule_rows = []
+        for rule in _ordered(reports["rules"]):
+            values = reports["rules"][rule]
+            shown = RULE_NAMES[rule] + (" (deployed)" if rule == deployed else "")
+            rule_rows.append([shown] + [values["metrics"][name] for name in metric_names])
+        sections["dev_results_table"] = _table(
+            ["decision rule"] + [METRIC_TYPES[m][2] for m in metric_names], rule_rows
+        )
+        intro = f"On {reports['data']['rows']} dev rows (`{reports['data']['file']}`); thresholds maximise {metric}."
+        if "grid" in reports:
+            intro += (
+                f" The exact search found {reports['best_global']['threshold']:.4f} ({metric} "
+                f"{reports['best_global']['value']:.4f}); the best threshold of a 0.05 grid, "
+                f"{reports['grid']['threshold']:.2f}, reaches {reports['grid']['value']:.4f}."
+            )
+        sections["dev_results_intro"] = intro
+        if reports.get("by_lang"):
+            rules = _ordered(next(iter(reports["by_lang"].values()))["metrics"])
+            sections["per_language_table"] = _table(
+                ["language", "rows", "positives", "threshold", "own threshold"]
+                + [f"{metric} @ {RULE_NAMES[r]}" for r in rules],
+                [
+                    [lang, row["rows"], row["positives"], row["threshold"], "yes" if row["tuned"] else "no (global)"]
+                    + [row["metrics"][r] for r in rules]
+                    for lang, row in reports["by_lang"].items()
+                ],
+            )
+        if reports.get("per_label"):
+            sections["per_label_table"] = _table(
+                ["label", "positives", "threshold", "own threshold", f"{metric} @ default", f"{metric} @ tuned"],
+                [
+                    [label, row["support"], row["threshold"], "yes" if row["tuned"] else "no (global)"]
+                    + [row["metrics"]["default"], row["metrics"]["tuned"]]
+                    for label, row in reports["per_label"].items()
+                ],
+            )
+        blocks = [
+            f"### {RULE_NAMES[rule].capitalize()}{' (deployed)' if rule == deployed else ''}\n\n"
+            + _report_table(reports["rules"][rule]["classification_report"])
+            for rule in _ordered(reports["rules"])
+            if rule in (deployed, "default")
+        ]
+        blocks += [
+            f"### The `{task}` head\n\n" + _report_table(head["classification_report"])
+            for task, head in (reports.get("tasks") or {}).items()
+        ]
+        sections["classification_reports"] = "\n\n".join(blocks)
+
+    hyperparameters = (
+        _table(["hyperparameter", "value"], [[f"`{k}`", f"`{v}`"] for k, v in options.hyperparameters.items()])
+        if options.hyperparameters
+        else "Not given (pass `hubheads card --hyperparams FILE`)."
+    )
+    description = (
+        f"A {kind.replace('_', '-')} text classifier ({config.get('model_type', '?')}) with labels "
+        + ", ".join(f"`{name}`" for name in names)
+        + ". Its repo carries the decision thresholds its author tuned"
+        + (", applied by the repo's pipeline." if remote else ".")
+    )
+    template = resources.files("hubheads.hub_templates").joinpath(TEMPLATE).read_text(encoding="utf-8")
+    return ModelCard.from_template(
+        card_data,
+        template_str=template,
+        title=title,
+        description=description,
+        usage_remote=usage_remote,
+        usage_pip=usage_pip,
+        revision_note=revision_note,
+        decision_rule=decision_rule,
+        thresholds_table=_table(["key", "value"], threshold_rows) if threshold_rows else "",
+        hyperparameters=hyperparameters,
+        configuration_table=_table(["", ""], _configuration_rows(config, kind, names)),
+        limitations=_limitations(config, reports, kind, remote),
+        hubheads_version=__version__,
+        has_reports=bool(reports),
+        **{**dict.fromkeys(REPORT_SECTIONS, ""), **sections},
+    )
+
+
+def write_card(model_dir: str | os.PathLike, options: CardOptions | None = None, *, force: bool = False) -> Path:
+    """Render the card of `model_dir` and write it to `model_dir/README.md` (atomically); return its path.
+
+    An existing README.md is only replaced with `force=True`.
+    """
+    path = Path(model_dir) / CARD_FILE
+    if path.exists() and not force:
+        raise FileExistsError(f"{path} exists; pass --force (force=True) to replace it.")
+    card = render_card(model_dir, options)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".README.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(str(card))
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+__all__ = ["CardOptions", "read_hyperparameters", "render_card", "write_card"]
