@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from huggingface_hub import ModelCard
 
 from hubheads.cli import main
 
@@ -38,10 +39,16 @@ def test_demo_trains_exports_and_consumes(tmp_path):
     assert {"<en>", "<it>", "<es>"} <= {token["content"] for token in tokenizer["added_tokens"]}
     for name in ("supportive-minilm", "post-tags-minilm", "trust-type-minilm", "reclaim-bio-minilm"):
         assert (out / f"hf_home/hub/models--hubheads-demo--{name}/refs/main").is_file()
+        # The author's loop: tune wrote reports.json, card the README (re-parsed with model-index), verify passed.
+        reports = json.loads((out / f"repos/{name}/reports.json").read_text())
+        assert reports["data"]["file"].startswith("dev_")
+        card = ModelCard((out / f"repos/{name}/README.md").read_text()).data
+        assert card.eval_results and card.base_model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert stdout.count("verify 8 checks ok") == 4
     # The consumer's decisions came from the repo's copy of the pipeline and reproduce the author's dev scores.
     assert "code from transformers_modules.hubheads_hyphen_demo" in stdout
     author_untuned = re.search(r"dev macro-F1 at 0.5: +(\d\.\d+)", stdout).group(1)
-    author_tuned = re.search(r"dev macro-F1 with per-language ones: (\d\.\d+)", stdout).group(1)
+    author_tuned = re.search(r"dev macro-F1 with the tuned thresholds: (\d\.\d+)", stdout).group(1)
     assert re.findall(r"dev macro-F1 (\d\.\d+)", stdout)[:2] == [author_untuned, author_tuned]
     assert re.search(r"the thresholds change \d+ of 300 decisions", stdout)
     assert re.search(r"-> (question|complaint|praise|request) \d\.\d\d", stdout)

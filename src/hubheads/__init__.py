@@ -37,6 +37,8 @@ _LAZY = {
     "add_language_tokens": "hubheads.training",
     "export_model": "hubheads.export",
     "install_in_offline_cache": "hubheads.hub",
+    "PushResult": "hubheads.hub",
+    "push_folder": "hubheads.hub",
     "run_stock_pipeline": "hubheads.hub",
 }
 

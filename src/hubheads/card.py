@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hubheads.export import MULTI_LABEL, label_names, read_json
-from hubheads.tune import REPORTS_FILE
+from hubheads.tune import REPORTS_FILE, deployed_rule
 
 TEMPLATE = "modelcard_template.md"
 CARD_FILE = "README.md"
@@ -191,13 +191,6 @@ def _eval_results(reports: Mapping[str, Any], options: CardOptions, deployed: st
     return results
 
 
-def _deployed_rule(reports: Mapping[str, Any]) -> str:
-    """The rule whose decisions the repo makes with `threshold_mode="auto"`."""
-    if reports.get("kind") == "multi_label":
-        return "per_label" if reports["thresholds"].get("label_thresholds") else "best_global"
-    return "best_by_lang" if reports.get("by_lang_kept") else "best_global"
-
-
 def _limitations(config: Mapping[str, Any], reports: Mapping[str, Any], kind: str, remote: bool) -> str:
     items = []
     if reports:
@@ -277,7 +270,7 @@ def render_card(model_dir: str | os.PathLike, options: CardOptions | None = None
         | set(config.get("languages") or [])
         | set(config.get("thresholds_by_lang") or {})
     )
-    deployed = _deployed_rule(reports) if reports else None
+    deployed = deployed_rule(reports) if reports else None
     card_data = ModelCardData(
         model_name=title,
         base_model=options.base_model or _base_model(config),

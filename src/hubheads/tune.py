@@ -22,7 +22,7 @@ import csv
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -501,6 +501,13 @@ def tune_model(
     return TuneResult(thresholds=thresholds, reports=reports, pipeline_declared=declared)
 
 
+def deployed_rule(reports: Mapping[str, Any]) -> str:
+    """The rule of `reports["rules"]` whose decisions the tuned repo makes (the pipeline's `threshold_mode="auto"`)."""
+    if reports["kind"] == "multi_label":
+        return "per_label" if reports["thresholds"].get("label_thresholds") else "best_global"
+    return "best_by_lang" if reports["by_lang_kept"] else "best_global"
+
+
 def summary(result: TuneResult) -> list[str]:
     """The lines `hubheads tune` prints: the thresholds and the dev metrics of each decision rule."""
     reports = result.reports
@@ -520,4 +527,4 @@ def summary(result: TuneResult) -> list[str]:
     return lines
 
 
-__all__ = ["MIN_LABEL_EXAMPLES", "REPORTS_FILE", "TuneResult", "read_rows", "summary", "tune_model"]
+__all__ = ["MIN_LABEL_EXAMPLES", "REPORTS_FILE", "TuneResult", "deployed_rule", "read_rows", "summary", "tune_model"]

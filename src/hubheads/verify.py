@@ -1,0 +1,748 @@
+"""`hubheads verify`: a doctor for an exported repo, before and after pushing it.
+
+[`verify_repo`] checks a folder (or a Hub repo id, through the local cache or the Hub) the way a consumer will meet
+it: config.json and its decision thresholds, the classes `custom_pipelines` and `auto_map` point at, whether the
+hubheads files are byte-identical to a released hubheads version, safetensors-only weights, an AST scan for code that
+should never run through `trust_remote_code`, tokenizer and model card, and finally a smoke run of the stock
+`pipeline(..., trust_remote_code=True)` in a fresh, offline interpreter.
+
+The sha256 of the modeling files of every released hubheads version live in `hubheads/data/released_files.json`.
+After editing modeling/ (or at a release), record the current ones with
+
+```bash
+python -m hubheads.verify --record
+```
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import json
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from hubheads.architectures import ARCHITECTURES
+from hubheads.export import (
+    MULTI_LABEL,
+    PICKLE_SUFFIXES,
+    POSTPROCESSING_FILE,
+    TOKENIZER_FILES,
+    label_names,
+    read_json,
+    write_json,
+)
+from hubheads.hub import install_in_offline_cache, run_stock_pipeline
+from hubheads.modeling.configuration_hubheads import THRESHOLD_KEYS, DecisionThresholds
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+RELEASED_FILES = Path(__file__).resolve().parent / "data" / "released_files.json"
+RECORD_COMMAND = "python -m hubheads.verify --record"
+
+#: Built-ins that run code given as data.
+DANGEROUS_BUILTINS = ("exec", "eval", "compile", "__import__")
+#: Modules a file run through `trust_remote_code` has no business importing, and why.
+DANGEROUS_MODULES = {
+    **dict.fromkeys(
+        ("pickle", "cloudpickle", "dill", "joblib", "marshal", "shelve"), "loads pickles, which can run any code"
+    ),
+    **dict.fromkeys(("subprocess", "ctypes"), "runs programs or native code"),
+    **dict.fromkeys(
+        ("socket", "urllib", "urllib3", "http", "requests", "httpx", "aiohttp"), "opens network connections"
+    ),
+}
+#: Calls (after resolving import aliases) that run programs, load pickles or fetch code.
+DANGEROUS_CALLS = {
+    "os.system": "runs a shell command",
+    "os.popen": "runs a shell command",
+    "torch.load": "loads a pickle",
+}
+DANGEROUS_CALL_PREFIXES = {
+    "os.exec": "replaces the process",
+    "os.spawn": "runs a program",
+    "torch.hub.": "fetches code",
+}
+
+SMOKE_TEXTS = ["This is a short test sentence.", "Another example to check that the model runs.", "ciao mondo"]
+SMOKE_BIOS = ["A short author bio.", "", "Another author."]
+
+
+@dataclass
+class Finding:
+    """One result of one check.
+
+    Args:
+        check (`str`): the check's short name, e.g. `"thresholds"`, `"weights"`, `"smoke-run"`.
+        status (`str`): `"ok"`, `"warn"` or `"fail"`.
+        message (`str`): what was found and, for a warning or a failure, what to do.
+        path (`str`, *optional*): the file concerned, relative to the repo.
+    """
+
+    check: str
+    status: str
+    message: str
+    path: str | None = None
+
+
+@dataclass
+class VerifyReport:
+    """Everything [`verify_repo`] found.
+
+    Args:
+        target (`str`): what the user passed (a folder or a repo id).
+        folder (`Path`): the local folder checked (the cached snapshot for a repo id).
+        findings (`list[Finding]`): the results, in the order the checks ran.
+    """
+
+    target: str
+    folder: Path
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether no check failed (warnings allowed)."""
+        return not any(finding.status == FAIL for finding in self.findings)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable form (for `hubheads verify --json`)."""
+        return {
+            "target": self.target,
+            "folder": str(self.folder),
+            "ok": self.ok,
+            "findings": [asdict(finding) for finding in self.findings],
+        }
+
+    def format(self) -> str:
+        """One line per finding, then a summary line."""
+        width = max((len(finding.check) for finding in self.findings), default=0)
+        lines = [
+            f"  {'FAIL' if finding.status == FAIL else finding.status:<5} {finding.check:<{width}}  {finding.message}"
+            for finding in self.findings
+        ]
+        failed = list(dict.fromkeys(finding.check for finding in self.findings if finding.status == FAIL))
+        warnings = sum(finding.status == WARN for finding in self.findings)
+        if failed:
+            lines.append(f"FAIL: {self.target} failed {', '.join(failed)} ({warnings} warning(s)); fix the above.")
+        else:
+            lines.append(f"OK: {self.target} passed every check ({warnings} warning(s)).")
+        return "\n".join(lines)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def modeling_file_hashes() -> dict[str, str]:
+    """The sha256 of every file hubheads writes into repos (`hubheads.modeling/*.py`, not `__init__.py`)."""
+    package = resources.files("hubheads.modeling")
+    return {
+        entry.name: _digest(entry.read_bytes())
+        for entry in sorted(package.iterdir(), key=lambda entry: entry.name)
+        if entry.name.endswith(".py") and entry.name != "__init__.py"
+    }
+
+
+def load_released_files() -> dict[str, dict[str, str]]:
+    """`{version: {filename: sha256}}` of every recorded hubheads release."""
+    return read_json(RELEASED_FILES)
+
+
+def record_release(version: str | None = None) -> Path:
+    """Record the current modeling files' sha256 under `version` (defaults to `hubheads.__version__`).
+
+    Run it (`python -m hubheads.verify --record`) after editing modeling/: `verify` trusts a repo's hubheads files
+    only when they match a recorded version. An entry already recorded for `version` is replaced.
+
+    Returns:
+        `Path`: the file written.
+    """
+    from hubheads import __version__
+
+    released = load_released_files() if RELEASED_FILES.is_file() else {}
+    released[version or __version__] = modeling_file_hashes()
+    write_json(RELEASED_FILES, released)
+    return RELEASED_FILES
+
+
+def _import_aliases(tree: ast.AST) -> dict[str, str]:
+    """Local name → the dotted name it was imported as (`import os as o` → `{"o": "os"}`)."""
+    aliases = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    aliases[alias.asname] = alias.name
+                else:
+                    aliases[alias.name.split(".")[0]] = alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            for alias in node.names:
+                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return aliases
+
+
+def _dotted_name(node: ast.expr, aliases: Mapping[str, str]) -> str | None:
+    """`o.path.join` → `"os.path.join"` given `import os as o`; `None` for calls on anything but names."""
+    attributes = []
+    while isinstance(node, ast.Attribute):
+        attributes.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return ".".join([aliases.get(node.id, node.id), *reversed(attributes)])
+
+
+def _dangerous_call(name: str) -> str | None:
+    """Why a call to the dotted `name` must not run through remote code, or `None`."""
+    builtin = name[len("builtins.") :] if name.startswith("builtins.") else name
+    if builtin in DANGEROUS_BUILTINS:
+        return "runs code given as data"
+    if name in DANGEROUS_CALLS:
+        return DANGEROUS_CALLS[name]
+    return next((why for prefix, why in DANGEROUS_CALL_PREFIXES.items() if name.startswith(prefix)), None)
+
+
+def scan_python_source(text: str, filename: str) -> list[Finding]:
+    """Scan Python source for code that must not run through `trust_remote_code`; one `"fail"` per hit.
+
+    It flags calls to `exec`, `eval`, `compile` and `__import__`; imports of pickle-family, process, native-code and
+    network modules (`DANGEROUS_MODULES`); and calls such as `os.system`, `os.popen`, `os.exec*` and `torch.load`,
+    through import aliases too (`from os import system`, `import torch as t`). Source that does not parse is a
+    failure as well. An empty list means nothing was found.
+
+    Args:
+        text (`str`): the source.
+        filename (`str`): the file's name (relative to the repo), used in the messages and as `Finding.path`.
+    """
+
+    try:
+        tree = ast.parse(text, filename=filename)
+    except SyntaxError as error:
+        message = f"{filename}:{error.lineno} is not valid Python ({error.msg}); transformers cannot import it either."
+        return [Finding("code-safety", FAIL, message, filename)]
+    except ValueError as error:  # null bytes (a SyntaxError from Python 3.12 on)
+        return [Finding("code-safety", FAIL, f"{filename} is not valid Python ({error}).", filename)]
+    aliases = _import_aliases(tree)
+    hits: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module]
+        elif isinstance(node, ast.Call):
+            name = _dotted_name(node.func, aliases)
+            why = _dangerous_call(name) if name else None
+            if why:
+                hits.append((node.lineno, f"calls {name}(), which {why}"))
+            continue
+        else:
+            continue
+        hits += [
+            (node.lineno, f"imports {module}, which {DANGEROUS_MODULES[module.split('.')[0]]}")
+            for module in modules
+            if module.split(".")[0] in DANGEROUS_MODULES
+        ]
+    return [
+        Finding("code-safety", FAIL, f"{filename}:{line} {what}; remove it, or do not trust this repo.", filename)
+        for line, what in sorted(hits)
+    ]
+
+
+@dataclass
+class _Repo:
+    """The folder under check, what the checks share, and each Python file parsed once."""
+
+    folder: Path
+    files: list[str]
+    config: dict[str, Any] | None = None
+    labels: list[str] = field(default_factory=list)
+    _trees: dict[str, ast.Module | None] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, folder: Path) -> _Repo:
+        files = sorted(
+            path.relative_to(folder).as_posix()
+            for path in folder.rglob("*")
+            if path.is_file() and not _ignored(path.relative_to(folder).parts)
+        )
+        return cls(folder, files)
+
+    @property
+    def python_files(self) -> list[str]:
+        return [name for name in self.files if name.endswith(".py")]
+
+    def source(self, name: str) -> str:
+        """The text of a Python file; undecodable bytes become U+FFFD, so the parse fails where they stand."""
+        return (self.folder / name).read_bytes().decode("utf-8", errors="replace")
+
+    def tree(self, name: str) -> ast.Module | None:
+        """The parsed file, or `None` when it does not parse (the code-safety check reports that)."""
+        if name not in self._trees:
+            try:
+                self._trees[name] = ast.parse(self.source(name), filename=name)
+            except (SyntaxError, ValueError):
+                self._trees[name] = None
+        return self._trees[name]
+
+
+def _ignored(parts: tuple[str, ...]) -> bool:
+    """Files `upload_folder` leaves out: git metadata and `huggingface_hub`'s local download cache."""
+    return ".git" in parts or parts[:2] == (".cache", "huggingface")
+
+
+def _check_config(repo: _Repo) -> list[Finding]:
+    if "config.json" not in repo.files:
+        return [Finding("config", FAIL, "config.json is missing; re-export the model with `hubheads export`.")]
+    try:
+        config = read_json(repo.folder / "config.json")
+    except ValueError as error:
+        return [Finding("config", FAIL, str(error), "config.json")]
+    try:
+        repo.labels = label_names(config)
+    except (TypeError, ValueError, KeyError) as error:
+        message = (
+            f"`id2label`/`num_labels` in config.json are malformed ({type(error).__name__}: {error}); id2label must "
+            'map integer ids to label names, e.g. {"0": "negative", "1": "positive"}.'
+        )
+        return [Finding("config", FAIL, message, "config.json")]
+    repo.config = config
+    kind = repo.config.get("problem_type") or "single-label"
+    message = f"config.json: model_type {repo.config.get('model_type')!r}, {len(repo.labels)} labels, {kind}."
+    return [Finding("config", OK, message, "config.json")]
+
+
+def _check_thresholds(repo: _Repo) -> list[Finding]:
+    config = repo.config or {}
+    try:
+        thresholds = DecisionThresholds.from_dict(config, label_names=repo.labels)
+        thresholds.check_applies_to(config.get("problem_type"), len(repo.labels))
+    except ValueError as error:
+        return [Finding("thresholds", FAIL, str(error), "config.json")]
+    declared = "text-classification" in (config.get("custom_pipelines") or {})
+    if not thresholds.configured:
+        if config.get("problem_type") == MULTI_LABEL and not declared:
+            message = (
+                "Multi-label model without the hubheads pipeline: the stock pipeline returns only the top label; "
+                "re-export with `hubheads export` to ship label sets."
+            )
+            return [Finding("thresholds", WARN, message, "config.json")]
+        return [Finding("thresholds", OK, "No decision thresholds set: the stock decisions apply.", "config.json")]
+    if not declared:
+        message = (
+            "config.json sets decision thresholds but declares no `custom_pipelines`, so consumers silently get the "
+            "stock 0.5 decisions; re-export with `hubheads export`."
+        )
+        return [Finding("thresholds", FAIL, message, "config.json")]
+    findings = [Finding("thresholds", OK, f"Valid decision thresholds: {thresholds.to_dict()}.", "config.json")]
+    if POSTPROCESSING_FILE in repo.files:
+        try:
+            external = DecisionThresholds.from_dict(read_json(repo.folder / POSTPROCESSING_FILE))
+        except ValueError as error:
+            return [Finding("thresholds", FAIL, f"{POSTPROCESSING_FILE}: {error}", POSTPROCESSING_FILE)]
+        differing = [key for key in THRESHOLD_KEYS if thresholds.to_dict().get(key) != external.to_dict().get(key)]
+        if differing:
+            message = (
+                f"{POSTPROCESSING_FILE} disagrees with config.json on {', '.join(differing)}, so tools that read it "
+                "decide differently; re-export with `hubheads export`."
+            )
+            findings.append(Finding("thresholds", WARN, message, POSTPROCESSING_FILE))
+    return findings
+
+
+def _class_references(config: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(where in config.json, "module.Class") for every class `custom_pipelines` and `auto_map` name."""
+    references: list[tuple[str, Any]] = []
+    for task, entry in (config.get("custom_pipelines") or {}).items():
+        references.append(
+            (f"custom_pipelines[{task!r}].impl", entry.get("impl") if isinstance(entry, Mapping) else entry)
+        )
+    for auto_class, value in (config.get("auto_map") or {}).items():
+        for reference in value if isinstance(value, list) else [value]:
+            if reference is not None:  # tokenizers list [slow, fast], either may be None
+                references.append((f"auto_map[{auto_class!r}]", reference))
+    return references
+
+
+def _relative_import_problems(repo: _Repo, roots: list[str]) -> list[Finding]:
+    """Follow the relative imports of `roots` as transformers' loader does; every one must name a file of the repo."""
+    findings, seen, pending = [], set(), list(roots)
+    while pending:
+        name = pending.pop()
+        tree = repo.tree(name) if name not in seen else None
+        seen.add(name)
+        if tree is None:
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom) or not node.level:
+                continue
+            if node.level > 1 or not node.module:
+                message = (
+                    f"{name}:{node.lineno} uses `from {'.' * node.level}{node.module or ''} import ...`, which "
+                    "transformers' remote-code loader does not copy along; import siblings as `from .module import X`."
+                )
+                findings.append(Finding("remote-code", FAIL, message, name))
+                continue
+            imported = f"{node.module.replace('.', '/')}.py"
+            if imported in repo.files:
+                pending.append(imported)
+            else:
+                message = f"{name}:{node.lineno} imports .{node.module}, but {imported} is not in the repo; add it."
+                findings.append(Finding("remote-code", FAIL, message, name))
+    return findings
+
+
+def _check_remote_code(repo: _Repo) -> list[Finding]:
+    config = repo.config or {}
+    for key in ("custom_pipelines", "auto_map"):
+        if not isinstance(config.get(key) or {}, Mapping):
+            message = (
+                f"`{key}` in config.json must be an object, got {config[key]!r}; re-export with `hubheads export`."
+            )
+            return [Finding("remote-code", FAIL, message, "config.json")]
+    references = _class_references(config)
+    if not references:
+        arch = ARCHITECTURES.get(config.get("model_type", ""))
+        if arch is not None:
+            message = (
+                f"model_type {arch.model_type!r} is a hubheads architecture, but config.json has no `auto_map`, so "
+                "consumers without hubheads cannot load it; re-export with `hubheads export`."
+            )
+            return [Finding("remote-code", FAIL, message, "config.json")]
+        return [Finding("remote-code", OK, "No remote code declared: stock transformers classes load the repo.")]
+    findings: list[Finding] = []
+    roots = []
+    for where, reference in references:
+        if not isinstance(reference, str) or reference.split("--")[-1].count(".") != 1:
+            message = f"{where} in config.json must be a 'module.Class' string, got {reference!r}; fix config.json."
+            findings.append(Finding("remote-code", FAIL, message, "config.json"))
+            continue
+        if "--" in reference:
+            message = (
+                f"{where} points at another repo ({reference}), whose code this check does not see; verify that "
+                "repo too, and pin it if you can."
+            )
+            findings.append(Finding("remote-code", WARN, message, "config.json"))
+            continue
+        module, class_name = reference.split(".")
+        filename = f"{module}.py"
+        if filename not in repo.files:
+            message = f"{where} names {reference}, but {filename} is not in the repo; re-export or add the file."
+            findings.append(Finding("remote-code", FAIL, message, "config.json"))
+            continue
+        roots.append(filename)
+        tree = repo.tree(filename)
+        defined = {node.name for node in tree.body if isinstance(node, ast.ClassDef)} if tree else set()
+        if tree and class_name not in defined:
+            message = f"{where} names {reference}, but {filename} defines no class {class_name}; fix config.json."
+            findings.append(Finding("remote-code", FAIL, message, filename))
+    findings += _relative_import_problems(repo, sorted(set(roots)))
+    if not any(finding.status == FAIL for finding in findings):
+        message = f"custom_pipelines and auto_map name {len(references)} class(es), each defined in the repo's files."
+        findings.insert(0, Finding("remote-code", OK, message, "config.json"))
+    return findings
+
+
+def _newest(versions: list[str]) -> str:
+    from packaging.version import InvalidVersion, Version
+
+    def key(version: str) -> tuple[int, Any]:
+        try:
+            return (1, Version(version))
+        except InvalidVersion:
+            return (0, version)
+
+    return max(versions, key=key)
+
+
+def _check_hubheads_files(repo: _Repo) -> list[Finding]:
+    versions_of: dict[str, dict[str, list[str]]] = {}  # filename → sha256 → versions that shipped it
+    for version, files in load_released_files().items():
+        for filename, digest in files.items():
+            versions_of.setdefault(filename, {}).setdefault(digest, []).append(version)
+    findings, matched = [], {}
+    for name in repo.python_files:
+        known = versions_of.get(PurePosixPath(name).name)
+        if known is None:
+            message = f"{name} is not a hubheads file; review it before trusting it."
+            findings.append(Finding("hubheads-files", WARN, message, name))
+            continue
+        versions = known.get(_digest((repo.folder / name).read_bytes()))
+        if versions:
+            matched[name] = versions
+        else:
+            newest = _newest([version for shipped in known.values() for version in shipped])
+            message = f"{name} was modified since hubheads {newest}; re-export with `hubheads export` or review it."
+            findings.append(Finding("hubheads-files", FAIL, message, name))
+    by_version: dict[str, list[str]] = {}
+    for name, versions in matched.items():
+        by_version.setdefault(_newest(versions), []).append(name)
+    for version, names in sorted(by_version.items()):
+        findings.insert(0, Finding("hubheads-files", OK, f"{', '.join(names)} match hubheads {version}."))
+    if matched and not set.intersection(*(set(versions) for versions in matched.values())):
+        message = (
+            f"The hubheads files come from different versions ({', '.join(sorted(by_version))}) and may not work "
+            "together; re-export with one hubheads version."
+        )
+        findings.append(Finding("hubheads-files", WARN, message))
+    if not repo.python_files:
+        findings.append(Finding("hubheads-files", OK, "The repo ships no Python files."))
+    return findings
+
+
+def _check_weights(repo: _Repo) -> list[Finding]:
+    from safetensors import SafetensorError, safe_open
+
+    findings = [
+        Finding(
+            "weights",
+            FAIL,
+            f"{name} is a pickle-format (or non-safetensors) weights file, which can run code when loaded; delete it "
+            "and ship *.safetensors only.",
+            name,
+        )
+        for name in repo.files
+        if name.lower().endswith(PICKLE_SUFFIXES)
+    ]
+    shards = [name for name in repo.files if name.endswith(".safetensors")]
+    if not shards:
+        message = "No *.safetensors weights; save the model with save_pretrained and re-export with `hubheads export`."
+        findings.append(Finding("weights", FAIL, message))
+    tensors = 0
+    for name in shards:
+        try:
+            with safe_open(str(repo.folder / name), framework="np") as handle:
+                tensors += len(list(handle.keys()))
+        except (SafetensorError, OSError) as error:
+            message = f"{name} cannot be read as safetensors ({error}); re-export or re-upload it."
+            findings.append(Finding("weights", FAIL, message, name))
+    for index in (name for name in repo.files if name.endswith(".safetensors.index.json")):
+        try:
+            weight_map = read_json(repo.folder / index).get("weight_map")
+            if not isinstance(weight_map, Mapping):
+                raise ValueError(f"{index} has no `weight_map` object.")
+        except ValueError as error:
+            findings.append(Finding("weights", FAIL, f"{error} Re-save the model with save_pretrained.", index))
+            continue
+        folder = PurePosixPath(index).parent
+        for shard in sorted(set(map(str, weight_map.values()))):
+            if (folder / shard).as_posix() not in repo.files:
+                message = f"{index} names the shard {shard}, which is not in the repo; upload it or re-save the model."
+                findings.append(Finding("weights", FAIL, message, index))
+    if not findings:
+        message = f"Safetensors only: {', '.join(shards)} ({tensors} tensors) open cleanly."
+        findings.append(Finding("weights", OK, message))
+    return findings
+
+
+def _check_code_safety(repo: _Repo) -> list[Finding]:
+    findings = []
+    for name in repo.python_files:
+        findings += scan_python_source(repo.source(name), name)
+    if not findings:
+        message = f"{len(repo.python_files)} Python file(s) scanned: no exec/eval, pickle, subprocess or network code."
+        findings.append(Finding("code-safety", OK, message))
+    return findings
+
+
+def _check_tokenizer_and_card(repo: _Repo) -> list[Finding]:
+    present = [name for name in TOKENIZER_FILES if name in repo.files]
+    if present:
+        findings = [Finding("tokenizer", OK, f"Tokenizer present ({', '.join(present)}).")]
+    else:
+        message = (
+            "No tokenizer (tokenizer.json or tokenizer_config.json); re-export with `hubheads export --tokenizer`."
+        )
+        findings = [Finding("tokenizer", FAIL, message)]
+    if "README.md" in repo.files:
+        findings.append(Finding("model-card", OK, "Model card present.", "README.md"))
+    else:
+        findings.append(Finding("model-card", WARN, "No model card (README.md); run `hubheads card`."))
+    return findings
+
+
+def _smoke_calls(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    kwargs: dict[str, Any] = {}
+    if config.get("use_bio"):
+        kwargs["bio"] = SMOKE_BIOS
+    if config.get("thresholds_by_lang"):
+        kwargs["lang"] = next(iter(config["thresholds_by_lang"]))
+    return [{"inputs": SMOKE_TEXTS, "kwargs": kwargs}]
+
+
+def _check_smoke_output(output: Mapping[str, Any], config: Mapping[str, Any], labels: list[str]) -> list[str]:
+    """What is wrong with the stock pipeline's output, as sentences (empty when nothing is)."""
+    problems = []
+    impl = ((config.get("custom_pipelines") or {}).get("text-classification") or {}).get("impl")
+    if impl:
+        expected = impl.split("--")[-1].rsplit(".", 1)[0]
+        if not output["pipeline_module"].endswith(expected):
+            problems.append(f"it ran {output['pipeline_module']}, not the repo's {expected}")
+    (results,) = output["results"]
+    if not isinstance(results, list) or len(results) != len(SMOKE_TEXTS):
+        return problems + [f"it returned {results!r} for {len(SMOKE_TEXTS)} inputs"]
+    multi_label = config.get("problem_type") == MULTI_LABEL and impl
+    for result in results:
+        if multi_label and not isinstance(result, list):
+            problems.append(f"a multi-label model must return a list of labels per input, got {result!r}")
+            continue
+        items = [item if isinstance(item, Mapping) else {"label": item} for item in _listed(result)]
+        unknown = [item.get("label") for item in items if item.get("label") not in labels]
+        if unknown:
+            problems.append(f"it returned labels {unknown} that are not in id2label {labels}")
+        if config.get("model_type") == "residual_type_fusion" and not all(item.get("tasks") for item in items):
+            problems.append(f"a multi-task model must return `tasks` for every head, got {result!r}")
+    return problems
+
+
+def _smoke_run(repo: _Repo, name: str, python: str | None) -> Finding:
+    config, labels = repo.config or {}, repo.labels
+    repo_id = "hubheads-verify/" + (re.sub(r"[^A-Za-z0-9_]+", "-", name).strip("-")[:96].strip("-") or "repo")
+    with tempfile.TemporaryDirectory(prefix="hubheads-verify-") as hf_home:
+        install_in_offline_cache(repo.folder, repo_id, cache_dir=Path(hf_home) / "hub")
+        try:
+            output = run_stock_pipeline(repo_id, hf_home, _smoke_calls(config), python=python)
+        except (RuntimeError, subprocess.TimeoutExpired) as error:
+            tail = "\n".join(str(error).strip().splitlines()[-5:])
+            return Finding("smoke-run", FAIL, f"The stock pipeline failed to run the repo offline:\n{tail}")
+        except json.JSONDecodeError:
+            message = "The stock pipeline printed to stdout while running the repo (remote code must not print)."
+            return Finding("smoke-run", FAIL, message)
+    problems = _check_smoke_output(output, config, labels)
+    version = output["transformers_version"]
+    if problems:
+        message = f"The stock pipeline (transformers {version}) ran, but {'; '.join(problems)}."
+        return Finding("smoke-run", FAIL, message)
+    message = (
+        f"The stock pipeline ran {output['pipeline_class']} offline with trust_remote_code under transformers "
+        f"{version}; labels {sorted({str(item) for item in _returned_labels(output['results'][0])})}."
+    )
+    return Finding("smoke-run", OK, message)
+
+
+def _listed(result: Any) -> list[Any]:
+    """The items of one input's result: a list (multi-label, `top_k`) or one dict."""
+    return result if isinstance(result, list) else [result]
+
+
+def _returned_labels(results: list[Any]) -> list[str]:
+    return [item["label"] for result in results for item in _listed(result)]
+
+
+def _resolve_target(target: str | os.PathLike, revision: str | None) -> tuple[Path, str]:
+    """The local folder of `target`, and a name for it."""
+    if not isinstance(target, (str, os.PathLike)):
+        raise TypeError(f"target must be a folder path or a repo id like 'org/name', got {type(target).__name__}.")
+    text = os.fspath(target)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if revision is not None:
+            raise ValueError(f"revision={revision!r} applies to Hub repo ids, but {text} is a local folder; drop it.")
+        return path, path.resolve().name
+    if path.exists():
+        raise ValueError(f"{text} is a file; pass an exported repo folder or a Hub repo id like 'org/name'.")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        if not isinstance(target, str) or text.count("/") != 1:
+            raise HFValidationError("not of the form 'org/name'")
+        validate_repo_id(text)
+    except HFValidationError as error:
+        raise ValueError(
+            f"{text!r} is neither an existing folder nor a Hub repo id like 'org/name' ({error}); check the spelling."
+        ) from error
+
+    try:
+        snapshot = snapshot_download(text, revision=revision)
+    except (OSError, ValueError) as error:
+        raise FileNotFoundError(
+            f"{text!r} is not a local folder, and the Hub repo {text} (revision {revision or 'main'}) could not be "
+            f"found in the local Hugging Face cache or on the Hub ({type(error).__name__}: {error}). Check the name, "
+            "the revision and your access (`hf auth login`), or unset HF_HUB_OFFLINE."
+        ) from error
+    return Path(snapshot), text.split("/")[1]
+
+
+def verify_repo(
+    target: str | os.PathLike, *, smoke: bool = True, python: str | None = None, revision: str | None = None
+) -> VerifyReport:
+    """Check an exported repo folder, or a Hub repo, before and after pushing it.
+
+    Checks, each reported as one or more [`Finding`]s: `config` (config.json is valid), `thresholds` (valid, and
+    declared with the pipeline that applies them), `remote-code` (`custom_pipelines` and `auto_map` name classes
+    defined in the repo's files, whose relative imports are in the repo too), `hubheads-files` (identical to a
+    released hubheads version), `weights` (safetensors only, readable, every indexed shard present), `code-safety`
+    (no exec/eval, pickle, subprocess or network code), `tokenizer`, `model-card` and, last, `smoke-run`.
+
+    Args:
+        target (`str` or `os.PathLike`):
+            An existing folder, or a Hub repo id (`"org/name"`) fetched with `huggingface_hub.snapshot_download`
+            (with `HF_HUB_OFFLINE=1`, the cached snapshot).
+        smoke (`bool`, *optional*, defaults to `True`):
+            Run the stock `pipeline("text-classification", trust_remote_code=True)` on a few texts in a fresh,
+            offline interpreter with hubheads blocked. Skipped (with a warning) when a static check failed.
+        python (`str`, *optional*):
+            The interpreter of the smoke run (e.g. one with another transformers version); defaults to this one.
+        revision (`str`, *optional*):
+            The branch, tag or commit of a repo id; defaults to `main`.
+
+    Returns:
+        [`VerifyReport`]: the findings; `report.ok` is `False` when any check failed.
+
+    Raises:
+        `TypeError`: `target` is not a path or a string.
+        `ValueError`: `target` is neither a folder nor a repo id.
+        `FileNotFoundError`: the repo id is neither in the local cache nor on the Hub.
+    """
+    folder, name = _resolve_target(target, revision)
+    repo = _Repo.read(folder)
+    findings = _check_config(repo)
+    if repo.config is not None:
+        findings += _check_thresholds(repo) + _check_remote_code(repo)
+    findings += _check_hubheads_files(repo) + _check_weights(repo) + _check_code_safety(repo)
+    findings += _check_tokenizer_and_card(repo)
+    if smoke:
+        if any(finding.status == FAIL for finding in findings):
+            message = "Skipped the smoke run until the problems above are fixed."
+            findings.append(Finding("smoke-run", WARN, message))
+        else:
+            findings.append(_smoke_run(repo, name, python))
+    return VerifyReport(target=os.fspath(target), folder=folder, findings=findings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m hubheads.verify --record`: record the modeling files' sha256 for this hubheads version."""
+    from hubheads import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="python -m hubheads.verify",
+        description="Record the sha256 of the modeling files this hubheads version writes into repos, so that "
+        "`hubheads verify` recognises them. Run it after editing modeling/. (Repos are checked by `hubheads verify`.)",
+    )
+    parser.add_argument("--record", action="store_true", required=True, help="write hubheads/data/released_files.json")
+    parser.add_argument("--version", default=__version__, help="the version to record (default: %(default)s)")
+    args = parser.parse_args(argv)
+    path = record_release(args.version)
+    print(f"Recorded {len(modeling_file_hashes())} modeling files for hubheads {args.version} in {path}")
+    return 0
+
+
+__all__ = [
+    "Finding",
+    "VerifyReport",
+    "load_released_files",
+    "modeling_file_hashes",
+    "record_release",
+    "scan_python_source",
+    "verify_repo",
+]
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,399 @@
+"""`verify_repo`: clean exports pass, each planted defect fails the right check, repo ids resolve offline."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import tiny
+from huggingface_hub import constants
+
+from hubheads import __version__, export_model, install_in_offline_cache
+from hubheads import verify as verify_module
+from hubheads.verify import (
+    load_released_files,
+    modeling_file_hashes,
+    record_release,
+    scan_python_source,
+    verify_repo,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+KINDS = ["binary", "multi-label", "multi-task", "bio"]
+PIPELINE = "pipeline_hubheads.py"
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory) -> dict[str, Path]:
+    """One export of each kind, built once; a test copies the one it damages (see `_copy`)."""
+    base = tmp_path_factory.mktemp("exports")
+    tokenizer = tiny.build_tokenizer()
+    export_model(tiny.build_model(), base / "binary", tokenizer=tokenizer, threshold=0.7, lang_thresholds={"it": 0.6})
+    multi_label = tiny.build_model(num_labels=len(tiny.MULTI_LABELS), id2label=dict(enumerate(tiny.MULTI_LABELS)))
+    export_model(
+        multi_label, base / "multi-label", tokenizer=tokenizer, multi_label=True, label_thresholds={"sarcasm": 0.3}
+    )
+    export_model(tiny.build_residual_type_fusion(), base / "multi-task", tokenizer=tokenizer)
+    export_model(tiny.build_gated_bio(), base / "bio", tokenizer=tokenizer, threshold=0.6)
+    return {kind: base / kind for kind in KINDS}
+
+
+def _copy(exports: dict[str, Path], kind: str, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(exports[kind], tmp_path / kind))
+
+
+def _failed(report) -> set[str]:
+    return {finding.check for finding in report.findings if finding.status == "fail"}
+
+
+def _findings(report, check: str, status: str) -> list:
+    return [finding for finding in report.findings if finding.check == check and finding.status == status]
+
+
+def _edit_config(folder: Path, **changes) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    config.update(changes)
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def _append(folder: Path, name: str, text: str) -> None:
+    with open(folder / name, "a") as handle:
+        handle.write(text)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_clean_exports_pass_the_static_checks(exports, kind):
+    report = verify_repo(exports[kind], smoke=False)
+    assert report.ok, report.format()
+    assert report.target == str(exports[kind]) and report.folder == exports[kind]
+    checks = {finding.check for finding in report.findings}
+    assert checks == {"config", "thresholds", "remote-code", "hubheads-files", "weights", "code-safety"} | {
+        "tokenizer",
+        "model-card",
+    }
+    assert [(f.check, f.status) for f in report.findings if f.status != "ok"] == [("model-card", "warn")]
+    (matched,) = _findings(report, "hubheads-files", "ok")
+    assert f"match hubheads {__version__}" in matched.message
+
+
+def test_a_model_card_and_an_unknown_python_file_are_reported(exports, tmp_path):
+    repo = _copy(exports, "binary", tmp_path)
+    (repo / "README.md").write_text("---\nlicense: apache-2.0\n---\n# tiny\n")
+    (repo / "helpers.py").write_text("def double(x):\n    return 2 * x\n")
+    report = verify_repo(repo, smoke=False)
+    assert report.ok and _findings(report, "model-card", "ok")
+    (unknown,) = _findings(report, "hubheads-files", "warn")
+    assert unknown.path == "helpers.py" and "not a hubheads file" in unknown.message
+
+
+@pytest.mark.consumer
+@pytest.mark.parametrize("kind", KINDS)
+def test_clean_exports_pass_the_smoke_run(exports, kind, consumer_python):
+    report = verify_repo(exports[kind], python=consumer_python)
+    assert report.ok, report.format()
+    (smoke,) = _findings(report, "smoke-run", "ok")
+    assert "HubheadsTextClassificationPipeline" in smoke.message and "under transformers " in smoke.message
+
+
+def _bad_threshold(repo: Path) -> None:
+    _edit_config(repo, best_threshold_global=1.7)
+
+
+def _no_pipeline(repo: Path) -> None:
+    config = json.loads((repo / "config.json").read_text())
+    del config["custom_pipelines"]
+    (repo / "config.json").write_text(json.dumps(config))
+
+
+def _wrong_class(repo: Path) -> None:
+    _edit_config(repo, custom_pipelines={"text-classification": {"impl": "pipeline_hubheads.NoSuchPipeline"}})
+
+
+def _corrupt_weights(repo: Path) -> None:
+    (repo / "model.safetensors").write_bytes(b"definitely not safetensors")
+
+
+def _pickle_weights(repo: Path) -> None:
+    (repo / "pytorch_model.bin").write_bytes(b"\x80\x04pickle")
+
+
+def _config_not_json(repo: Path) -> None:
+    (repo / "config.json").write_text("{not json")
+
+
+def _custom_pipelines_not_an_object(repo: Path) -> None:
+    _edit_config(repo, custom_pipelines="pipeline_hubheads.HubheadsTextClassificationPipeline")
+
+
+def _binary_python_file(repo: Path) -> None:
+    (repo / "helpers.py").write_bytes(b"x = 1\x00\xff\n")
+
+
+def _missing_shard(repo: Path) -> None:
+    index = {"metadata": {}, "weight_map": {"classifier.weight": "model-00002-of-00002.safetensors"}}
+    (repo / "model.safetensors.index.json").write_text(json.dumps(index))
+
+
+def _unlink(*names: str):
+    return lambda repo: [(repo / name).unlink() for name in names]
+
+
+def _appending(name: str, text: str):
+    return lambda repo: _append(repo, name, text)
+
+
+DEFECTS = {
+    # id: (kind, plant the defect, the check that fails, the file it names, words of the message)
+    "bad-threshold": ("binary", _bad_threshold, "thresholds", "config.json", "best_threshold_global"),
+    "thresholds-without-pipeline": ("binary", _no_pipeline, "thresholds", "config.json", "hubheads export"),
+    "missing-pipeline-file": ("binary", _unlink("pipeline_hubheads.py"), "remote-code", "config.json", "is not in"),
+    "missing-auto-map-file": (
+        "multi-task",
+        _unlink("modeling_residual_type_fusion.py"),
+        "remote-code",
+        "config.json",
+        "auto_map['AutoModelForSequenceClassification'] names modeling_residual_type_fusion.",
+    ),
+    "class-not-defined": ("binary", _wrong_class, "remote-code", "pipeline_hubheads.py", "no class NoSuchPipeline"),
+    "missing-relative-import": (
+        "binary",
+        _unlink("configuration_hubheads.py"),
+        "remote-code",
+        "pipeline_hubheads.py",
+        "imports .configuration_hubheads, but configuration_hubheads.py is not in the repo",
+    ),
+    "edited-modeling-file": (
+        "multi-task",
+        _appending("modeling_hubheads.py", "# a local tweak\n"),
+        "hubheads-files",
+        "modeling_hubheads.py",
+        f"modified since hubheads {__version__}",
+    ),
+    "pickle-weights": ("binary", _pickle_weights, "weights", "pytorch_model.bin", "pickle-format"),
+    "exec-call": (
+        "binary",
+        _appending("pipeline_hubheads.py", "exec('1')\n"),
+        "code-safety",
+        PIPELINE,
+        "calls exec()",
+    ),
+    "corrupt-safetensors": ("binary", _corrupt_weights, "weights", "model.safetensors", "cannot be read"),
+    "missing-shard": ("binary", _missing_shard, "weights", "model.safetensors.index.json", "model-00002-of-00002"),
+    "no-tokenizer": ("binary", _unlink("tokenizer.json", "tokenizer_config.json"), "tokenizer", None, "No tokenizer"),
+    "config-not-json": ("binary", _config_not_json, "config", "config.json", "not valid JSON"),
+    "pipelines-not-object": ("binary", _custom_pipelines_not_an_object, "remote-code", "config.json", "an object"),
+    "binary-python-file": ("binary", _binary_python_file, "code-safety", "helpers.py", "not valid Python"),
+}
+
+
+@pytest.mark.parametrize("defect", DEFECTS)
+def test_each_planted_defect_fails_its_check(exports, tmp_path, defect):
+    kind, plant, check, path, words = DEFECTS[defect]
+    repo = _copy(exports, kind, tmp_path)
+    plant(repo)
+    report = verify_repo(repo, smoke=False)
+    assert not report.ok and check in _failed(report), report.format()
+    assert any(f.path == path and words in f.message for f in _findings(report, check, "fail")), report.format()
+
+
+def test_the_exec_call_is_reported_with_its_line(exports, tmp_path):
+    repo = _copy(exports, "binary", tmp_path)
+    _append(repo, "pipeline_hubheads.py", "exec('import os')\n")
+    line = len((repo / "pipeline_hubheads.py").read_text().splitlines())
+    (finding,) = _findings(verify_repo(repo, smoke=False), "code-safety", "fail")
+    assert finding.message.startswith(f"pipeline_hubheads.py:{line} calls exec()")
+
+
+def test_a_reference_to_another_repo_is_a_warning(exports, tmp_path):
+    repo = _copy(exports, "binary", tmp_path)
+    _edit_config(repo, auto_map={"AutoTokenizer": [None, "other/repo--tokenization_x.XTokenizerFast"]})
+    report = verify_repo(repo, smoke=False)
+    assert report.ok
+    (external,) = _findings(report, "remote-code", "warn")
+    assert "other/repo--tokenization_x.XTokenizerFast" in external.message
+
+
+def test_the_smoke_run_is_skipped_when_a_static_check_failed(exports, tmp_path, monkeypatch):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the smoke run must not start")
+
+    monkeypatch.setattr(verify_module, "run_stock_pipeline", must_not_run)
+    repo = _copy(exports, "binary", tmp_path)
+    _bad_threshold(repo)
+    report = verify_repo(repo)
+    assert report.findings[-1].check == "smoke-run" and report.findings[-1].status == "warn"
+    assert "Skipped" in report.findings[-1].message
+
+
+def _output(results, module="transformers_modules.x.pipeline_hubheads"):
+    return {
+        "transformers_version": "9.9.9",
+        "pipeline_class": "HubheadsTextClassificationPipeline",
+        "pipeline_module": module,
+        "results": [results],
+    }
+
+
+def _consumer_crash(*args, **kwargs):
+    raise RuntimeError("The consumer process failed (exit 1):\nTraceback ...\nImportError: cannot import name 'x'")
+
+
+@pytest.mark.parametrize(
+    "kind, fake, words",
+    [
+        ("binary", lambda *a, **k: _output([{"label": "LABEL_7", "score": 0.9}] * 3), "LABEL_7"),
+        (
+            "binary",
+            lambda *a, **k: _output([{"label": "LABEL_0", "score": 0.9}] * 3, module="transformers.pipelines"),
+            "not the repo's pipeline_hubheads",
+        ),
+        ("multi-label", lambda *a, **k: _output([{"label": "sarcasm", "score": 0.9}] * 3), "list of labels"),
+        ("multi-task", lambda *a, **k: _output([{"label": "trusted", "score": 0.9}] * 3), "`tasks`"),
+        ("binary", _consumer_crash, "ImportError: cannot import name 'x'"),
+    ],
+    ids=["unknown-label", "stock-pipeline-ran", "multi-label-not-a-set", "no-tasks", "crash"],
+)
+def test_the_smoke_run_output_is_checked(exports, monkeypatch, kind, fake, words):
+    monkeypatch.setattr(verify_module, "run_stock_pipeline", fake)
+    report = verify_repo(exports[kind])
+    (smoke,) = _findings(report, "smoke-run", "fail")
+    assert words in smoke.message, smoke.message
+
+
+def test_the_smoke_run_passes_bio_and_lang(exports, monkeypatch):
+    calls = []
+
+    def fake(repo_id, hf_home, requested, python=None):
+        calls.extend(requested)
+        return _output([{"label": "LABEL_1", "score": 0.9}] * 3)
+
+    monkeypatch.setattr(verify_module, "run_stock_pipeline", fake)
+    assert verify_repo(exports["bio"]).ok and "bio" in calls[0]["kwargs"]
+    calls.clear()
+    assert verify_repo(exports["binary"]).ok and calls[0]["kwargs"] == {"lang": "it"}
+
+
+def test_a_repo_id_is_verified_from_the_offline_cache(exports, hf_home, monkeypatch):
+    commit = install_in_offline_cache(exports["binary"], "org/tiny-reclaim", cache_dir=hf_home / "hub")
+    monkeypatch.setenv("HF_HOME", str(hf_home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # huggingface_hub read both when it was imported; snapshot_download reads the constants at call time.
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hf_home / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    report = verify_repo("org/tiny-reclaim", smoke=False)
+    assert report.ok, report.format()
+    assert report.target == "org/tiny-reclaim"
+    assert report.folder == (hf_home / "hub" / "models--org--tiny-reclaim" / "snapshots" / commit).resolve()
+    with pytest.raises(FileNotFoundError, match="could not be found in the local Hugging Face cache or on the Hub"):
+        verify_repo("org/not-cached", smoke=False)
+    with pytest.raises(FileNotFoundError, match="revision v9"):
+        verify_repo("org/tiny-reclaim", smoke=False, revision="v9")
+
+
+def test_bad_targets_are_refused_with_what_to_do(tmp_path):
+    with pytest.raises(TypeError, match="repo id like 'org/name'"):
+        verify_repo(42)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"'no such folder!' is neither an existing folder nor a Hub repo id"):
+        verify_repo("no such folder!")
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ValueError, match="is a file"):
+        verify_repo(tmp_path / "config.json")
+    with pytest.raises(ValueError, match="revision='v1' applies to Hub repo ids"):
+        verify_repo(tmp_path, revision="v1")
+
+
+def test_the_report_serialises_and_names_failing_checks(exports, tmp_path):
+    repo = _copy(exports, "binary", tmp_path)
+    _corrupt_weights(repo)
+    _bad_threshold(repo)
+    report = verify_repo(repo, smoke=False)
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["ok"] is False and data["target"] == str(repo) and data["folder"] == str(repo)
+    assert {"check": "weights", "status": "fail", "path": "model.safetensors"}.items() <= data["findings"][4].items()
+    lines = report.format().splitlines()
+    assert len(lines) == len(report.findings) + 1
+    assert any(line.startswith("  FAIL  weights") for line in lines)
+    assert any(line.startswith("  ok    config") for line in lines)
+    assert lines[-1].startswith("FAIL:") and "thresholds, weights" in lines[-1]
+    assert verify_repo(exports["binary"], smoke=False).format().splitlines()[-1].startswith("OK:")
+
+
+def test_the_code_safety_scanner_sees_through_aliases():
+    source = "\n".join(
+        [
+            "import os as o",
+            "from torch import load as restore",
+            "import urllib.request",
+            "import builtins",
+            "o.system('ls')",
+            "restore('weights.pt')",
+            "builtins.eval('1')",
+            "from . import sibling",  # relative imports are the repo's own files
+            "o.path.join('a', 'b')",
+        ]
+    )
+    findings = scan_python_source(source, "m.py")
+    assert [finding.message.split(",")[0] for finding in findings] == [
+        "m.py:3 imports urllib.request",
+        "m.py:5 calls os.system()",
+        "m.py:6 calls torch.load()",
+        "m.py:7 calls builtins.eval()",
+    ]
+    assert all(f.check == "code-safety" and f.status == "fail" and f.path == "m.py" for f in findings)
+    (broken,) = scan_python_source("def f(:\n", "broken.py")
+    assert broken.message.startswith("broken.py:1 is not valid Python")
+
+
+def test_released_files_record_the_current_modeling_files():
+    current = {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted((ROOT / "modeling").glob("*.py"))
+        if path.name != "__init__.py"
+    }
+    assert modeling_file_hashes() == current
+    assert load_released_files().get(__version__) == current, (
+        f"modeling/ differs from the hashes recorded for hubheads {__version__} in "
+        "src/hubheads/data/released_files.json, so `hubheads verify` would call fresh exports modified: run "
+        f"`python -m hubheads.verify --record` (bump the version first if {__version__} is already released)."
+    )
+
+
+def test_record_release_adds_a_version_and_keeps_the_others(tmp_path, monkeypatch):
+    path = tmp_path / "released_files.json"
+    path.write_text(json.dumps({"0.0.1": {"pipeline_hubheads.py": "0" * 64}}))
+    monkeypatch.setattr(verify_module, "RELEASED_FILES", path)
+    assert record_release("0.2.0") == path
+    assert load_released_files() == {"0.0.1": {"pipeline_hubheads.py": "0" * 64}, "0.2.0": modeling_file_hashes()}
+
+
+def test_files_from_an_older_release_match_it_and_mixed_versions_warn(exports, tmp_path, monkeypatch):
+    current = modeling_file_hashes()
+    older = {**current, "configuration_hubheads.py": "0" * 64}
+    newer = {**current, "pipeline_hubheads.py": "1" * 64}
+    path = tmp_path / "released_files.json"
+    path.write_text(json.dumps({"0.0.9": older, "0.0.10": newer}))
+    monkeypatch.setattr(verify_module, "RELEASED_FILES", path)
+    report = verify_repo(exports["binary"], smoke=False)
+    assert report.ok
+    assert {f.message for f in _findings(report, "hubheads-files", "ok")} == {
+        "configuration_hubheads.py match hubheads 0.0.10.",
+        "pipeline_hubheads.py match hubheads 0.0.9.",
+    }
+    (mixed,) = _findings(report, "hubheads-files", "warn")
+    assert "different versions (0.0.10, 0.0.9)" in mixed.message
+
+
+def test_cli_verify_exit_codes_and_json(exports, tmp_path, capsys):
+    from hubheads.cli import main
+
+    assert main(["verify", str(exports["binary"]), "--no-smoke"]) == 0
+    assert "OK:" in capsys.readouterr().out
+    repo = _copy(exports, "binary", tmp_path)
+    _edit_config(repo, best_threshold_global=1.7)
+    assert main(["verify", str(repo), "--no-smoke", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False
+    assert {f["check"] for f in report["findings"] if f["status"] == "fail"} == {"thresholds"}
