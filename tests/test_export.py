@@ -261,3 +261,16 @@ def test_a_failed_swap_puts_the_previous_export_back(checkpoint, tmp_path, monke
         export_model(checkpoint, out, threshold=0.9, force=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "repo"]
+
+
+def test_exported_files_follow_the_umask_not_save_pretrained_private_modes(tmp_path):
+    import os
+    import stat
+
+    from tiny import build_model, build_tokenizer
+
+    export_model(build_model(), tmp_path / "repo", tokenizer=build_tokenizer(), threshold=0.6)
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in (tmp_path / "repo").iterdir()}
+    assert modes and all(mode == 0o666 & ~umask for mode in modes.values()), modes

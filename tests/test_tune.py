@@ -285,3 +285,8 @@ def test_cli_tune_prints_the_rules_and_fails_in_one_line(binary_repo, capsys):
     assert "dev accuracy best_global" in out and "0.05-grid" in out
     assert main(["tune", str(repo), "--data", str(data)]) == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
+
+
+def test_a_spreadsheet_csv_with_a_byte_order_mark_reads_its_first_column(tmp_path):
+    (tmp_path / "dev.csv").write_bytes("\ufefftext,label\nhello,1\n".encode())
+    assert read_rows(tmp_path / "dev.csv") == [{"text": "hello", "label": "1"}]

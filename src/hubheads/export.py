@@ -377,6 +377,8 @@ def export_model(
                 model.save_pretrained(saved)
                 src = Path(saved)
             report = _build(src, staging, overrides=overrides, multi_label=multi_label, tokenizer=tokenizer)
+        for path in staging.iterdir():  # save_pretrained may write private (0600) weights; an export is shared
+            path.chmod(0o666 & ~umask)
         _replace_atomically(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -71,7 +71,7 @@ def read_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
     if not path.is_file():
         raise FileNotFoundError(f"--data {path} does not exist.")
     suffix = path.suffix.lower()
-    with open(path, encoding="utf-8", newline="") as handle:
+    with open(path, encoding="utf-8-sig", newline="") as handle:  # -sig: spreadsheets start CSV files with a BOM
         if suffix in (".csv", ".tsv"):
             rows: list[Any] = list(csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ","))
         elif suffix == ".json":
