@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from hubheads.export import MULTI_LABEL, label_names, read_json
+from hubheads.export import MULTI_LABEL, label_names, needs_remote_code, read_json
+from hubheads.hub import check_repo_id
 from hubheads.tune import REPORTS_FILE, deployed_rule
 
 TEMPLATE = "modelcard_template.md"
@@ -39,7 +39,6 @@ RULE_NAMES = {
     "best_by_lang": "best per-language thresholds",
     "per_label": "best per-label thresholds",
 }
-HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
 @dataclass
@@ -67,8 +66,8 @@ class CardOptions:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.repo_id is not None and not HUB_ID.match(self.repo_id):
-            raise ValueError(f"--repo-id must look like 'org/name', got {self.repo_id!r}.")
+        if self.repo_id is not None:
+            check_repo_id(self.repo_id, "--repo-id")
         if not self.revision or not isinstance(self.revision, str):
             raise ValueError(f"--revision must be a branch, tag or commit id, got {self.revision!r}.")
         if not isinstance(self.hyperparameters, Mapping):
@@ -141,7 +140,11 @@ def _kind(config: Mapping[str, Any], reports: Mapping[str, Any]) -> str:
 def _base_model(config: Mapping[str, Any]) -> str | None:
     """The Hub id the model was fine-tuned from, when the config names one (not a local path)."""
     for candidate in (config.get("backbone_config") or {}).get("_name_or_path"), config.get("_name_or_path"):
-        if isinstance(candidate, str) and HUB_ID.match(candidate) and not Path(candidate).exists():
+        if isinstance(candidate, str) and not Path(candidate).exists():
+            try:
+                check_repo_id(candidate)
+            except ValueError:
+                continue
             return candidate
     return None
 
@@ -261,7 +264,7 @@ def render_card(model_dir: str | os.PathLike, options: CardOptions | None = None
     names = label_names(config)
     kind = _kind(config, reports)
     thresholds = {key: config[key] for key in ("default_threshold", "best_threshold_global") if key in config}
-    remote = "custom_pipelines" in config or "auto_map" in config
+    remote = needs_remote_code(config)
     repo_id = options.repo_id or f"<org>/{folder.resolve().name}"
     title = repo_id.split("/")[-1]
 

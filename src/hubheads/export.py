@@ -193,6 +193,12 @@ def label_names(config: Mapping[str, Any]) -> list[str]:
     return [str(id2label[key]) for key in sorted(id2label, key=int)]
 
 
+def needs_remote_code(config: Mapping[str, Any]) -> bool:
+    """Whether a repo with this config.json runs remote code for consumers (`custom_pipelines` or `auto_map`), so
+    that the stock call needs `trust_remote_code=True`."""
+    return "custom_pipelines" in config or "auto_map" in config
+
+
 def write_decisions(config: dict[str, Any], thresholds: DecisionThresholds, folder: Path) -> bool:
     """Write config.json (with `thresholds`) and postprocessing.json into `folder`, with the hubheads files the repo
     needs; return whether config.json declares the hubheads pipeline.
@@ -387,4 +393,13 @@ def export_model(
     return report
 
 
-__all__ = ["ExportReport", "export_model", "hub_files", "label_names", "read_json", "rewrite_decisions", "write_json"]
+__all__ = [
+    "ExportReport",
+    "export_model",
+    "hub_files",
+    "label_names",
+    "needs_remote_code",
+    "read_json",
+    "rewrite_decisions",
+    "write_json",
+]

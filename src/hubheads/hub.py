@@ -28,6 +28,8 @@ from huggingface_hub import constants
 from huggingface_hub.file_download import repo_folder_name
 from huggingface_hub.utils import HFValidationError, filter_repo_objects, validate_repo_id
 
+from hubheads.export import needs_remote_code
+
 logger = logging.getLogger(__name__)
 
 #: The files `push_folder` uploads: the kinds of file an export writes (config and tokenizer JSON, safetensors
@@ -38,7 +40,8 @@ UPLOAD_PATTERNS = ["*.json", "*.safetensors", "*.py", "*.md", "*.txt", "*.model"
 UPLOAD_IGNORE_PATTERNS = ["*/*"]
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's content, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -55,9 +58,14 @@ def _check_repo_folder(folder: str | os.PathLike) -> Path:
     return folder
 
 
-def _check_repo_id(repo_id: str) -> None:
+def check_repo_id(repo_id: str, name: str = "repo_id") -> None:
+    """Raise a `ValueError` naming `name` unless `repo_id` is `"org/name"` and follows the Hub's rules."""
     if not isinstance(repo_id, str) or repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise ValueError(f"repo_id must look like 'org/name', got {repo_id!r}.")
+        raise ValueError(f"{name} must look like 'org/name', got {repo_id!r}.")
+    try:
+        validate_repo_id(repo_id)  # the Hub's rules on characters and length
+    except HFValidationError as error:
+        raise ValueError(f"{name} {repo_id!r} is not a valid Hub repo id: {error}") from error
 
 
 def install_in_offline_cache(
@@ -70,10 +78,10 @@ def install_in_offline_cache(
     leaves them. `cache_dir` defaults to `huggingface_hub`'s cache (`$HF_HOME/hub`).
     """
     folder = _check_repo_folder(folder)
-    _check_repo_id(repo_id)
+    check_repo_id(repo_id)
     repo_dir = Path(cache_dir or constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="model")
     files = sorted(p for p in folder.rglob("*") if p.is_file() and ".git" not in p.relative_to(folder).parts)
-    hashes = {p.relative_to(folder).as_posix(): _sha256(p) for p in files}
+    hashes = {p.relative_to(folder).as_posix(): sha256_file(p) for p in files}
     commit = hashlib.sha1(json.dumps(hashes, sort_keys=True).encode()).hexdigest()
     snapshot = repo_dir / "snapshots" / commit
     for path in files:
@@ -189,13 +197,13 @@ def _left_out(folder: Path) -> list[str]:
 
 
 def _needs_remote_code(folder: Path) -> bool:
-    """Whether config.json declares remote code (`custom_pipelines` or `auto_map`); `True` when it cannot be read,
-    since the `trust_remote_code=True` line works for every repo."""
+    """Whether config.json declares remote code; `True` when it cannot be read, since the
+    `trust_remote_code=True` line works for every repo."""
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):  # verification reported it; pushing it was forced
         return True
-    return not isinstance(config, dict) or "custom_pipelines" in config or "auto_map" in config
+    return not isinstance(config, dict) or needs_remote_code(config)
 
 
 def push_folder(
@@ -258,11 +266,7 @@ def push_folder(
     from hubheads import __version__
 
     folder = _check_repo_folder(folder)
-    _check_repo_id(repo_id)
-    try:
-        validate_repo_id(repo_id)  # the Hub's rules on characters and length, before any work
-    except HFValidationError as error:
-        raise ValueError(f"repo_id {repo_id!r} is not a valid Hub repo id: {error}") from error
+    check_repo_id(repo_id)
     if create_pr and branch not in (None, "main"):
         raise ValueError(
             f"create_pr=True opens a pull request against main, so it cannot be combined with branch={branch!r}; "
@@ -311,4 +315,11 @@ def push_folder(
     )
 
 
-__all__ = ["PushResult", "install_in_offline_cache", "push_folder", "run_stock_pipeline"]
+__all__ = [
+    "check_repo_id",
+    "sha256_file",
+    "PushResult",
+    "install_in_offline_cache",
+    "push_folder",
+    "run_stock_pipeline",
+]

@@ -19,7 +19,6 @@ scikit-learn classification reports, and the best threshold of a 0.05 grid for c
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from hubheads.export import MULTI_LABEL, label_names, read_json, rewrite_decisions
+from hubheads.hub import sha256_file
 from hubheads.modeling.configuration_hubheads import FALLBACK_THRESHOLD, DecisionThresholds
 from hubheads.tuning import (
     METRICS,
@@ -171,10 +171,6 @@ class _Columns:
                 )
             matrix[number - 1, [index[v] for v in value]] = 1
         return matrix
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _classification_report(gold: np.ndarray, predicted: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
@@ -488,7 +484,7 @@ def tune_model(
         "metric": metric,
         "data": {
             "file": Path(data).name,
-            "sha256": _sha256(Path(data)),
+            "sha256": sha256_file(Path(data)),
             "rows": len(rows),
             "columns": {"text": text_column, "label": label_column, "lang": lang_column, "bio": bio_column},
         },
