@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from transformers import AutoConfig, PretrainedConfig
+from transformers import CONFIG_MAPPING, AutoConfig, PretrainedConfig
 
 THRESHOLD_KEYS = ("default_threshold", "best_threshold_global", "thresholds_by_lang", "label_thresholds")
 THRESHOLD_MODES = ("auto", "default", "global", "by_lang")
@@ -193,6 +193,10 @@ class DecisionThresholds:
         return self.resolve(lang, mode)[0]
 
 
+#: Encoders that some supported transformers releases lack, and the first release that ships each.
+NEWER_ENCODERS = {"gte": "5.18.0"}
+
+
 def backbone_config_from(value: Any, default_model_type: str) -> PretrainedConfig:
     """The wrapped encoder's config from a config object, a dict with `model_type` (as config.json stores it) or
     `None` (a default `default_model_type` config)."""
@@ -204,7 +208,14 @@ def backbone_config_from(value: Any, default_model_type: str) -> PretrainedConfi
         if "model_type" not in value:
             raise ValueError("`backbone_config` given as a dict needs a `model_type` key (e.g. 'bert', 'roberta').")
         values = dict(value)
-        return AutoConfig.for_model(values.pop("model_type"), **values)
+        model_type = values.pop("model_type")
+        if model_type in NEWER_ENCODERS and model_type not in CONFIG_MAPPING:
+            raise ValueError(
+                f"`backbone_config` is a {model_type!r} encoder, which transformers ships from version "
+                f"{NEWER_ENCODERS[model_type]} on; upgrade transformers (pip install -U "
+                f"'transformers>={NEWER_ENCODERS[model_type]}') to load this model."
+            )
+        return AutoConfig.for_model(model_type, **values)
     raise TypeError(
         f"`backbone_config` must be a PretrainedConfig or a dict with `model_type`, got {type(value).__name__}."
     )

@@ -9,7 +9,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoModel
+from transformers import AutoModel, PreTrainedModel
 
 
 def pool(hidden_states: torch.Tensor, attention_mask: Optional[torch.Tensor], mode: str) -> torch.Tensor:
@@ -105,12 +105,28 @@ class WrappedEncoderMixin:
     """What a hubheads model that wraps any encoder as `self.encoder` adds to `PreTrainedModel`."""
 
     @classmethod
-    def from_backbone(cls, backbone, **config_kwargs):
-        """The model with its encoder's weights loaded from `backbone` (a folder or repo id of an `AutoModel`
-        checkpoint of an architecture transformers ships, in safetensors) and its heads freshly initialised;
+    def from_backbone(cls, backbone, *, revision=None, allow_pickle=False, trust_remote_code=False, **config_kwargs):
+        """The model with its encoder's weights taken from `backbone` and its heads freshly initialised;
         `config_kwargs` go to the model's config. A training-time constructor: loading a saved model never calls it.
+
+        `backbone` is a loaded encoder (a `PreTrainedModel`), or the folder or Hub id of an `AutoModel` checkpoint of
+        an architecture transformers ships. With the hubheads package installed, a name is loaded by
+        `hubheads.sources.load_encoder`: any `revision` (a pull request's `"refs/pr/3"` too), pickle-only weights
+        only with `allow_pickle=True` (read with `torch.load(weights_only=True)`), gte-multilingual-base's "new"
+        format as transformers' native `gte`, and a clear refusal of remote-code encoders, which a consumer could not
+        rebuild from `backbone_config`. Without hubheads (this file's copy in a Hub repo), a name loads with
+        `AutoModel.from_pretrained(backbone, revision=revision)`, safetensors only unless `allow_pickle=True`.
         """
-        encoder = AutoModel.from_pretrained(backbone, use_safetensors=True)
+        if isinstance(backbone, PreTrainedModel):
+            encoder = backbone
+        else:
+            try:
+                from hubheads.sources import load_encoder
+            except ImportError:  # a copy of this file in a Hub repo, on a machine without hubheads
+                encoder = AutoModel.from_pretrained(backbone, revision=revision, use_safetensors=not allow_pickle)
+            else:
+                options = {"revision": revision, "allow_pickle": allow_pickle, "trust_remote_code": trust_remote_code}
+                encoder = load_encoder(backbone, **options)
         model = cls(cls.config_class(backbone_config=encoder.config, **config_kwargs))
         model.encoder.load_state_dict(encoder.state_dict())
         return model

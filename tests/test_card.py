@@ -155,14 +155,53 @@ def test_hyperparameter_files_and_bad_options(tmp_path):
         render_card(tmp_path)
 
 
-def test_cli_card_never_overwrites_without_force(tmp_path, capsys):
-    export_model(save_checkpoint(tmp_path / "ckpt"), tmp_path / "repo")
+AUTHOR_README = """---
+license: apache-2.0
+language: [en]
+tags: [incivility, distilbert]
+model-index:
+- name: incivility-distilbert
+  results:
+  - task: {type: text-classification}
+    dataset: {name: author test set, type: custom}
+    metrics:
+    - {type: f1, value: 0.61, name: Author's own F1}
+---
+
+# Incivility classifier
+
+Written by the author: trained on 10,000 news comments. Cite our paper.
+
+## Limitations (author)
+
+Not for moderation decisions without review.
+"""
+
+
+def test_card_keeps_the_authors_readme_and_refreshes_only_its_section(tmp_path, capsys):
+    repo = _tuned_binary(tmp_path)
+    (repo / "README.md").write_text(AUTHOR_README)
     (tmp_path / "h.json").write_text('{"epochs": 3}')
-    assert main(["card", str(tmp_path / "repo"), "--repo-id", "org/x", "--hyperparams", str(tmp_path / "h.json")]) == 0
-    first = (tmp_path / "repo" / "README.md").read_text()
-    assert "| `epochs` | `3` |" in first
-    assert main(["card", str(tmp_path / "repo"), "--license", "mit"]) == 2
-    assert "--force" in capsys.readouterr().err
-    assert (tmp_path / "repo" / "README.md").read_text() == first
-    assert main(["card", str(tmp_path / "repo"), "--license", "mit", "--force"]) == 0
-    assert ModelCard((tmp_path / "repo" / "README.md").read_text()).data.license == "mit"
+    assert main(["card", str(repo), "--repo-id", "org/x", "--hyperparams", str(tmp_path / "h.json")]) == 0
+    first = (repo / "README.md").read_text()
+    author_body = AUTHOR_README.split("---\n", 2)[2]
+    assert author_body.strip() in first, "every line the author wrote is kept, in order"
+    assert first.count("<!-- hubheads:start -->") == 1 and "| `epochs` | `3` |" in first
+    card = ModelCard(first)
+    assert card.data.license == "apache-2.0" and card.data.language == ["en"], "the author's keys are kept"
+    assert card.data.tags[:2] == ["incivility", "distilbert"] and "hubheads" in card.data.tags
+    names = [result.metric_name for result in card.data.eval_results]
+    assert "Author's own F1" in names and any("(default threshold)" in name for name in names)
+
+    # Again, with other options: the section is replaced (not appended twice), the author's text still intact.
+    assert main(["card", str(repo), "--repo-id", "org/x", "--license", "mit"]) == 0
+    second = (repo / "README.md").read_text()
+    assert second.count("<!-- hubheads:start -->") == 1 and "| `epochs` | `3` |" not in second
+    assert author_body.strip() in second
+    assert ModelCard(second).data.license == "apache-2.0", "the author's license wins over --license"
+    assert [r.metric_name for r in ModelCard(second).data.eval_results] == names, "model-index merged, not duplicated"
+
+    # --force replaces the README wholesale with a fresh card.
+    assert main(["card", str(repo), "--repo-id", "org/x", "--license", "mit", "--force"]) == 0
+    fresh = (repo / "README.md").read_text()
+    assert "Written by the author" not in fresh and ModelCard(fresh).data.license == "mit"

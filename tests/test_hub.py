@@ -41,12 +41,34 @@ def test_the_commit_id_follows_the_content(repo, tmp_path):
     assert {r.commit_hash for r in next(iter(scan_cache_dir(cache).repos)).revisions} == {first, second}
 
 
-@pytest.mark.parametrize("repo_id", ["name", "a/b/c", "/name", "org/"])
+@pytest.mark.parametrize("repo_id", ["a/b/c", "/name", "org/"])
 def test_bad_repo_ids_are_refused(repo, tmp_path, repo_id):
     with pytest.raises(ValueError, match="org/name"):
         install_in_offline_cache(repo, repo_id, cache_dir=tmp_path / "cache")
 
 
-def test_a_folder_without_config_is_refused(tmp_path):
-    with pytest.raises(FileNotFoundError, match="config.json"):
-        install_in_offline_cache(tmp_path, "org/name", cache_dir=tmp_path / "cache")
+def test_the_hubs_real_shapes_install(repo, tmp_path):
+    """A canonical id without an org, a code-only repo (no config.json) and a pull request's ref."""
+    cache = tmp_path / "cache"
+    install_in_offline_cache(repo, "distilbert-base-uncased-finetuned-sst-2-english", cache_dir=cache)
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "modeling.py").write_text("X = 1\n")
+    install_in_offline_cache(code, "Alibaba-NLP/new-impl", cache_dir=cache)
+    pr = install_in_offline_cache(repo, "vinai/phobert-base", cache_dir=cache, revision="refs/pr/3")
+    info = {cached.repo_id: cached for cached in scan_cache_dir(cache).repos}
+    assert set(info) == {
+        "distilbert-base-uncased-finetuned-sst-2-english",
+        "Alibaba-NLP/new-impl",
+        "vinai/phobert-base",
+    }
+    assert {f.file_name for r in info["Alibaba-NLP/new-impl"].revisions for f in r.files} == {"modeling.py"}
+    assert try_to_load_from_cache("vinai/phobert-base", "config.json", cache_dir=cache, revision="refs/pr/3")
+    assert (cache / "models--vinai--phobert-base" / "refs" / "refs" / "pr" / "3").read_text() == pr
+    with pytest.raises(ValueError, match="revision"):
+        install_in_offline_cache(repo, "org/name", cache_dir=cache, revision="../main")
+
+
+def test_a_missing_folder_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a folder"):
+        install_in_offline_cache(tmp_path / "nothing", "org/name", cache_dir=tmp_path / "cache")

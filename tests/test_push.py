@@ -1,19 +1,8 @@
-"""`push_folder` against the real huggingface_hub, with only its HTTP transport replaced by a fake Hub.
+"""`push_folder` against the real huggingface_hub, with only its HTTP transport replaced by a fake Hub (`fakehub`).
 
-The Hub is unreachable from the machines these tests run on, so ONLY the HTTP transport is replaced. huggingface_hub
-2.x sends every request through the shared `httpx2.Client` of `get_session()` (httpx2 is the HTTP library it imports);
-the `hub` fixture uses `set_client_factory` to make that client one built like huggingface_hub's default client (same
-request hook, redirects, timeout) but over an `httpx2.MockTransport` whose handler, `FakeHub`, records each request and
-answers as the Hub's API does. Everything above the transport is the real huggingface_hub code: `HfApi.create_repo`,
-`create_branch` and `upload_folder`, its planning (allow and ignore patterns, the preupload call, sha256 hashing, the
-LFS batch, upload and verify calls) and the ndjson commit payload. The fixture restores the previous client factory
-and closes the cached client afterwards.
-
-Three settings are pinned so the path is the same everywhere: `HF_HUB_DISABLE_XET`, because with `hf_xet` installed
-huggingface_hub uploads through Xet storage, which hf_xet reaches from Rust beneath any Python transport (the LFS path
-it takes instead goes through the transport); `HF_HUB_OFFLINE` off, since offline mode refuses every request before the
-transport; and the cache file of huggingface_hub's user-agent telemetry (`/api/agent-harnesses`, fetched once a
-process, answered by the fake Hub and left out of the asserted sequences) moved into the test's tmp_path.
+Every push first lists the target repo (`list_repo_files`, which 404s with RepoNotFound for a new repo, and falls back
+to main for a branch not created yet) and, when the repo has a config.json, downloads it (HEAD and GET on `/resolve/`)
+before creating the repo, the branch, and committing. See tests/test_push_in_place.py for pushes onto published repos.
 
 The default verification starts a Python subprocess (the smoke run), so most tests pass `smoke=False`; one runs it.
 """
@@ -26,138 +15,26 @@ import json
 import re
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx2
 import pytest
 import tiny
-from huggingface_hub import constants, set_client_factory
-from huggingface_hub.utils import _http
+from fakehub import IGNORE_LFS_DATA_WARNING, LFS_HOST, FakeHub, committed_files, fake_hub, sha256
+from huggingface_hub import constants
 
 from hubheads import __version__, export_model, verify
 from hubheads.hub import PushResult, push_folder
 
-# huggingface_hub's LFS upload passes raw bytes as `data=`, which httpx2 deprecates; not ours to fix.
-pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
+pytestmark = IGNORE_LFS_DATA_WARNING
 
-LFS_HOST = "lfs.fake-hub.test"
 STRAY_FILES = {"train.log", "checkpoint-500/trainer_state.json", "checkpoint-500/model.safetensors"}
-TELEMETRY_PATH = "/api/agent-harnesses"  # huggingface_hub 2.x fetches this registry once a process for its user agent
-
-
-@dataclass
-class FakeHub:
-    """Answers huggingface_hub's requests as the Hub does, and records them.
-
-    Model repos only. New repos get the Hub's default `.gitattributes`, so `*.safetensors` files are LFS files and the
-    rest are regular files. The commit id is the sha1 of the commit payload, like a git id.
-    """
-
-    endpoint: str
-    repos: set[str] = field(default_factory=set)
-    requests: list[httpx2.Request] = field(default_factory=list)
-    lfs_uploads: dict[str, bytes] = field(default_factory=dict)
-    commits: list[dict] = field(default_factory=list)
-
-    @property
-    def sent(self) -> list[httpx2.Request]:
-        """Every request but the user-agent telemetry (sent once a process, so only by the first test), in order."""
-        return [request for request in self.requests if request.url.path != TELEMETRY_PATH]
-
-    @property
-    def calls(self) -> list[tuple[str, str]]:
-        """(method, path) of each request `sent`."""
-        return [(request.method, request.url.path) for request in self.sent]
-
-    def last(self, path_pattern: str) -> httpx2.Request:
-        """The last request whose path matches `path_pattern`."""
-        return [request for request in self.sent if re.search(path_pattern, request.url.path)][-1]
-
-    def __call__(self, request: httpx2.Request) -> httpx2.Response:
-        self.requests.append(request)
-        path, body = request.url.path, request.read()
-        if request.url.host == LFS_HOST and request.method == "PUT":
-            oid = path.rsplit("/", 1)[-1]
-            if hashlib.sha256(body).hexdigest() != oid:
-                return httpx2.Response(400, json={"error": "content does not match the oid"})
-            self.lfs_uploads[oid] = body
-            return httpx2.Response(200)
-        if request.url.host != httpx2.URL(self.endpoint).host:
-            return httpx2.Response(404, json={"error": f"unknown host {request.url.host}"})
-        if path == TELEMETRY_PATH:
-            return httpx2.Response(200, json={"standardEnvVars": [], "harnesses": {}})
-        if path == "/api/repos/create":
-            payload = json.loads(body)
-            repo_id = f"{payload['organization']}/{payload['name']}"
-            if repo_id in self.repos:
-                error = {"error": "You already created this model repo", "url": f"{self.endpoint}/{repo_id}"}
-                return httpx2.Response(409, json=error)
-            self.repos.add(repo_id)
-            return httpx2.Response(200, json={"url": f"{self.endpoint}/{repo_id}"})
-        if path == "/api/validate-yaml":
-            return httpx2.Response(200, json={"errors": [], "warnings": []})
-        if match := re.fullmatch(r"/api/models/([^/]+/[^/]+)/branch/([^/]+)", path):
-            return httpx2.Response(200, json={}) if match[1] in self.repos else self._no_repo(match[1])
-        if re.fullmatch(r"/api/models/[^/]+/[^/]+/preupload/[^/]+", path):
-            files = json.loads(body)["files"]
-            modes = [
-                {"path": f["path"], "uploadMode": "lfs" if f["path"].endswith(".safetensors") else "regular"}
-                for f in files
-            ]
-            return httpx2.Response(200, json={"files": [{**mode, "shouldIgnore": False} for mode in modes]})
-        if match := re.fullmatch(r"/([^/]+/[^/]+)\.git/info/lfs/objects/batch", path):
-            objects = json.loads(body)["objects"]
-            verify_action = {"href": f"{self.endpoint}/{match[1]}.git/info/lfs/objects/verify"}
-            actions = [
-                {**o, "actions": {"upload": {"href": f"https://{LFS_HOST}/{o['oid']}"}, "verify": verify_action}}
-                for o in objects
-            ]
-            return httpx2.Response(200, json={"transfer": "basic", "objects": actions})
-        if re.fullmatch(r"/[^/]+/[^/]+\.git/info/lfs/objects/verify", path):
-            oid = json.loads(body)["oid"]
-            return httpx2.Response(200, json={}) if oid in self.lfs_uploads else httpx2.Response(404, json={})
-        if match := re.fullmatch(r"/api/models/([^/]+/[^/]+)/commit/([^/]+)", path):
-            if match[1] not in self.repos:
-                return self._no_repo(match[1])
-            lines = [json.loads(line) for line in body.decode().splitlines()]
-            oid = hashlib.sha1(body).hexdigest()
-            self.commits.append({"revision": match[2], "lines": lines, "params": dict(request.url.params)})
-            pr_url = f"{self.endpoint}/{match[1]}/discussions/1" if request.url.params.get("create_pr") else None
-            commit_url = f"{self.endpoint}/{match[1]}/commit/{oid}"
-            return httpx2.Response(200, json={"commitOid": oid, "commitUrl": commit_url, "pullRequestUrl": pr_url})
-        return httpx2.Response(404, json={"error": f"fake Hub has no route {request.method} {path}"})
-
-    @staticmethod
-    def _no_repo(repo_id: str) -> httpx2.Response:
-        return httpx2.Response(
-            404, json={"error": f"Repository {repo_id} not found"}, headers={"X-Error-Code": "RepoNotFound"}
-        )
 
 
 @pytest.fixture
 def hub(monkeypatch, tmp_path) -> Iterator[FakeHub]:
     """huggingface_hub with its HTTP transport replaced by a `FakeHub`; the previous client is restored afterwards."""
-    fake = FakeHub(endpoint=constants.ENDPOINT)
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)  # the LFS path, which goes through the transport
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(constants, "AGENT_HARNESSES_PATH", str(tmp_path / "agent_harnesses.json"), raising=False)
-    previous = getattr(_http, "_GLOBAL_CLIENT_FACTORY", _http.default_client_factory)
-
-    def client() -> httpx2.Client:  # `default_client_factory`, with the fake Hub as transport
-        return httpx2.Client(
-            transport=httpx2.MockTransport(fake),
-            event_hooks={"request": [_http.hf_request_event_hook]},
-            follow_redirects=True,
-            timeout=None,
-        )
-
-    set_client_factory(client)
-    try:
+    with fake_hub(monkeypatch, tmp_path) as fake:
         yield fake
-    finally:
-        set_client_factory(previous)  # also closes the fake client
-        _http.close_session()
 
 
 @pytest.fixture
@@ -178,19 +55,12 @@ def exported_files(folder: Path) -> set[str]:
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - STRAY_FILES
 
 
-def committed_files(commit: dict) -> dict[str, dict]:
-    return {line["value"]["path"]: line for line in commit["lines"] if line["key"] != "header"}
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def test_push_commits_exactly_the_export_once(hub, repo):
     result = push_folder(repo, "org/name", token="hf_fake", smoke=False)
 
     weights_oid = sha256(repo / "model.safetensors")
     assert hub.calls == [
+        ("GET", "/api/models/org/name/tree/main"),  # 404 RepoNotFound: a new repo, nothing to check
         ("POST", "/api/repos/create"),
         ("POST", "/api/models/org/name/preupload/main"),
         ("POST", "/org/name.git/info/lfs/objects/batch"),
@@ -204,6 +74,7 @@ def test_push_commits_exactly_the_export_once(hub, repo):
     for request in hub.sent:
         expected = None if request.url.host == LFS_HOST else "Bearer hf_fake"  # no token to the storage host
         assert request.headers.get("authorization") == expected, request.url
+    assert dict(hub.sent[0].url.params) == {"recursive": "true", "expand": "false"}
 
     (commit,) = hub.commits
     assert commit["revision"] == "main" and "create_pr" not in commit["params"]
@@ -225,6 +96,8 @@ def test_push_commits_exactly_the_export_once(hub, repo):
             assert line["key"] == "file" and base64.b64decode(line["value"]["content"]) == (repo / name).read_bytes()
 
     oid = hashlib.sha1(hub.last("/commit/").content).hexdigest()
+    assert hub.tree("org/name") == {name: (repo / name).read_bytes() for name in exported_files(repo)}
+    assert hub.heads[("org/name", "main")] == oid
     assert result == PushResult(
         repo_id="org/name",
         commit_oid=oid,
@@ -239,9 +112,15 @@ def test_push_commits_exactly_the_export_once(hub, repo):
 
 
 def test_push_to_a_branch_of_an_existing_private_repo(hub, repo):
-    hub.repos.add("org/name")  # create_repo answers 409, which exist_ok accepts
+    v1 = json.loads((repo / "config.json").read_text()) | {"best_threshold_global": 0.5}
+    published = {"config.json": json.dumps(v1).encode(), "README.md": b"# v1\n"}
+    hub.publish("org/name", published)  # create_repo answers 409, which exist_ok accepts
     result = push_folder(repo, "org/name", branch="dev", private=True, message="v2 thresholds", smoke=False)
     assert hub.calls == [
+        ("GET", "/api/models/org/name/tree/dev"),  # 404 RevisionNotFound: the branch starts from main
+        ("GET", "/api/models/org/name/tree/main"),
+        ("HEAD", "/org/name/resolve/main/config.json"),
+        ("GET", "/org/name/resolve/main/config.json"),
         ("POST", "/api/repos/create"),
         ("POST", "/api/models/org/name/branch/dev"),
         ("POST", "/api/models/org/name/preupload/dev"),
@@ -256,12 +135,19 @@ def test_push_to_a_branch_of_an_existing_private_repo(hub, repo):
     (commit,) = hub.commits
     assert commit["lines"][0]["value"]["summary"] == "v2 thresholds"
     assert result.revision == "dev" and result.commit_oid in result.usage and result.pr_url is None
+    assert hub.tree("org/name") == published, "main is left as it was"
+    exported = {name: (repo / name).read_bytes() for name in exported_files(repo)}
+    assert hub.tree("org/name", "dev") == published | exported
+    cached = hub.cache_dir / "models--org--name" / "snapshots" / hub.heads[("org/name", "main")] / "config.json"
+    assert cached.read_bytes() == published["config.json"], "the download lands in the test's cache"
 
 
 def test_push_as_pull_request(hub, repo):
     result = push_folder(repo, "org/name", create_pr=True, smoke=False)
     (commit,) = hub.commits
-    assert commit["revision"] == "main" and commit["params"] == {"create_pr": "1"}
+    assert commit["revision"] == "main" and commit["params"] == {"create_pr": "1"} and commit["ref"] == "refs/pr/1"
+    assert hub.tree("org/name") == {}, "main is left as it was (the fake Hub's new repos start empty)"
+    assert set(hub.tree("org/name", "refs/pr/1")) == exported_files(repo)
     assert dict(hub.last("/preupload/").url.params) == {"create_pr": "1"}
     assert result.pr_url == f"{constants.ENDPOINT}/org/name/discussions/1"
     assert result.revision == "main" and f'revision="{result.commit_oid}"' in result.usage

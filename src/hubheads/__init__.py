@@ -36,6 +36,8 @@ _LAZY = {
     "GatedBioCollator": "hubheads.training",
     "add_language_tokens": "hubheads.training",
     "export_model": "hubheads.export",
+    "import_weights": "hubheads.importing",
+    "load_encoder": "hubheads.sources",
     "install_in_offline_cache": "hubheads.hub",
     "PushResult": "hubheads.hub",
     "push_folder": "hubheads.hub",

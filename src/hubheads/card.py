@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,10 +20,13 @@ from typing import Any
 
 from hubheads.export import MULTI_LABEL, label_names, needs_remote_code, read_json
 from hubheads.hub import check_repo_id
+from hubheads.sources import cached_snapshot, check_trusted, code_repos
 from hubheads.tune import REPORTS_FILE, deployed_rule
 
 TEMPLATE = "modelcard_template.md"
 CARD_FILE = "README.md"
+#: The hubheads section of a README: `hubheads card` rewrites what lies between these and keeps the rest.
+SECTION_START, SECTION_END = "<!-- hubheads:start -->", "<!-- hubheads:end -->"
 # How each hubheads metric is named in `model-index` (type, config) and in the card.
 METRIC_TYPES = {
     "macro_f1": ("f1", "macro", "Macro F1"),
@@ -228,6 +232,12 @@ def _limitations(config: Mapping[str, Any], reports: Mapping[str, Any], kind: st
             "The stock pipeline call runs this repo's Python files (`trust_remote_code=True`); read them and pin "
             "`revision`, or install hubheads to run the packaged copy instead."
         )
+    for code_repo in code_repos(config):
+        items.append(
+            f"The model's own code is not in this repo: `auto_map` loads it from **{code_repo}**, which consumers "
+            "fetch at its newest commit unless they pin it with `code_revision=`. Review that repo's code and pin it, "
+            "as the usage above does; installing hubheads does not replace it."
+        )
     return "\n".join(f"- {item}" for item in items)
 
 
@@ -289,11 +299,23 @@ def render_card(model_dir: str | os.PathLike, options: CardOptions | None = None
 
     remote_arguments = "trust_remote_code=True" if remote else ""
     pinned = f'model="{repo_id}", {remote_arguments + ", " if remote else ""}revision="{options.revision}"'
+    for code_repo in code_repos(config)[:1]:  # transformers takes one code_revision, for the other repo's code
+        snapshot = cached_snapshot(code_repo)
+        pinned += f', code_revision="{snapshot.name if snapshot else f"<commit of {code_repo}>"}"'
     example = _example_call(config)
+    opt_in = options.revision != "main" and not re.fullmatch(r"[0-9a-f]{40}", options.revision)
     usage_remote = "\n".join(
-        [
-            "from transformers import pipeline",
-            "",
+        ["from transformers import pipeline", ""]
+        + (
+            [
+                f"# {repo_id}'s main branch, as before (no remote code, the untuned decisions):",
+                f'# pipeline("text-classification", model="{repo_id}")',
+                f"# {options.revision}: the tuned decisions, opted in with revision=",
+            ]
+            if opt_in
+            else []
+        )
+        + [
             f'clf = pipeline("text-classification", {pinned})',
             f"{example}  {_outputs_comment(kind)}",
         ]
@@ -416,19 +438,86 @@ def render_card(model_dir: str | os.PathLike, options: CardOptions | None = None
     )
 
 
-def write_card(model_dir: str | os.PathLike, options: CardOptions | None = None, *, force: bool = False) -> Path:
+def _merge_front_matter(author: dict[str, Any], ours: dict[str, Any]) -> dict[str, Any]:
+    """The author's front matter, completed with ours: keys the author set are kept (license, language, ...), `tags`
+    are united, and `model-index` results are merged, ours replacing those with the same task, dataset and metric."""
+    merged = dict(author)
+    for key, value in ours.items():
+        if key == "tags":
+            merged[key] = list(dict.fromkeys([*(author.get(key) or []), *value]))
+        elif key == "model-index" and author.get(key):
+            merged[key] = _merge_model_index(author[key], value)
+        elif author.get(key) in (None, [], ""):
+            merged[key] = value
+    return merged
+
+
+def _merge_model_index(author: list[Any], ours: list[Any]) -> list[Any]:
+    def key(result: Mapping[str, Any], metric: Mapping[str, Any]) -> str:
+        return json.dumps([result.get("task"), result.get("dataset"), metric.get("type"), metric.get("name")])
+
+    ours_keys = {key(result, metric) for entry in ours for result in entry["results"] for metric in result["metrics"]}
+    kept = []
+    for entry in author:
+        results = []
+        for result in entry.get("results") or []:
+            metrics = [metric for metric in result.get("metrics") or [] if key(result, metric) not in ours_keys]
+            if metrics:
+                results.append({**result, "metrics": metrics})
+        if results:
+            kept.append({**entry, "results": results})
+    return kept + list(ours)
+
+
+def _section(text: str) -> str:
+    """The hubheads section of a card, markers included."""
+    start, end = text.index(SECTION_START), text.index(SECTION_END) + len(SECTION_END)
+    return text[start:end]
+
+
+def merge_into_readme(existing: str, card: Any) -> str:
+    """`existing` (an author's README) with the hubheads section of `card` written in (replacing an earlier one, else
+    appended) and the front matter merged; every other line of the author's text is kept."""
+    from huggingface_hub import ModelCard
+
+    author = ModelCard(existing, ignore_metadata_errors=True)
+    front = _merge_front_matter(author.data.to_dict(), card.data.to_dict())
+    body, section = author.text, _section(card.content)
+    if SECTION_START in body and SECTION_END in body:
+        body = body.replace(_section(body), section)
+    else:
+        body = body.rstrip("\n") + "\n\n" + section + "\n"
+    from huggingface_hub import ModelCardData
+
+    data = ModelCardData(**front)
+    return f"---\n{data.to_yaml()}\n---\n{body if body.startswith(chr(10)) else chr(10) + body}"
+
+
+def write_card(
+    model_dir: str | os.PathLike,
+    options: CardOptions | None = None,
+    *,
+    force: bool = False,
+    trust_remote_code: bool = False,
+) -> Path:
     """Render the card of `model_dir` and write it to `model_dir/README.md` (atomically); return its path.
 
-    An existing README.md is only replaced with `force=True`.
+    An existing README.md (the author's own, or an earlier card) keeps its text: only the hubheads section (between
+    `SECTION_START` and `SECTION_END`, appended when missing) is rewritten and the front matter merged (the author's
+    keys kept, `tags` and `model-index` merged). `force=True` replaces it wholesale with a fresh card. A repo whose
+    `auto_map` runs another repo's code needs `trust_remote_code=True`, since the card tells consumers to run it.
     """
     path = Path(model_dir) / CARD_FILE
-    if path.exists() and not force:
-        raise FileExistsError(f"{path} exists; pass --force (force=True) to replace it.")
+    if (Path(model_dir) / "config.json").is_file():
+        check_trusted(read_json(Path(model_dir) / "config.json"), model_dir, trust_remote_code)
     card = render_card(model_dir, options)
+    text = str(card)
+    if path.exists() and not force:
+        text = merge_into_readme(path.read_text(encoding="utf-8"), card)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".README.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(str(card))
+            stream.write(text)
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
@@ -437,4 +526,4 @@ def write_card(model_dir: str | os.PathLike, options: CardOptions | None = None,
     return path
 
 
-__all__ = ["CardOptions", "read_hyperparameters", "render_card", "write_card"]
+__all__ = ["CardOptions", "merge_into_readme", "read_hyperparameters", "render_card", "write_card"]

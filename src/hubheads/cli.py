@@ -1,4 +1,4 @@
-"""The `hubheads` command line: `export`, `tune`, `card`, `verify`, `push`, `demo`.
+"""The `hubheads` command line: `export`, `tune`, `card`, `verify`, `push`, `import-weights`, `demo`.
 
 Each command imports what it needs when it runs, so `hubheads --help` is instant.
 """
@@ -41,6 +41,9 @@ def _export(args: argparse.Namespace) -> int:
         label_thresholds=dict(args.label_threshold) or None,
         multi_label=True if args.multi_label else None,
         force=args.force,
+        revision=args.revision,
+        trust_remote_code=args.trust_remote_code,
+        native=args.native,
     )
     print(f"Exported {args.src} -> {report.out_dir}")
     print(f"  files: {', '.join(report.files)}")
@@ -52,6 +55,12 @@ def _export(args: argparse.Namespace) -> int:
     if report.pipeline_declared:
         print("  config.json declares the hubheads pipeline: consumers call")
         print('    pipeline("text-classification", model="<org>/<name>", trust_remote_code=True)')
+        if report.source_was_plain:
+            print(
+                "  note: SRC loads without remote code today; pushing OUT onto its main would break consumers who "
+                "call it without trust_remote_code=True. Push with --branch NAME or --create-pr (consumers opt in "
+                "with revision=), or to a new repo id."
+            )
     else:
         print("  nothing to decide beyond argmax: the repo stays a plain transformers repo (no remote code)")
     return 0
@@ -72,6 +81,7 @@ def _tune(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         force=args.force,
+        trust_remote_code=args.trust_remote_code,
     )
     print(f"Tuned {args.model_dir} on {result.reports['data']['rows']} rows of {args.data} ({args.metric})")
     print("\n".join(summary(result)))
@@ -92,7 +102,7 @@ def _card(args: argparse.Namespace) -> int:
         dataset_id=args.dataset_id,
         hyperparameters=read_hyperparameters(args.hyperparams) if args.hyperparams else {},
     )
-    path = write_card(args.model_dir, options, force=args.force)
+    path = write_card(args.model_dir, options, force=args.force, trust_remote_code=args.trust_remote_code)
     print(f"Wrote the model card {path}")
     return 0
 
@@ -102,7 +112,13 @@ def _verify(args: argparse.Namespace) -> int:
 
     from hubheads.verify import verify_repo
 
-    report = verify_repo(args.target, smoke=not args.no_smoke, python=args.python, revision=args.revision)
+    report = verify_repo(
+        args.target,
+        smoke=not args.no_smoke,
+        python=args.python,
+        revision=args.revision,
+        trust_remote_code=args.trust_remote_code,
+    )
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
     return 0 if report.ok else 1
 
@@ -119,11 +135,36 @@ def _push(args: argparse.Namespace) -> int:
         message=args.message,
         force=args.force,
         smoke=not args.no_smoke,
+        delete_legacy=args.delete_legacy,
+        allow_breaking_main=args.allow_breaking_main,
+        trust_remote_code=args.trust_remote_code,
     )
+    if result.deleted:
+        print(f"Deleted in the same commit: {', '.join(result.deleted)}")
     print(f"Pushed {args.folder} to {result.repo_id} ({result.revision}): commit {result.commit_oid}")
     print(f"  {result.pr_url or result.commit_url}")
     print("  consumers pin this commit:")
     print(f"    {result.usage}")
+    return 0
+
+
+def _import_weights(args: argparse.Namespace) -> int:
+    from hubheads.importing import import_weights
+
+    report = import_weights(
+        args.weights,
+        args.out,
+        config=args.config,
+        key_map=dict(args.map),
+        drop=args.drop,
+        tokenizer=args.tokenizer,
+        allow_pickle=args.allow_pickle,
+        force=args.force,
+    )
+    print(f"Imported {report.loaded} tensors from {args.weights} into {report.model_class} -> {args.out}")
+    if report.dropped:
+        print(f"  dropped as asked: {', '.join(report.dropped)}")
+    print(f"  next: hubheads export {args.out} OUT")
     return 0
 
 
@@ -134,8 +175,25 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _key_prefix(text: str) -> tuple[str, str]:
+    old, sep, new = text.partition("=")
+    if not sep or not old:
+        raise argparse.ArgumentTypeError(f"--map expects OLD=NEW key prefixes (e.g. roberta.=encoder.), got {text!r}")
+    return old, new
+
+
+def _add_trust_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="accept a model whose config.json's auto_map runs code from another repo (read that code first); "
+        "without it such a model is refused at once, as in transformers, never with a prompt",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from hubheads import __version__
+    from hubheads.sources import MIN_GTE_TRANSFORMERS
     from hubheads.tuning import METRICS, MIN_LANG_EXAMPLES
 
     parser = argparse.ArgumentParser(
@@ -154,7 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Thresholds already in SRC's config.json or postprocessing.json are kept unless overridden."
         ),
     )
-    export.add_argument("src", metavar="SRC", help="checkpoint folder (config.json + *.safetensors)")
+    export.add_argument(
+        "src", metavar="SRC", help="checkpoint folder (config.json + *.safetensors), or a Hub repo id (org/name)"
+    )
     export.add_argument("out", metavar="OUT", help="folder to write; must be new or empty unless --force")
     export.add_argument("--threshold", type=float, help="tuned global threshold (best_threshold_global)")
     export.add_argument("--default-threshold", type=float, help="untuned threshold (default_threshold)")
@@ -178,6 +238,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--multi-label", action="store_true", help="mark the model multi-label: return every label over its threshold"
     )
     export.add_argument("--tokenizer", metavar="DIR", help="take the tokenizer from DIR (when SRC has none)")
+    export.add_argument("--revision", help="branch, tag, commit or refs/pr/N when SRC is a Hub repo id")
+    export.add_argument(
+        "--native",
+        action="store_true",
+        help="convert a gte-multilingual-base ('new' format) checkpoint to transformers' native gte "
+        f"(transformers >= {MIN_GTE_TRANSFORMERS}): consumers then run no third-party code",
+    )
+    _add_trust_option(export)
     export.add_argument("--force", action="store_true", help="replace a non-empty OUT (atomically)")
     export.set_defaults(func=_export)
 
@@ -218,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tune.add_argument("--batch-size", type=int, default=32, help="pipeline batch size (default: %(default)s)")
     tune.add_argument("--device", help="torch device for scoring, e.g. cuda:0 (default: CPU)")
+    _add_trust_option(tune)
     tune.add_argument("--force", action="store_true", help="replace thresholds and reports.json tuned before")
     tune.set_defaults(func=_tune)
 
@@ -248,7 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset-name", default="dev set", help="the dev set's name in model-index (default: %(default)s)"
     )
     card.add_argument("--dataset-id", help="the dev set's Hub dataset id, if it has one")
-    card.add_argument("--force", action="store_true", help="replace an existing README.md")
+    _add_trust_option(card)
+    card.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing README.md wholesale (without it, the author's text is kept and only the hubheads "
+        "section and the front matter are updated)",
+    )
     card.set_defaults(func=_card)
 
     verify = commands.add_parser(
@@ -267,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", action="store_true", help="print the findings as JSON")
     verify.add_argument("--no-smoke", action="store_true", help="skip the smoke run (static checks only)")
     verify.add_argument("--python", help="interpreter of the smoke run, e.g. one with another transformers version")
+    _add_trust_option(verify)
     verify.set_defaults(func=_verify)
 
     push = commands.add_parser(
@@ -285,8 +361,55 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--branch", help="commit to this branch (created if missing)")
     push.add_argument("--message", help="commit message")
     push.add_argument("--no-smoke", action="store_true", help="verify without the smoke run")
+    push.add_argument(
+        "--delete-legacy",
+        action="store_true",
+        help="delete the repo's pickles and legacy weights (pytorch_model.bin, tf_model.h5, ...) in the same commit",
+    )
+    push.add_argument(
+        "--allow-breaking-main",
+        action="store_true",
+        help="add remote code to the main branch of a repo that loads without it today (breaks old calls)",
+    )
+    _add_trust_option(push)
     push.add_argument("--force", action="store_true", help="push even if verify reports failures")
     push.set_defaults(func=_push)
+
+    imported = commands.add_parser(
+        "import-weights",
+        help="map the weights of an author's own PyTorch class onto a transformers or hubheads architecture",
+        description=(
+            "Load a state dict saved by an author's own class (config.json without model_type; keys such as "
+            "roberta.*, trust_head.*), rename its keys with --map OLD=NEW prefixes, and load it into the "
+            "architecture of --config (a config.json with model_type, e.g. residual_type_fusion). Every weight of the "
+            "model must be filled and every key of the file used (or --drop'ped): a partial load is refused, listing "
+            "the missing and unexpected keys. Writes a save_pretrained folder (safetensors) for `hubheads export`."
+        ),
+    )
+    imported.add_argument(
+        "weights", metavar="WEIGHTS", help="the state dict: *.safetensors, or *.bin with --allow-pickle"
+    )
+    imported.add_argument("out", metavar="OUT", help="folder to write; must be new or empty unless --force")
+    imported.add_argument("--config", required=True, help="config.json of the target architecture (with model_type)")
+    imported.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        type=_key_prefix,
+        metavar="OLD=NEW",
+        help="rename keys starting with OLD to start with NEW, e.g. roberta.=encoder. (repeatable; first match wins)",
+    )
+    imported.add_argument(
+        "--drop", action="append", default=[], metavar="PREFIX", help="leave out keys starting with PREFIX"
+    )
+    imported.add_argument("--tokenizer", metavar="DIR", help="copy the tokenizer from DIR into OUT")
+    imported.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="read a pickle (*.bin) state dict with torch.load(weights_only=True); only for files you trust",
+    )
+    imported.add_argument("--force", action="store_true", help="replace a non-empty OUT")
+    imported.set_defaults(func=_import_weights)
 
     demo = commands.add_parser(
         "demo",

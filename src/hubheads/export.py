@@ -29,7 +29,9 @@ logger = logging.getLogger(__name__)
 PIPELINE_MODULE = "pipeline_hubheads"
 PIPELINE_CLASS = "HubheadsTextClassificationPipeline"
 POSTPROCESSING_FILE = "postprocessing.json"
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".h5", ".msgpack")
+#: Weights in formats other than safetensors: pickles (which can run code when loaded) and legacy framework files
+#: (TensorFlow `.h5`, Flax `.msgpack`, rust-bert `.ot`). An export never carries them.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".h5", ".msgpack", ".ot")
 ARCHIVE_SUFFIXES = (".tar", ".gz", ".tgz", ".zip", ".7z")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 MULTI_LABEL = "multi_label_classification"
@@ -45,6 +47,8 @@ class ExportReport:
         skipped (`list[str]`): files of the source that were left out (pickles, archives, folders).
         thresholds (`dict`): the threshold keys now in config.json.
         pipeline_declared (`bool`): whether config.json declares the hubheads pipeline.
+        source_was_plain (`bool`): the source loaded without remote code, but the export needs it (pushing it over
+            the source's main would break consumers who call it without `trust_remote_code=True`).
     """
 
     out_dir: Path
@@ -52,6 +56,7 @@ class ExportReport:
     skipped: list[str] = field(default_factory=list)
     thresholds: dict[str, Any] = field(default_factory=dict)
     pipeline_declared: bool = False
+    source_was_plain: bool = False
 
 
 def hub_files(module: str) -> list[str]:
@@ -292,6 +297,12 @@ def _build(
 ) -> ExportReport:
     skipped = _check_source(src)
     config = read_json(src / "config.json")
+    if not config.get("model_type"):
+        raise ValueError(
+            f"SRC {src}/config.json has no `model_type`, so transformers cannot load it (a checkpoint saved by a "
+            "custom PyTorch class?). Map its weights onto a transformers or hubheads architecture first: `hubheads "
+            "import-weights` (hubheads.import_weights), then export the folder it writes."
+        )
     postprocessing = read_json(src / POSTPROCESSING_FILE) if (src / POSTPROCESSING_FILE).is_file() else {}
     for name in sorted(os.listdir(src)):
         if name in skipped or name in ("config.json", POSTPROCESSING_FILE):
@@ -319,7 +330,26 @@ def _build(
         skipped=skipped,
         thresholds=thresholds.to_dict(),
         pipeline_declared=pipeline_declared,
+        source_was_plain=not needs_remote_code(read_json(src / "config.json")) and needs_remote_code(config),
     )
+
+
+def _convert_to_native_gte(src: Path, folder: Path) -> Path:
+    """Write `src` (a "new"-format GTE sequence classifier) into `folder` as transformers' native `gte`: weights
+    renamed by transformers' own conversion mapping and saved as safetensors, config.json as a `GteConfig` keeping
+    the labels, problem type and thresholds; the tokenizer and postprocessing.json copied; the remote code's files and
+    the old weights left behind."""
+    from transformers import AutoModelForSequenceClassification
+
+    from hubheads.sources import load_native_gte
+
+    model = load_native_gte(src, AutoModelForSequenceClassification)
+    model.save_pretrained(folder)
+    weights = (".py", ".safetensors", "model.safetensors.index.json", *PICKLE_SUFFIXES)
+    for name in sorted(os.listdir(src)):
+        if (src / name).is_file() and name != "config.json" and not name.endswith(weights):
+            shutil.copy2(src / name, folder / name)
+    return folder
 
 
 def export_model(
@@ -333,12 +363,16 @@ def export_model(
     label_thresholds: Mapping[str, float] | None = None,
     multi_label: bool | None = None,
     force: bool = False,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+    native: bool = False,
 ) -> ExportReport:
-    """Export a checkpoint folder or an in-memory model to a Hub-ready folder.
+    """Export a checkpoint folder, a Hub repo or an in-memory model to a Hub-ready folder.
 
     Args:
         source (`str`, `os.PathLike` or `PreTrainedModel`):
-            A folder saved with `save_pretrained` (safetensors weights), or a model object.
+            A folder saved with `save_pretrained` (safetensors weights), a Hub repo id (downloaded with
+            `snapshot_download`; offline, from the cache), or a model object.
         out_dir (`str` or `os.PathLike`):
             The folder to write. It must not exist or be empty, unless `force=True`.
         tokenizer (`PreTrainedTokenizerBase`, *optional*):
@@ -356,15 +390,36 @@ def export_model(
             source's problem type.
         force (`bool`, *optional*, defaults to `False`):
             Replace a non-empty `out_dir` (atomically).
+        revision (`str`, *optional*):
+            The branch, tag, commit or `refs/pr/N` of a repo id `source`.
+        trust_remote_code (`bool`, *optional*, defaults to `False`):
+            Export a checkpoint whose config.json's `auto_map` runs code transformers does not ship (such as
+            gte-multilingual-base's `Alibaba-NLP/new-impl`); the repo keeps pointing at that code. Without it such a
+            checkpoint is refused, naming the code's repo.
+        native (`bool`, *optional*, defaults to `False`):
+            Convert a "new"-format GTE checkpoint to transformers' native `gte` (transformers >= 5.18.0), with
+            transformers' own weight renames, so that consumers run no third-party code.
 
     Thresholds already in the source's config.json or postprocessing.json are kept unless overridden here.
 
     Returns:
         [`ExportReport`]: what was written.
     """
+    from hubheads.sources import check_trusted, resolve_checkpoint
+
     out = Path(out_dir)
-    src = None if hasattr(source, "save_pretrained") else Path(source)
+    src = None if hasattr(source, "save_pretrained") else resolve_checkpoint(source, revision)
     _check_out(out, src, force)
+    if src is not None and (src / "config.json").is_file():
+        config = read_json(src / "config.json")
+        if native:
+            if config.get("model_type") != "new":
+                raise ValueError(
+                    f'--native converts gte-multilingual-base\'s "new" format to native `gte`; {source} has model '
+                    f"type {config.get('model_type')!r}. Drop --native."
+                )
+        else:
+            check_trusted(config, source, trust_remote_code)
     overrides = {
         "default_threshold": default_threshold,
         "best_threshold_global": threshold,
@@ -382,6 +437,8 @@ def export_model(
                 model: Any = source
                 model.save_pretrained(saved)
                 src = Path(saved)
+            elif native:
+                src = _convert_to_native_gte(src, Path(saved))
             report = _build(src, staging, overrides=overrides, multi_label=multi_label, tokenizer=tokenizer)
         for path in staging.iterdir():  # save_pretrained may write private (0600) weights; an export is shared
             path.chmod(0o666 & ~umask)
@@ -390,6 +447,10 @@ def export_model(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     report.out_dir = out
+    # Only a published repo has consumers to break.
+    report.source_was_plain = (
+        report.source_was_plain and not hasattr(source, "save_pretrained") and not Path(source).is_dir()
+    )
     return report
 
 

@@ -12,6 +12,7 @@ blocked, so the code that runs is the repo's own copy, as on a consumer's machin
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import logging
@@ -20,7 +21,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,19 +50,23 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _check_repo_folder(folder: str | os.PathLike) -> Path:
+def _check_repo_folder(folder: str | os.PathLike, *, needs_config: bool = True) -> Path:
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder; pass an exported repo folder.")
-    if not (folder / "config.json").is_file():
+    if needs_config and not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} has no config.json; pass an exported repo folder.")
     return folder
 
 
-def check_repo_id(repo_id: str, name: str = "repo_id") -> None:
-    """Raise a `ValueError` naming `name` unless `repo_id` is `"org/name"` and follows the Hub's rules."""
-    if not isinstance(repo_id, str) or repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise ValueError(f"{name} must look like 'org/name', got {repo_id!r}.")
+def check_repo_id(repo_id: str, name: str = "repo_id", *, canonical: bool = False) -> None:
+    """Raise a `ValueError` naming `name` unless `repo_id` is `"org/name"` (or, with `canonical=True`, also a
+    canonical id without an org, such as `distilbert-base-uncased-finetuned-sst-2-english`) and follows the Hub's
+    rules."""
+    parts = repo_id.split("/") if isinstance(repo_id, str) else []
+    if not (len(parts) == 2 or (canonical and len(parts) == 1)) or not all(parts):
+        shape = "'org/name' or a canonical id like 'gpt2'" if canonical else "'org/name'"
+        raise ValueError(f"{name} must look like {shape}, got {repo_id!r}.")
     try:
         validate_repo_id(repo_id)  # the Hub's rules on characters and length
     except HFValidationError as error:
@@ -76,9 +81,16 @@ def install_in_offline_cache(
     The commit id is a hash of the folder's content (40 hex digits, like a git commit), so the same export gets the
     same id. Files become blobs named by their sha256, linked from `snapshots/<commit>/`, as `hf_hub_download`
     leaves them. `cache_dir` defaults to `huggingface_hub`'s cache (`$HF_HOME/hub`).
+
+    The Hub's real shapes are accepted: canonical ids without an org
+    (`distilbert-base-uncased-finetuned-sst-2-english`), folders without config.json (a code-only repo such as
+    `Alibaba-NLP/new-impl`, which another repo's `auto_map` points at), and any revision name, a pull request's
+    `refs/pr/3` included (stored as `refs/refs/pr/3`, as `huggingface_hub` stores it).
     """
-    folder = _check_repo_folder(folder)
-    check_repo_id(repo_id)
+    folder = _check_repo_folder(folder, needs_config=False)
+    check_repo_id(repo_id, canonical=True)
+    if not isinstance(revision, str) or not revision or revision.startswith("/") or ".." in revision.split("/"):
+        raise ValueError(f"revision must be a branch, tag or ref such as 'main' or 'refs/pr/3', got {revision!r}.")
     repo_dir = Path(cache_dir or constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="model")
     files = sorted(p for p in folder.rglob("*") if p.is_file() and ".git" not in p.relative_to(folder).parts)
     hashes = {p.relative_to(folder).as_posix(): sha256_file(p) for p in files}
@@ -98,8 +110,9 @@ def install_in_offline_cache(
             link.symlink_to(os.path.relpath(blob, link.parent))
         except OSError:  # file systems without symlinks: huggingface_hub copies too
             shutil.copyfile(blob, link)
-    (repo_dir / "refs").mkdir(parents=True, exist_ok=True)
-    (repo_dir / "refs" / revision).write_text(commit)
+    ref = repo_dir / "refs" / revision
+    ref.parent.mkdir(parents=True, exist_ok=True)
+    ref.write_text(commit)
     return commit
 
 
@@ -173,6 +186,7 @@ class PushResult:
         pr_url (`str`, *optional*): the pull request's page, when `create_pr=True`.
         trust_remote_code (`bool`, *optional*, defaults to `True`): whether consumers need `trust_remote_code=True`
             (config.json declares the hubheads pipeline or an `auto_map`); a plain repo loads without it.
+        deleted (`list[str]`): legacy files the commit deleted (`delete_legacy=True`).
     """
 
     repo_id: str
@@ -181,6 +195,7 @@ class PushResult:
     revision: str
     pr_url: str | None = None
     trust_remote_code: bool = True
+    deleted: list[str] = field(default_factory=list)
 
     @property
     def usage(self) -> str:
@@ -206,6 +221,62 @@ def _needs_remote_code(folder: Path) -> bool:
     return not isinstance(config, dict) or needs_remote_code(config)
 
 
+def _remote_state(api: Any, repo_id: str, revision: str) -> tuple[list[str], dict[str, Any] | None]:
+    """The files of `repo_id` at `revision` (falling back to main for a branch not created yet) and its config.json,
+    or `([], None)` for a repo that does not exist yet."""
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        try:
+            files = api.list_repo_files(repo_id, revision=revision)
+        except RevisionNotFoundError:  # a new branch starts from main
+            revision = "main"
+            files = api.list_repo_files(repo_id, revision=revision)
+    except RepositoryNotFoundError:
+        return [], None
+    if "config.json" not in files:
+        return files, None
+    path = api.hf_hub_download(repo_id, "config.json", revision=revision)
+    try:
+        config = json.loads(Path(path).read_text(encoding="utf-8"))
+    except ValueError:
+        config = None
+    return files, config if isinstance(config, dict) else None
+
+
+def _check_remote(
+    repo_id: str,
+    target: str,
+    files: list[str],
+    old_config: Mapping[str, Any] | None,
+    new_config_needs_code: bool,
+    *,
+    delete_legacy: bool,
+    allow_breaking_main: bool,
+) -> list[str]:
+    """Refuse a push that would leave a published repo failing `verify`, or break its consumers; return the legacy
+    files to delete."""
+    from hubheads.export import PICKLE_SUFFIXES
+
+    legacy = sorted(name for name in files if name.lower().endswith(PICKLE_SUFFIXES))
+    if legacy and not delete_legacy:
+        raise ValueError(
+            f"{repo_id} ({target}) holds files that `hubheads verify` rejects and this push would leave in place: "
+            f"{', '.join(legacy)}. Pass --delete-legacy (delete_legacy=True) to delete them in the same commit "
+            "(revisions pinned before it keep them), or push to a new repo id."
+        )
+    if target == "main" and old_config is not None and not allow_breaking_main:
+        if new_config_needs_code and not needs_remote_code(old_config):
+            raise ValueError(
+                f"{repo_id}'s main loads today without remote code; this push adds it (custom_pipelines/auto_map), so "
+                f'every consumer who calls pipeline("text-classification", model="{repo_id}") without '
+                "trust_remote_code=True would get an error. Routes that break no one: --create-pr or --branch NAME "
+                "(consumers opt in with revision=), or a new repo id. Pass --allow-breaking-main "
+                "(allow_breaking_main=True) if you mean to change main."
+            )
+    return legacy
+
+
 def push_folder(
     folder: str | os.PathLike,
     repo_id: str,
@@ -217,6 +288,9 @@ def push_folder(
     token: str | None = None,
     force: bool = False,
     smoke: bool = True,
+    delete_legacy: bool = False,
+    allow_breaking_main: bool = False,
+    trust_remote_code: bool = False,
 ) -> PushResult:
     """Verify an exported folder and upload it to the Hub in one commit.
 
@@ -254,6 +328,16 @@ def push_folder(
             Push even when verification fails (the failures are logged as a warning).
         smoke (`bool`, *optional*, defaults to `True`):
             Let verification run the stock pipeline on the folder in a fresh, offline interpreter.
+        delete_legacy (`bool`, *optional*, defaults to `False`):
+            Delete, in the same commit, the files of the repo that `verify` rejects (pickles and legacy weights:
+            `pytorch_model.bin`, `training_args.bin`, `tf_model.h5`, `rust_model.ot`, ...). Without it, a push onto
+            a repo that holds them is refused, listing them, since the repo would fail `verify` afterwards.
+        allow_breaking_main (`bool`, *optional*, defaults to `False`):
+            Push remote code (the hubheads pipeline, an `auto_map`) onto the main branch of a repo that loads without
+            it today. Without it such a push is refused: consumers calling the repo without
+            `trust_remote_code=True` would break. `create_pr` and `branch` break no one.
+        trust_remote_code (`bool`, *optional*, defaults to `False`):
+            Let the verification's smoke run execute code from another repo that config.json points at.
 
     Returns:
         [`PushResult`]: the commit, with `usage`, the consumer's `pipeline(...)` line pinned to it.
@@ -274,7 +358,7 @@ def push_folder(
         )
     from hubheads.verify import verify_repo
 
-    report = verify_repo(folder, smoke=smoke)
+    report = verify_repo(folder, smoke=smoke, trust_remote_code=trust_remote_code)
     if not report.ok:
         # The failures and warnings only: the passed checks would bury them.
         problems = replace(report, findings=[finding for finding in report.findings if finding.status != "ok"])
@@ -287,11 +371,23 @@ def push_folder(
     left_out = _left_out(folder)
     if left_out:
         logger.info("Not uploading what an export does not write: %s", ", ".join(left_out))
-    trust_remote_code = _needs_remote_code(folder)
+    needs_code = _needs_remote_code(folder)
 
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
+    files, old_config = _remote_state(api, repo_id, branch or "main")
+    legacy = _check_remote(
+        repo_id,
+        "a pull request on main" if create_pr else branch or "main",
+        files,
+        old_config,
+        needs_code,
+        delete_legacy=delete_legacy,
+        allow_breaking_main=allow_breaking_main,
+    )
+    if legacy:
+        logger.warning("Deleting from %s in the same commit: %s", repo_id, ", ".join(legacy))
     api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
     if branch and branch != "main":
         api.create_branch(repo_id, branch=branch, exist_ok=True)
@@ -304,6 +400,7 @@ def push_folder(
         create_pr=create_pr,
         allow_patterns=UPLOAD_PATTERNS,
         ignore_patterns=UPLOAD_IGNORE_PATTERNS,
+        delete_patterns=[glob.escape(name) for name in legacy] or None,  # patterns: `weights[v1].bin` is literal
     )
     return PushResult(
         repo_id=repo_id,
@@ -311,7 +408,8 @@ def push_folder(
         commit_url=info.commit_url,
         revision=branch or "main",
         pr_url=info.pr_url,
-        trust_remote_code=trust_remote_code,
+        trust_remote_code=needs_code,
+        deleted=legacy,
     )
 
 

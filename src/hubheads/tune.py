@@ -31,6 +31,7 @@ import numpy as np
 from hubheads.export import MULTI_LABEL, label_names, read_json, rewrite_decisions
 from hubheads.hub import sha256_file
 from hubheads.modeling.configuration_hubheads import FALLBACK_THRESHOLD, DecisionThresholds
+from hubheads.sources import check_trusted, runs_remote_code
 from hubheads.tuning import (
     METRICS,
     MIN_LANG_EXAMPLES,
@@ -319,7 +320,7 @@ def _head_report(gold: np.ndarray, predicted: np.ndarray, names: Sequence[str]) 
 
 
 def _score_rows(
-    model_dir: Path, items: list[dict[str, Any]], batch_size: int, device: Any, progress: bool
+    model_dir: Path, items: list[dict[str, Any]], batch_size: int, device: Any, progress: bool, remote_code: bool
 ) -> tuple[list[Any], Any]:
     """Run the hubheads pipeline over `items` with every label's probability returned; return the outputs and the
     model config."""
@@ -329,8 +330,10 @@ def _score_rows(
     import hubheads  # noqa: F401  (registers the hubheads architectures)
     from hubheads.modeling.pipeline_hubheads import HubheadsTextClassificationPipeline
 
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    # Explicit, so transformers never prompts: True only for a checkpoint whose code lives in a repo (and the caller
+    # trusted it); a hubheads architecture then loads with the registered classes, not the repo's copy.
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, trust_remote_code=remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
     classifier = pipeline(
         "text-classification",
         model=model,
@@ -367,6 +370,7 @@ def tune_model(
     device: Any = None,
     force: bool = False,
     progress: bool = True,
+    trust_remote_code: bool = False,
 ) -> TuneResult:
     """Tune the decision thresholds of the model in `model_dir` on the labelled rows of `data`, and write them.
 
@@ -398,6 +402,9 @@ def tune_model(
             `label_thresholds`) and an existing reports.json.
         progress (`bool`, *optional*, defaults to `True`):
             Show a progress bar while scoring.
+        trust_remote_code (`bool`, *optional*, defaults to `False`):
+            Run a model whose config.json's `auto_map` points at code transformers does not ship (such as
+            gte-multilingual-base's `Alibaba-NLP/new-impl`). Without it such a model is refused at once.
 
     Ties between equally good thresholds resolve as in [`hubheads.tuning.best_threshold`]: 0.5 if it is optimal,
     otherwise the middle of the optimal interval nearest to 0.5.
@@ -411,6 +418,7 @@ def tune_model(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{option} must be a whole number >= 1, got {value!r}.")
     config = read_json(folder / "config.json")
+    check_trusted(config, folder, trust_remote_code)
     previous = [key for key in TUNED_KEYS if config.get(key)] + (
         [REPORTS_FILE] if (folder / REPORTS_FILE).exists() else []
     )
@@ -420,12 +428,19 @@ def tune_model(
         )
     names = label_names(config)
     multi_label = config.get("problem_type") == MULTI_LABEL
+    rows = read_rows(data)
     if not multi_label and len(names) != 2:
+        if any(isinstance(row.get(label_column), list) for row in rows):
+            raise ValueError(
+                f"--data {data} gives several gold labels per row, but {folder}'s config.json has no "
+                f"`problem_type: multi_label_classification`, so its {len(names)} classes are exclusive. If the model "
+                "was trained multi-label (sigmoid per label), mark it so: `hubheads export SRC OUT --multi-label`, "
+                "then tune OUT."
+            )
         raise ValueError(
             f"Decision thresholds need a binary or multi-label model; {folder} has {len(names)} classes "
             f"({names}). Its argmax decisions need no tuning."
         )
-    rows = read_rows(data)
     columns = _Columns(Path(data), rows)
     texts = columns.texts(text_column)
     if lang_column is not None:
@@ -450,7 +465,7 @@ def tune_model(
         item["lang"] = lang
     for item, bio in zip(items, bios):
         item["bio"] = bio
-    outputs, model_config = _score_rows(folder, items, batch_size, device, progress)
+    outputs, model_config = _score_rows(folder, items, batch_size, device, progress, runs_remote_code(config))
 
     default = config.get("default_threshold")
     default = FALLBACK_THRESHOLD if default is None else float(default)

@@ -42,6 +42,7 @@ from hubheads.export import (
 )
 from hubheads.hub import install_in_offline_cache, run_stock_pipeline
 from hubheads.modeling.configuration_hubheads import THRESHOLD_KEYS, DecisionThresholds
+from hubheads.sources import cached_snapshot, check_trusted, code_repos
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 RELEASED_FILES = Path(__file__).resolve().parent / "data" / "released_files.json"
@@ -417,16 +418,24 @@ def _check_remote_code(repo: _Repo) -> list[Finding]:
             return [Finding("remote-code", FAIL, message, "config.json")]
         return [Finding("remote-code", OK, "No remote code declared: stock transformers classes load the repo.")]
     findings: list[Finding] = []
-    roots = []
+    roots: list[str] = []
+    cross_repo: list[str] = []
     for where, reference in references:
         if not isinstance(reference, str) or reference.split("--")[-1].count(".") != 1:
             message = f"{where} in config.json must be a 'module.Class' string, got {reference!r}; fix config.json."
             findings.append(Finding("remote-code", FAIL, message, "config.json"))
             continue
         if "--" in reference:
+            code_repo = reference.split("--")[0]
+            if code_repo in cross_repo:
+                continue
+            cross_repo.append(code_repo)
+            snapshot = cached_snapshot(code_repo)
+            pin = f'"{snapshot.name}" (the commit in your cache)' if snapshot else f'"<a commit of {code_repo}>"'
             message = (
-                f"{where} points at another repo ({reference}), whose code this check does not see; verify that "
-                "repo too, and pin it if you can."
+                f"{where} ({reference}) runs code from another repo, {code_repo}, which this check does not scan and "
+                f"which consumers fetch at its newest commit unless they pin it; review it and pin it: pipeline(..., "
+                f"trust_remote_code=True, revision=<this repo's commit>, code_revision={pin})."
             )
             findings.append(Finding("remote-code", WARN, message, "config.json"))
             continue
@@ -604,8 +613,18 @@ def _check_smoke_output(output: Mapping[str, Any], config: Mapping[str, Any], la
 def _smoke_run(repo: _Repo, name: str, python: str | None) -> Finding:
     config, labels = repo.config or {}, repo.labels
     repo_id = "hubheads-verify/" + (re.sub(r"[^A-Za-z0-9_]+", "-", name).strip("-")[:96].strip("-") or "repo")
+    code = {code_repo: cached_snapshot(code_repo) for code_repo in code_repos(config)}
+    missing = [code_repo for code_repo, snapshot in code.items() if snapshot is None]
+    if missing:
+        message = (
+            f"Skipped the smoke run: the repo runs code from {', '.join(missing)}, which is not in the local Hugging "
+            f"Face cache; fetch it after reading it (`hf download {missing[0]}`) and verify again."
+        )
+        return Finding("smoke-run", WARN, message)
     with tempfile.TemporaryDirectory(prefix="hubheads-verify-") as hf_home:
         install_in_offline_cache(repo.folder, repo_id, cache_dir=Path(hf_home) / "hub")
+        for code_repo, snapshot in code.items():  # the code repo as the consumer's cache would hold it
+            install_in_offline_cache(snapshot, code_repo, cache_dir=Path(hf_home) / "hub")  # type: ignore[arg-type]
         try:
             output = run_stock_pipeline(repo_id, hf_home, _smoke_calls(config), python=python)
         except (RuntimeError, subprocess.TimeoutExpired) as error:
@@ -671,7 +690,12 @@ def _resolve_target(target: str | os.PathLike, revision: str | None) -> tuple[Pa
 
 
 def verify_repo(
-    target: str | os.PathLike, *, smoke: bool = True, python: str | None = None, revision: str | None = None
+    target: str | os.PathLike,
+    *,
+    smoke: bool = True,
+    python: str | None = None,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
 ) -> VerifyReport:
     """Check an exported repo folder, or a Hub repo, before and after pushing it.
 
@@ -692,6 +716,11 @@ def verify_repo(
             The interpreter of the smoke run (e.g. one with another transformers version); defaults to this one.
         revision (`str`, *optional*):
             The branch, tag or commit of a repo id; defaults to `main`.
+        trust_remote_code (`bool`, *optional*, defaults to `False`):
+            Let the smoke run execute code from another repo that config.json's `auto_map` points at (such as
+            gte-multilingual-base's `Alibaba-NLP/new-impl`), which the static checks cannot see. Without it, such a
+            repo is refused at once unless `smoke=False`. (The repo's own files run in the smoke run either way:
+            they are what the static checks scan.)
 
     Returns:
         [`VerifyReport`]: the findings; `report.ok` is `False` when any check failed.
@@ -700,10 +729,13 @@ def verify_repo(
         `TypeError`: `target` is not a path or a string.
         `ValueError`: `target` is neither a folder nor a repo id.
         `FileNotFoundError`: the repo id is neither in the local cache nor on the Hub.
+        `ValueError`: the smoke run would execute another repo's code and `trust_remote_code` is not set.
     """
     folder, name = _resolve_target(target, revision)
     repo = _Repo.read(folder)
     findings = _check_config(repo)
+    if smoke and repo.config is not None:
+        check_trusted(repo.config, target, trust_remote_code)  # before anything runs, in one line
     if repo.config is not None:
         findings += _check_thresholds(repo) + _check_remote_code(repo)
     findings += _check_hubheads_files(repo) + _check_weights(repo) + _check_code_safety(repo)

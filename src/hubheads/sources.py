@@ -1,0 +1,267 @@
+"""Checkpoints as the Hub really has them: remote-code models, pickle-only bases, GTE's "new" format.
+
+- **Where a checkpoint is.** [`resolve_checkpoint`] turns a folder or a Hub repo id (at any revision, `refs/pr/N`
+  included; offline, from the local cache) into a local folder.
+- **Remote code.** A config.json whose `auto_map` names classes transformers does not ship (gte-multilingual-base's
+  `"Alibaba-NLP/new-impl--modeling.NewForSequenceClassification"`) runs that code when loaded. [`check_trusted`]
+  refuses such a checkpoint at once, with one line naming the code's repo, unless the caller passed
+  `trust_remote_code=True` (`--trust-remote-code`), exactly as transformers does, but never with a prompt.
+- **Pickles.** A base whose weights exist only as pickles (`pytorch_model.bin`, as on `vinai/phobert-base`'s main) is
+  loaded only with `allow_pickle=True`; transformers then reads it with `torch.load(weights_only=True)`, and whatever
+  hubheads writes afterwards is safetensors.
+- **GTE natively.** From transformers 5.18.0 on, transformers ships a `gte` architecture and, in its checkpoint
+  conversion mapping, the weight renames from the "new" format. [`gte_config`] translates a "new" config.json into a
+  `GteConfig` (the one part transformers does not ship); loading the weights with it applies transformers' own renames.
+  So a gte-multilingual-base checkpoint runs with no third-party code at all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hubheads.export import PICKLE_SUFFIXES, read_json
+
+NEW_FORMAT = "new"
+MIN_GTE_TRANSFORMERS = "5.18.0"
+#: "new"-format config keys that `GteConfig` has no field for: they select code paths of the remote implementation;
+#: `gte_config` checks that each selects the path the native architecture implements.
+NEW_ONLY_KEYS = {
+    "position_embedding_type": "rope",
+    "pack_qkv": True,
+    "layer_norm_type": "layer_norm",
+    "logn_attention_scale": False,
+    "logn_attention_clip1": False,
+    "unpad_inputs": None,  # an execution option (unpadded batches); the same arithmetic either way
+    "use_memory_efficient_attention": None,  # an execution option (xformers); the same arithmetic either way
+}
+#: Bookkeeping keys of a config.json that describe the file, not the model.
+FILE_KEYS = ("model_type", "auto_map", "architectures", "transformers_version", "torch_dtype", "dtype")
+#: What `resolve_checkpoint` never downloads: weights for other frameworks and runtimes, which hubheads never reads.
+OTHER_FRAMEWORKS = ["*.h5", "*.ot", "*.msgpack", "*.onnx", "onnx/*", "*.tflite", "coreml/*", "openvino/*"]
+
+
+def resolve_checkpoint(source: str | os.PathLike, revision: str | None = None, *, option: str = "SRC") -> Path:
+    """The local folder of `source`: a folder as it is, or a Hub repo id downloaded with `snapshot_download` at
+    `revision` (with `HF_HUB_OFFLINE=1`, the cached snapshot)."""
+    text = os.fspath(source)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if revision is not None:
+            raise ValueError(f"--revision {revision!r} applies to Hub repo ids, but {option} {text} is a folder.")
+        return path
+    if path.exists():
+        raise ValueError(f"{option} {text} is a file; pass a checkpoint folder or a Hub repo id like 'org/name'.")
+    from huggingface_hub import snapshot_download
+
+    from hubheads.hub import check_repo_id
+
+    try:
+        check_repo_id(text, option, canonical=True)
+    except ValueError as error:
+        raise ValueError(f"{option} {text!r} is neither a folder nor a Hub repo id ({error})") from None
+    try:
+        return Path(snapshot_download(text, revision=revision, ignore_patterns=OTHER_FRAMEWORKS))
+    except (OSError, ValueError) as error:
+        raise FileNotFoundError(
+            f"{option} {text!r} is not a folder, and the Hub repo {text} (revision {revision or 'main'}) is neither "
+            f"in the local Hugging Face cache nor reachable ({type(error).__name__}: {error}). Check the name and "
+            "revision, or unset HF_HUB_OFFLINE."
+        ) from error
+
+
+def code_repos(config: Mapping[str, Any]) -> list[str]:
+    """The other repos whose code config.json's `auto_map` points at (`"org/code--module.Class"`), in order."""
+    references: list[Any] = []
+    for value in (config.get("auto_map") or {}).values():
+        references += value if isinstance(value, list) else [value]
+    return list(dict.fromkeys(ref.split("--")[0] for ref in references if isinstance(ref, str) and "--" in ref))
+
+
+def cached_snapshot(repo_id: str, revision: str | None = None) -> Path | None:
+    """The folder of `repo_id`'s snapshot in the local Hugging Face cache (its name is the commit id), or `None`."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, revision=revision, local_files_only=True))
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        return None
+
+
+def runs_remote_code(config: Mapping[str, Any]) -> bool:
+    """Whether loading a checkpoint with this config.json runs code from a repo: it has an `auto_map` and transformers
+    (with the hubheads architectures registered) does not know its `model_type`."""
+    from transformers import CONFIG_MAPPING
+
+    import hubheads  # noqa: F401  (registers the hubheads architectures, which then load without remote code)
+
+    return bool(config.get("auto_map")) and config.get("model_type") not in CONFIG_MAPPING
+
+
+def has_native_gte() -> bool:
+    """Whether the installed transformers ships the `gte` architecture (5.18.0 and later)."""
+    from transformers import CONFIG_MAPPING
+
+    return "gte" in CONFIG_MAPPING
+
+
+def _transformers_version() -> str:
+    import transformers
+
+    return transformers.__version__
+
+
+def check_native_gte(what: str) -> None:
+    """Raise an `ImportError` naming the minimum transformers version unless it ships `gte`."""
+    if not has_native_gte():
+        raise ImportError(
+            f"{what} needs transformers >= {MIN_GTE_TRANSFORMERS}, which ships the native `gte` architecture; this "
+            f"environment has transformers {_transformers_version()}. Upgrade: pip install -U 'transformers>="
+            f"{MIN_GTE_TRANSFORMERS}'."
+        )
+
+
+def check_trusted(config: Mapping[str, Any], source: Any, trust_remote_code: bool) -> None:
+    """Refuse, in one line, a checkpoint that would run remote code unless `trust_remote_code` is set.
+
+    Also refuses a native `gte` checkpoint under a transformers that lacks `gte`, naming the minimum version.
+    """
+    if config.get("model_type") == "gte":
+        check_native_gte(f"{source} (model type `gte`)")
+    if trust_remote_code or not runs_remote_code(config):
+        return
+    repos = code_repos(config)
+    where = ", ".join(repos) if repos else f"{source} itself"
+    native = (
+        " Or convert it to transformers' native `gte` (no remote code): `hubheads export --native`."
+        if config.get("model_type") == NEW_FORMAT
+        else ""
+    )
+    raise ValueError(
+        f"{source} runs remote code from {where} (model type {config.get('model_type')!r}, config.json `auto_map`); "
+        f"read that code, then pass --trust-remote-code (trust_remote_code=True).{native}"
+    )
+
+
+def gte_config(config: Mapping[str, Any]) -> Any:
+    """The `GteConfig` of a "new"-format config.json (gte-multilingual-base and its fine-tunes).
+
+    Every key `GteConfig` knows is kept (sizes, dropout, labels, the hubheads threshold keys as extra keys). A
+    fixed-NTK `rope_scaling` (`{"type": "ntk", "factor": f}`) is folded into the base the remote code computes,
+    `rope_theta * f ** (head_dim / (head_dim - 2))`. A config that selects a code path the native architecture does
+    not implement (no rotary positions, unpacked qkv, RMS norm, log-n attention scaling) is a `ValueError` naming the
+    key.
+    """
+    check_native_gte('Converting a "new"-format (gte-multilingual-base) checkpoint')
+    from transformers import AutoConfig
+
+    if config.get("model_type") != NEW_FORMAT:
+        raise ValueError(f"model_type must be {NEW_FORMAT!r} for a GTE conversion, got {config.get('model_type')!r}.")
+    values = {key: value for key, value in config.items() if key not in FILE_KEYS}
+    for key, supported in NEW_ONLY_KEYS.items():
+        value = values.pop(key, supported)
+        if supported is not None and value != supported:
+            raise ValueError(
+                f"config.json sets `{key}` to {value!r}; transformers' native `gte` implements only {supported!r}, so "
+                "this checkpoint can only run through its remote code (--trust-remote-code, without --native)."
+            )
+    scaling = values.pop("rope_scaling", None)
+    theta = float(values.pop("rope_theta", 10000.0))
+    if scaling:
+        if not isinstance(scaling, Mapping) or scaling.get("type", scaling.get("rope_type")) != "ntk":
+            raise ValueError(
+                f"config.json's `rope_scaling` {scaling!r} is not a fixed-NTK scaling, the only kind the conversion "
+                "to native `gte` translates; run the checkpoint through its remote code instead."
+            )
+        head_dim = int(values["hidden_size"]) // int(values["num_attention_heads"])
+        theta *= float(scaling["factor"]) ** (head_dim / (head_dim - 2))
+    values["rope_parameters"] = {"rope_type": "default", "rope_theta": theta}
+    return AutoConfig.for_model("gte", **values)
+
+
+def load_native_gte(folder: Path, auto_class: Any, **kwargs: Any) -> Any:
+    """Load the "new"-format checkpoint in `folder` with transformers' native `gte` (`auto_class`, e.g.
+    `AutoModelForSequenceClassification`), refusing a partial load: every weight of the model must come from the
+    checkpoint."""
+    model, info = auto_class.from_pretrained(
+        folder, config=gte_config(read_json(folder / "config.json")), output_loading_info=True, **kwargs
+    )
+    missing = sorted(info.get("missing_keys") or [])
+    mismatched = sorted(str(item) for item in info.get("mismatched_keys") or [])
+    if missing or mismatched:
+        raise ValueError(
+            f"{folder} did not convert completely to native `gte`: missing {missing or 'none'}, mismatched "
+            f"{mismatched or 'none'}. It is not a gte-multilingual-base-style checkpoint; run it through its remote "
+            "code (--trust-remote-code) instead."
+        )
+    return model
+
+
+def load_encoder(
+    source: str | os.PathLike,
+    *,
+    revision: str | None = None,
+    allow_pickle: bool = False,
+    trust_remote_code: bool = False,
+) -> Any:
+    """The pretrained encoder (`AutoModel`) of a base checkpoint, for the hubheads architectures' `from_backbone`.
+
+    Args:
+        source (`str` or `os.PathLike`): a folder, or a Hub repo id.
+        revision (`str`, *optional*): a branch, tag, commit or pull request ref (`"refs/pr/3"`) of a repo id.
+        allow_pickle (`bool`, *optional*, defaults to `False`): accept pickle-only weights (`pytorch_model.bin`); they
+            are read with `torch.load(weights_only=True)`. Without it, such a base is refused, naming both ways out.
+        trust_remote_code (`bool`, *optional*, defaults to `False`): accepted for symmetry with transformers, but a
+            remote-code encoder cannot be rebuilt from `backbone_config` on a consumer's machine, so it is refused
+            either way; "new"-format GTE checkpoints are converted to transformers' native `gte` instead.
+
+    Raises:
+        `ValueError`: pickle-only weights without `allow_pickle`, or a remote-code encoder that is not GTE.
+        `ImportError`: a GTE checkpoint under a transformers older than 5.18.0.
+    """
+    from transformers import AutoModel
+
+    folder = resolve_checkpoint(source, revision, option="backbone")
+    config = read_json(folder / "config.json") if (folder / "config.json").is_file() else {}
+    if config.get("model_type") == NEW_FORMAT:
+        check_native_gte(f'The backbone {source} ("new" format, gte-multilingual-base)')
+        return load_native_gte(folder, AutoModel)
+    if runs_remote_code(config):
+        raise ValueError(
+            f"The backbone {source} is remote code from {', '.join(code_repos(config)) or source} (model type "
+            f"{config.get('model_type')!r}), which a consumer's transformers cannot rebuild from the saved "
+            "`backbone_config`; use an encoder that transformers ships (BERT, RoBERTa, XLM-R, DistilBERT, GTE, ...)."
+        )
+    files = sorted(os.listdir(folder))
+    pickles = [name for name in files if name.endswith(PICKLE_SUFFIXES) and name != "training_args.bin"]
+    if not any(name.endswith(".safetensors") for name in files):
+        if not pickles:
+            raise ValueError(f"The backbone {source} (revision {revision or 'main'}) has no weights file.")
+        if not allow_pickle:
+            raise ValueError(
+                f"The backbone {source} (revision {revision or 'main'}) has only pickle weights "
+                f"({', '.join(pickles)}), and loading a pickle can run code. Either load a revision that has "
+                "*.safetensors (on the Hub, often the safetensors conversion pull request: revision='refs/pr/N', "
+                "--revision refs/pr/N), or, if you trust the file, pass allow_pickle=True (--allow-pickle): it is "
+                "read with torch.load(weights_only=True) and the model is saved as safetensors."
+            )
+        return AutoModel.from_pretrained(folder, use_safetensors=False)
+    return AutoModel.from_pretrained(folder, use_safetensors=True)
+
+
+__all__ = [
+    "MIN_GTE_TRANSFORMERS",
+    "cached_snapshot",
+    "check_native_gte",
+    "check_trusted",
+    "code_repos",
+    "gte_config",
+    "has_native_gte",
+    "load_encoder",
+    "load_native_gte",
+    "resolve_checkpoint",
+    "runs_remote_code",
+]
