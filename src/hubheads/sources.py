@@ -53,7 +53,9 @@ def resolve_checkpoint(source: str | os.PathLike, revision: str | None = None, *
             raise ValueError(f"--revision {revision!r} applies to Hub repo ids, but {option} {text} is a folder.")
         return path
     if path.exists():
-        raise ValueError(f"{option} {text} is a file; pass a checkpoint folder or a Hub repo id like 'org/name'.")
+        raise FileNotFoundError(
+            f"{option} {text} is a file, not a folder; pass a checkpoint folder or a Hub repo id like 'org/name'."
+        )
     from huggingface_hub import snapshot_download
 
     from hubheads.hub import check_repo_id
@@ -61,7 +63,7 @@ def resolve_checkpoint(source: str | os.PathLike, revision: str | None = None, *
     try:
         check_repo_id(text, option, canonical=True)
     except ValueError as error:
-        raise ValueError(f"{option} {text!r} is neither a folder nor a Hub repo id ({error})") from None
+        raise FileNotFoundError(f"{option} {text} is not a folder, nor a Hub repo id ({error})") from None
     try:
         return Path(snapshot_download(text, revision=revision, ignore_patterns=OTHER_FRAMEWORKS))
     except (OSError, ValueError) as error:
