@@ -34,3 +34,13 @@ def hf_home(tmp_path: Path) -> Path:
     path = tmp_path / "hf_home"
     (path / "hub").mkdir(parents=True)
     return path
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    """huggingface_hub with its HTTP transport replaced by a `fakehub.FakeHub`; the previous client is restored
+    afterwards (tests/fakehub.py says what is faked and why)."""
+    from fakehub import fake_hub
+
+    with fake_hub(monkeypatch, tmp_path) as fake:
+        yield fake

@@ -14,12 +14,11 @@ import hashlib
 import json
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import tiny
-from fakehub import IGNORE_LFS_DATA_WARNING, LFS_HOST, FakeHub, committed_files, fake_hub, sha256
+from fakehub import IGNORE_LFS_DATA_WARNING, LFS_HOST, committed_files, sha256
 from huggingface_hub import constants
 
 from hubheads import __version__, export_model, verify
@@ -28,13 +27,6 @@ from hubheads.hub import PushResult, push_folder
 pytestmark = IGNORE_LFS_DATA_WARNING
 
 STRAY_FILES = {"train.log", "checkpoint-500/trainer_state.json", "checkpoint-500/model.safetensors"}
-
-
-@pytest.fixture
-def hub(monkeypatch, tmp_path) -> Iterator[FakeHub]:
-    """huggingface_hub with its HTTP transport replaced by a `FakeHub`; the previous client is restored afterwards."""
-    with fake_hub(monkeypatch, tmp_path) as fake:
-        yield fake
 
 
 @pytest.fixture

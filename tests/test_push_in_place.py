@@ -13,7 +13,6 @@ refused unless it goes to a pull request or a branch, or `allow_breaking_main=Tr
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,6 @@ from fakehub import (
     FakeHub,
     committed_files,
     deleted_paths,
-    fake_hub,
     sha256,
 )
 from huggingface_hub import HfApi, constants
@@ -40,12 +38,6 @@ pytestmark = IGNORE_LFS_DATA_WARNING
 REPO_ID = "org/name"
 LEGACY = ["pytorch_model.bin", "rust_model.ot", "tf_model.h5", "training_args.bin"]  # sorted, as push_folder lists
 AUTHOR_README = b"---\nlicense: mit\n---\n# org/name\n\nA DistilBERT classifier, fine-tuned by its author.\n"
-
-
-@pytest.fixture
-def hub(monkeypatch, tmp_path) -> Iterator[FakeHub]:
-    with fake_hub(monkeypatch, tmp_path) as fake:
-        yield fake
 
 
 @pytest.fixture

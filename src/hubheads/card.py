@@ -20,7 +20,7 @@ from typing import Any
 
 from hubheads.export import MULTI_LABEL, label_names, needs_remote_code, read_json
 from hubheads.hub import check_repo_id
-from hubheads.sources import cached_snapshot, check_trusted, code_repos
+from hubheads.sources import check_trusted, code_repos, code_revision
 from hubheads.tune import REPORTS_FILE, deployed_rule
 
 TEMPLATE = "modelcard_template.md"
@@ -300,8 +300,7 @@ def render_card(model_dir: str | os.PathLike, options: CardOptions | None = None
     remote_arguments = "trust_remote_code=True" if remote else ""
     pinned = f'model="{repo_id}", {remote_arguments + ", " if remote else ""}revision="{options.revision}"'
     for code_repo in code_repos(config)[:1]:  # transformers takes one code_revision, for the other repo's code
-        snapshot = cached_snapshot(code_repo)
-        pinned += f', code_revision="{snapshot.name if snapshot else f"<commit of {code_repo}>"}"'
+        pinned += f', code_revision="{code_revision(code_repo)}"'
     example = _example_call(config)
     opt_in = options.revision != "main" and not re.fullmatch(r"[0-9a-f]{40}", options.revision)
     usage_remote = "\n".join(
@@ -478,19 +477,16 @@ def _section(text: str) -> str:
 def merge_into_readme(existing: str, card: Any) -> str:
     """`existing` (an author's README) with the hubheads section of `card` written in (replacing an earlier one, else
     appended) and the front matter merged; every other line of the author's text is kept."""
-    from huggingface_hub import ModelCard
+    from huggingface_hub import ModelCard, ModelCardData
 
     author = ModelCard(existing, ignore_metadata_errors=True)
-    front = _merge_front_matter(author.data.to_dict(), card.data.to_dict())
+    front = ModelCardData(**_merge_front_matter(author.data.to_dict(), card.data.to_dict()))
     body, section = author.text, _section(card.content)
     if SECTION_START in body and SECTION_END in body:
         body = body.replace(_section(body), section)
     else:
         body = body.rstrip("\n") + "\n\n" + section + "\n"
-    from huggingface_hub import ModelCardData
-
-    data = ModelCardData(**front)
-    return f"---\n{data.to_yaml()}\n---\n{body if body.startswith(chr(10)) else chr(10) + body}"
+    return "---\n" + front.to_yaml() + "\n---\n\n" + body.lstrip("\n")
 
 
 def write_card(

@@ -32,6 +32,14 @@ POSTPROCESSING_FILE = "postprocessing.json"
 #: Weights in formats other than safetensors: pickles (which can run code when loaded) and legacy framework files
 #: (TensorFlow `.h5`, Flax `.msgpack`, rust-bert `.ot`). An export never carries them.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".h5", ".msgpack", ".ot")
+
+
+def is_legacy_weights(name: str) -> bool:
+    """Whether a repo file is weights in a format other than safetensors (`PICKLE_SUFFIXES`, any case), which
+    `verify` rejects and `push --delete-legacy` deletes."""
+    return name.lower().endswith(PICKLE_SUFFIXES)
+
+
 ARCHIVE_SUFFIXES = (".tar", ".gz", ".tgz", ".zip", ".7z")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 MULTI_LABEL = "multi_label_classification"
@@ -47,8 +55,8 @@ class ExportReport:
         skipped (`list[str]`): files of the source that were left out (pickles, archives, folders).
         thresholds (`dict`): the threshold keys now in config.json.
         pipeline_declared (`bool`): whether config.json declares the hubheads pipeline.
-        source_was_plain (`bool`): the source loaded without remote code, but the export needs it (pushing it over
-            the source's main would break consumers who call it without `trust_remote_code=True`).
+        source_was_plain (`bool`): the source is a Hub repo that loads without remote code, but the export needs it
+            (pushing it over the source's main would break consumers who call it without `trust_remote_code=True`).
     """
 
     out_dir: Path
@@ -330,7 +338,6 @@ def _build(
         skipped=skipped,
         thresholds=thresholds.to_dict(),
         pipeline_declared=pipeline_declared,
-        source_was_plain=not needs_remote_code(read_json(src / "config.json")) and needs_remote_code(config),
     )
 
 
@@ -410,8 +417,11 @@ def export_model(
     out = Path(out_dir)
     src = None if hasattr(source, "save_pretrained") else resolve_checkpoint(source, revision)
     _check_out(out, src, force)
+    # Only a published repo that loads without remote code has consumers that a pipeline declaration would break.
+    published_plain = False
     if src is not None and (src / "config.json").is_file():
         config = read_json(src / "config.json")
+        published_plain = not Path(source).is_dir() and not needs_remote_code(config)
         if native:
             if config.get("model_type") != "new":
                 raise ValueError(
@@ -447,10 +457,8 @@ def export_model(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     report.out_dir = out
-    # Only a published repo has consumers to break.
-    report.source_was_plain = (
-        report.source_was_plain and not hasattr(source, "save_pretrained") and not Path(source).is_dir()
-    )
+    # Declaring the pipeline is what adds remote code to a plain repo (an `auto_map` only ever comes with it).
+    report.source_was_plain = published_plain and report.pipeline_declared
     return report
 
 

@@ -256,9 +256,9 @@ def _check_remote(
 ) -> list[str]:
     """Refuse a push that would leave a published repo failing `verify`, or break its consumers; return the legacy
     files to delete."""
-    from hubheads.export import PICKLE_SUFFIXES
+    from hubheads.export import is_legacy_weights
 
-    legacy = sorted(name for name in files if name.lower().endswith(PICKLE_SUFFIXES))
+    legacy = sorted(name for name in files if is_legacy_weights(name))
     if legacy and not delete_legacy:
         raise ValueError(
             f"{repo_id} ({target}) holds files that `hubheads verify` rejects and this push would leave in place: "

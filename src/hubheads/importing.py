@@ -109,9 +109,7 @@ def import_weights(
         `ValueError`: missing, unexpected or mis-shaped keys (all listed), a config without `model_type`, a pickle
             without `allow_pickle`.
     """
-    from transformers import AutoConfig, AutoModelForSequenceClassification
-
-    import hubheads  # noqa: F401  (registers the hubheads architectures)
+    from transformers import AutoConfig, AutoModelForSequenceClassification  # hubheads' architectures: registered
 
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not force:

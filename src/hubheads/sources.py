@@ -93,12 +93,16 @@ def cached_snapshot(repo_id: str, revision: str | None = None) -> Path | None:
         return None
 
 
+def code_revision(code_repo: str) -> str:
+    """The commit to pin `code_repo` with (`code_revision=`): the one in the local cache, else a placeholder."""
+    snapshot = cached_snapshot(code_repo)
+    return snapshot.name if snapshot else f"<commit of {code_repo}>"
+
+
 def runs_remote_code(config: Mapping[str, Any]) -> bool:
     """Whether loading a checkpoint with this config.json runs code from a repo: it has an `auto_map` and transformers
     (with the hubheads architectures registered) does not know its `model_type`."""
-    from transformers import CONFIG_MAPPING
-
-    import hubheads  # noqa: F401  (registers the hubheads architectures, which then load without remote code)
+    from transformers import CONFIG_MAPPING  # the hubheads architectures are registered: `import hubheads` did it
 
     return bool(config.get("auto_map")) and config.get("model_type") not in CONFIG_MAPPING
 
@@ -110,18 +114,14 @@ def has_native_gte() -> bool:
     return "gte" in CONFIG_MAPPING
 
 
-def _transformers_version() -> str:
-    import transformers
-
-    return transformers.__version__
-
-
 def check_native_gte(what: str) -> None:
     """Raise an `ImportError` naming the minimum transformers version unless it ships `gte`."""
     if not has_native_gte():
+        import transformers
+
         raise ImportError(
             f"{what} needs transformers >= {MIN_GTE_TRANSFORMERS}, which ships the native `gte` architecture; this "
-            f"environment has transformers {_transformers_version()}. Upgrade: pip install -U 'transformers>="
+            f"environment has transformers {transformers.__version__}. Upgrade: pip install -U 'transformers>="
             f"{MIN_GTE_TRANSFORMERS}'."
         )
 
@@ -260,6 +260,7 @@ __all__ = [
     "check_native_gte",
     "check_trusted",
     "code_repos",
+    "code_revision",
     "gte_config",
     "has_native_gte",
     "load_encoder",

@@ -33,16 +33,16 @@ from typing import Any
 from hubheads.architectures import ARCHITECTURES
 from hubheads.export import (
     MULTI_LABEL,
-    PICKLE_SUFFIXES,
     POSTPROCESSING_FILE,
     TOKENIZER_FILES,
+    is_legacy_weights,
     label_names,
     read_json,
     write_json,
 )
 from hubheads.hub import install_in_offline_cache, run_stock_pipeline
 from hubheads.modeling.configuration_hubheads import THRESHOLD_KEYS, DecisionThresholds
-from hubheads.sources import cached_snapshot, check_trusted, code_repos
+from hubheads.sources import cached_snapshot, check_trusted, code_repos, code_revision
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 RELEASED_FILES = Path(__file__).resolve().parent / "data" / "released_files.json"
@@ -430,8 +430,7 @@ def _check_remote_code(repo: _Repo) -> list[Finding]:
             if code_repo in cross_repo:
                 continue
             cross_repo.append(code_repo)
-            snapshot = cached_snapshot(code_repo)
-            pin = f'"{snapshot.name}" (the commit in your cache)' if snapshot else f'"<a commit of {code_repo}>"'
+            pin = f'"{code_revision(code_repo)}"'
             message = (
                 f"{where} ({reference}) runs code from another repo, {code_repo}, which this check does not scan and "
                 f"which consumers fetch at its newest commit unless they pin it; review it and pin it: pipeline(..., "
@@ -517,7 +516,7 @@ def _check_weights(repo: _Repo) -> list[Finding]:
             name,
         )
         for name in repo.files
-        if name.lower().endswith(PICKLE_SUFFIXES)
+        if is_legacy_weights(name)
     ]
     shards = [name for name in repo.files if name.endswith(".safetensors")]
     if not shards:
