@@ -32,7 +32,8 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy src modeling
 
 test: $(VENV)/.installed $(COMPAT)/.installed lint
-	HUBHEADS_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(VENV)/bin/python -m pytest
+	# Two workers, one per core; a module's tests share a worker, so its module-scoped fixtures run once.
+	HUBHEADS_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(VENV)/bin/python -m pytest -n 2 --dist loadscope
 
 # Throughput and memory ratios on the embedded MiniLM backbone (several minutes; not part of `make test`).
 bench: $(VENV)/.installed

@@ -11,14 +11,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
+import pytest
 import tiny
 import torch
+from fakehub import FakeHub, fake_hub
 from safetensors.torch import save_file
 
 NEW_IMPL = Path(__file__).parent / "new_impl"
@@ -128,3 +133,20 @@ def run_cli(args: list[str], hf_home: Path, python: str | None = None) -> subpro
     return subprocess.run(
         [python or sys.executable, "-m", "hubheads.cli", *args], capture_output=True, text=True, env=env, timeout=600
     )
+
+
+def cli(args: list[str]) -> tuple[int, str, str]:
+    """`hubheads ARGS` in this process: (exit code, stdout, stderr)."""
+    from hubheads.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(args)
+    return code, out.getvalue(), err.getvalue()
+
+
+@contextmanager
+def on_fake_hub(tmp: Path) -> Iterator[FakeHub]:
+    """The `hub` fixture for a module-scoped fixture: the fake Hub, its download cache (the author's) in `tmp`."""
+    with pytest.MonkeyPatch.context() as monkeypatch, fake_hub(monkeypatch, tmp) as hub:
+        yield hub

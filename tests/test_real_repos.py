@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import real_repos
 import tiny
 import torch
 from huggingface_hub import constants
-from real_repos import CODE_REPO, NEW_IMPL, run_cli
+from real_repos import CODE_REPO, NEW_IMPL
 from transformers import AutoModelForSequenceClassification
 
 from hubheads import (
@@ -88,69 +87,31 @@ def test_a_remote_code_encoder_other_than_gte_is_refused_as_a_backbone(tmp_path)
 # --- the reclamation detector as it is: remote code through a cross-repo auto_map ------------------------------------
 
 
-def _hand_decisions(reference, texts, langs):
-    with torch.no_grad():
-        p1 = torch.softmax(reference(**_encode(texts)).logits, -1)[:, 1].tolist()
-    return p1, [
-        ("reclaimed" if p >= (0.7 if lang == "it" else 0.7000000000000001) else "not_reclaimed")
-        for p, lang in zip(p1, langs)
-    ]
-
-
 @pytest.mark.consumer
-def test_the_remote_code_reclamation_detector_end_to_end(tmp_path, hf_home, consumer_python):
-    reference = real_repos.save_new_format(tmp_path / "ckpt")
-    install_in_offline_cache(NEW_IMPL, CODE_REPO, cache_dir=hf_home / "hub")  # the code-only repo, as on the Hub
+def test_a_repo_whose_only_code_is_the_other_repos_is_pinned_with_code_revision(
+    tmp_path, hf_home, monkeypatch, consumer_python
+):
+    """Untuned, the export declares no pipeline of its own: all its code is in the code repo, which the card's call
+    pins with `code_revision=` (the tuned chain, whose repo has the hubheads pipeline, is in test_real_repo_chains)."""
+    from hubheads.card import CardOptions, write_card
 
-    refused = run_cli(["export", str(tmp_path / "ckpt"), str(tmp_path / "repo")], hf_home)
-    assert refused.returncode == 2 and not (tmp_path / "repo").exists()
-    (line,) = refused.stderr.strip().splitlines()
-    assert CODE_REPO in line and "--trust-remote-code" in line, "one line naming the code's repo and the flag"
-
-    assert (
-        run_cli(["export", str(tmp_path / "ckpt"), str(tmp_path / "repo"), "--trust-remote-code"], hf_home).returncode
-        == 0
-    )
-    config = json.loads((tmp_path / "repo" / "config.json").read_text())
-    assert (
-        config["auto_map"]["AutoModelForSequenceClassification"]
-        == real_repos.NEW_AUTO_MAP["AutoModelForSequenceClassification"]
-    )
-    p1, _ = _hand_decisions(reference, TEXTS, LANGS)
-    rng = np.random.default_rng(0)
-    rows = [
-        {"text": t, "lang": lang, "label": int(rng.random() < p)} for t, lang, p in zip(TEXTS * 3, LANGS * 3, p1 * 3)
-    ]
-    (tmp_path / "dev.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    tune = ["tune", str(tmp_path / "repo"), "--data", str(tmp_path / "dev.jsonl"), "--force"]
-    assert run_cli(tune, hf_home).returncode == 2, "tune refuses remote code without the flag, with no prompt"
-    tuned = run_cli([*tune, "--trust-remote-code"], hf_home)
-    assert tuned.returncode == 0, tuned.stderr[-2000:]
-    card = run_cli(["card", str(tmp_path / "repo"), "--repo-id", "org/reclaim", "--trust-remote-code"], hf_home)
-    assert card.returncode == 0, card.stderr[-2000:]
+    reference = real_repos.save_new_format(tmp_path / "ckpt", thresholds=False)
+    report = export_model(tmp_path / "ckpt", tmp_path / "repo", trust_remote_code=True)
+    assert not report.pipeline_declared
+    code_commit = install_in_offline_cache(NEW_IMPL, CODE_REPO, cache_dir=hf_home / "hub")
+    commit = install_in_offline_cache(tmp_path / "repo", "org/reclaim", cache_dir=hf_home / "hub")
+    _offline(monkeypatch, hf_home)
+    write_card(tmp_path / "repo", CardOptions(repo_id="org/reclaim", revision=commit), trust_remote_code=True)
     readme = (tmp_path / "repo" / "README.md").read_text()
-    pinned_code = (hf_home / "hub" / "models--Alibaba-NLP--new-impl" / "refs" / "main").read_text()
-    assert f'code_revision="{pinned_code}"' in readme and f"**{CODE_REPO}**" in readme
+    assert f'revision="{commit}", code_revision="{code_commit}"' in readme
 
-    assert run_cli(["verify", str(tmp_path / "repo")], hf_home).returncode == 2
-    verified = run_cli(["verify", str(tmp_path / "repo"), "--trust-remote-code", "--json"], hf_home)
-    assert verified.returncode == 0, verified.stdout[-3000:] + verified.stderr[-2000:]
-    findings = json.loads(verified.stdout)["findings"]
-    assert any(f["check"] == "remote-code" and f["status"] == "warn" and pinned_code in f["message"] for f in findings)
-    assert any(f["check"] == "smoke-run" and f["status"] == "ok" for f in findings)
-
-    tuned_config = json.loads((tmp_path / "repo" / "config.json").read_text())
-    install_in_offline_cache(tmp_path / "repo", "org/reclaim", cache_dir=hf_home / "hub")
+    kwargs = {"revision": commit, "code_revision": code_commit}
     out = run_stock_pipeline(
-        "org/reclaim", hf_home, [{"inputs": TEXTS, "kwargs": {"lang": LANGS}}], python=consumer_python
+        "org/reclaim", hf_home, [{"inputs": TEXTS}], python=consumer_python, pipeline_kwargs=kwargs
     )
-    cut = {
-        lang: tuned_config.get("thresholds_by_lang", {}).get(lang, tuned_config["best_threshold_global"])
-        for lang in LANGS
-    }
-    expected = ["reclaimed" if p >= cut[lang] else "not_reclaimed" for p, lang in zip(p1, LANGS)]
-    assert [r["label"] for r in out["results"][0]] == expected
-    assert [r["threshold"] for r in out["results"][0]] == [cut[lang] for lang in LANGS]
+    with torch.no_grad():
+        p1 = torch.softmax(reference(**_encode(TEXTS)).logits, -1)[:, 1].tolist()
+    assert [r["label"] for r in out["results"][0]] == ["reclaimed" if p > 0.5 else "not_reclaimed" for p in p1]
 
 
 def test_verify_says_the_smoke_run_needs_the_code_repo(tmp_path, hf_home, monkeypatch):
@@ -193,28 +154,6 @@ def test_a_pickle_only_base_needs_consent_or_the_pr_revision(tmp_path, hf_home, 
 
 
 # --- a multi-task checkpoint saved by the author's own class ---------------------------------------------------------
-
-
-@pytest.mark.consumer
-def test_an_own_class_checkpoint_is_refused_then_imported(tmp_path, hf_home, consumer_python):
-    from hubheads.cli import main
-
-    author_model = real_repos.save_own_class_checkpoint(tmp_path / "author")
-    assert main(["export", str(tmp_path / "author"), str(tmp_path / "bad")]) == 2, "no model_type: refused"
-    assert not (tmp_path / "bad").exists()
-    target = author_model.config.to_dict()
-    (tmp_path / "target.json").write_text(json.dumps(target))
-    base = ["import-weights", str(tmp_path / "author" / "model.safetensors"), str(tmp_path / "imported")]
-    base += ["--config", str(tmp_path / "target.json"), "--tokenizer", str(tmp_path / "author")]
-    assert main(base) == 2 and not (tmp_path / "imported").exists(), "roberta.* keys unmapped: a partial load, refused"
-    assert main([*base, "--map", "roberta.=encoder."]) == 0
-    assert main(["export", str(tmp_path / "imported"), str(tmp_path / "repo"), "--threshold", "0.4"]) == 0
-    install_in_offline_cache(tmp_path / "repo", "org/trust-type", cache_dir=hf_home / "hub")
-    out = run_stock_pipeline("org/trust-type", hf_home, [{"inputs": TEXTS}], python=consumer_python)
-    with torch.no_grad():
-        p1 = torch.softmax(author_model(**_encode(TEXTS)).logits, -1)[:, 1].tolist()
-    assert [r["label"] for r in out["results"][0]] == ["trusted" if p >= 0.4 else "untrusted" for p in p1]
-    assert all(set(r["tasks"]) == {"trust", "type"} for r in out["results"][0])
 
 
 def test_import_weights_lists_what_does_not_fit(tmp_path):

@@ -20,7 +20,7 @@ from typing import Any
 
 from hubheads.export import MULTI_LABEL, label_names, needs_remote_code, read_json
 from hubheads.hub import check_repo_id
-from hubheads.sources import check_trusted, code_repos, code_revision
+from hubheads.sources import check_trusted, code_pin, code_repos, pin_advice
 from hubheads.tune import REPORTS_FILE, deployed_rule
 
 TEMPLATE = "modelcard_template.md"
@@ -234,9 +234,8 @@ def _limitations(config: Mapping[str, Any], reports: Mapping[str, Any], kind: st
         )
     for code_repo in code_repos(config):
         items.append(
-            f"The model's own code is not in this repo: `auto_map` loads it from **{code_repo}**, which consumers "
-            "fetch at its newest commit unless they pin it with `code_revision=`. Review that repo's code and pin it, "
-            "as the usage above does; installing hubheads does not replace it."
+            f"The model's own code is not in this repo: `auto_map` loads it from **{code_repo}**; installing hubheads "
+            f"does not replace it. {pin_advice(config, code_repo)}"
         )
     return "\n".join(f"- {item}" for item in items)
 
@@ -299,8 +298,9 @@ def render_card(model_dir: str | os.PathLike, options: CardOptions | None = None
 
     remote_arguments = "trust_remote_code=True" if remote else ""
     pinned = f'model="{repo_id}", {remote_arguments + ", " if remote else ""}revision="{options.revision}"'
-    for code_repo in code_repos(config)[:1]:  # transformers takes one code_revision, for the other repo's code
-        pinned += f', code_revision="{code_revision(code_repo)}"'
+    pin = code_pin(config)
+    if pin:
+        pinned += f", {pin}"
     example = _example_call(config)
     opt_in = options.revision != "main" and not re.fullmatch(r"[0-9a-f]{40}", options.revision)
     usage_remote = "\n".join(

@@ -29,7 +29,8 @@ from huggingface_hub import constants
 from huggingface_hub.file_download import repo_folder_name
 from huggingface_hub.utils import HFValidationError, filter_repo_objects, validate_repo_id
 
-from hubheads.export import needs_remote_code
+from hubheads.export import needs_remote_code, read_json
+from hubheads.sources import check_trusted
 
 logger = logging.getLogger(__name__)
 
@@ -337,15 +338,17 @@ def push_folder(
             it today. Without it such a push is refused: consumers calling the repo without
             `trust_remote_code=True` would break. `create_pr` and `branch` break no one.
         trust_remote_code (`bool`, *optional*, defaults to `False`):
-            Let the verification's smoke run execute code from another repo that config.json points at.
+            Push a repo whose config.json runs code from another repo (a cross-repo `auto_map`), and let the
+            verification's smoke run execute it. Without it such a folder is refused at once, smoke run or not: its
+            consumers will run that code, so whoever publishes it must have read it.
 
     Returns:
         [`PushResult`]: the commit, with `usage`, the consumer's `pipeline(...)` line pinned to it.
 
     Raises:
         `FileNotFoundError`: `folder` is not a folder with a config.json.
-        `ValueError`: `repo_id` is not `"org/name"`, `create_pr` is combined with a branch, or verification failed
-            and `force` is not set.
+        `ValueError`: `repo_id` is not `"org/name"`, `create_pr` is combined with a branch, the folder runs another
+            repo's code and `trust_remote_code` is not set, or verification failed and `force` is not set.
     """
     from hubheads import __version__
 
@@ -358,6 +361,7 @@ def push_folder(
         )
     from hubheads.verify import verify_repo
 
+    check_trusted(read_json(folder / "config.json"), folder, trust_remote_code)
     report = verify_repo(folder, smoke=smoke, trust_remote_code=trust_remote_code)
     if not report.ok:
         # The failures and warnings only: the passed checks would bury them.

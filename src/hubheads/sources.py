@@ -74,12 +74,58 @@ def resolve_checkpoint(source: str | os.PathLike, revision: str | None = None, *
         ) from error
 
 
+def class_references(config: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(where in config.json, "module.Class" or "org/repo--module.Class") for every class `custom_pipelines` and
+    `auto_map` name."""
+    references: list[tuple[str, Any]] = []
+    for task, entry in (config.get("custom_pipelines") or {}).items():
+        references.append(
+            (f"custom_pipelines[{task!r}].impl", entry.get("impl") if isinstance(entry, Mapping) else entry)
+        )
+    for auto_class, value in (config.get("auto_map") or {}).items():
+        for reference in value if isinstance(value, list) else [value]:
+            if reference is not None:  # tokenizers list [slow, fast], either may be None
+                references.append((f"auto_map[{auto_class!r}]", reference))
+    return references
+
+
 def code_repos(config: Mapping[str, Any]) -> list[str]:
-    """The other repos whose code config.json's `auto_map` points at (`"org/code--module.Class"`), in order."""
-    references: list[Any] = []
-    for value in (config.get("auto_map") or {}).values():
-        references += value if isinstance(value, list) else [value]
+    """The other repos whose code config.json points at (`"org/code--module.Class"`), in order."""
+    references = [reference for _, reference in class_references(config)]
     return list(dict.fromkeys(ref.split("--")[0] for ref in references if isinstance(ref, str) and "--" in ref))
+
+
+def code_pin(config: Mapping[str, Any]) -> str | None:
+    """The `code_revision="..."` argument that pins the other repo's code, or `None` when no argument can.
+
+    transformers fetches every code file of a load at `code_revision` when it is given, this repo's own files
+    (such as the hubheads pipeline) as well as the other repo's. So it pins the other repo only when config.json
+    names no code of its own, and only one other repo.
+    """
+    repos = code_repos(config)
+    own = [ref for _, ref in class_references(config) if isinstance(ref, str) and "--" not in ref]
+    if len(repos) != 1 or own:
+        return None
+    return f'code_revision="{code_revision(repos[0])}"'
+
+
+def pin_advice(config: Mapping[str, Any], code_repo: str) -> str:
+    """What a consumer can do about `code_repo`, the other repo whose code config.json points at: the pinned call when
+    `code_pin` has one, else why transformers cannot pin it and the ways out."""
+    pin = code_pin(config)
+    if pin:
+        return f"Review it and pin it: pipeline(..., trust_remote_code=True, revision=<this repo's commit>, {pin})."
+    native = (
+        " or, for a gte-multilingual-base fine-tune, convert it to transformers' native `gte` with `hubheads export "
+        f"--native` (transformers >= {MIN_GTE_TRANSFORMERS}), which needs no remote code at all"
+        if config.get("model_type") == NEW_FORMAT
+        else ""
+    )
+    return (
+        f"transformers cannot pin it here: `code_revision=` fetches every code file of a load at that one revision, "
+        f"this repo's own files too, so consumers always get {code_repo} at its newest commit. Review that code; to "
+        f"pin it, copy its files into this repo and point `auto_map` at them{native}."
+    )
 
 
 def cached_snapshot(repo_id: str, revision: str | None = None) -> Path | None:
@@ -259,12 +305,15 @@ __all__ = [
     "cached_snapshot",
     "check_native_gte",
     "check_trusted",
+    "class_references",
+    "code_pin",
     "code_repos",
     "code_revision",
     "gte_config",
     "has_native_gte",
     "load_encoder",
     "load_native_gte",
+    "pin_advice",
     "resolve_checkpoint",
     "runs_remote_code",
 ]

@@ -42,7 +42,7 @@ from hubheads.export import (
 )
 from hubheads.hub import install_in_offline_cache, run_stock_pipeline
 from hubheads.modeling.configuration_hubheads import THRESHOLD_KEYS, DecisionThresholds
-from hubheads.sources import cached_snapshot, check_trusted, code_repos, code_revision
+from hubheads.sources import cached_snapshot, check_trusted, class_references, code_repos, pin_advice
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 RELEASED_FILES = Path(__file__).resolve().parent / "data" / "released_files.json"
@@ -357,20 +357,6 @@ def _check_thresholds(repo: _Repo) -> list[Finding]:
     return findings
 
 
-def _class_references(config: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    """(where in config.json, "module.Class") for every class `custom_pipelines` and `auto_map` name."""
-    references: list[tuple[str, Any]] = []
-    for task, entry in (config.get("custom_pipelines") or {}).items():
-        references.append(
-            (f"custom_pipelines[{task!r}].impl", entry.get("impl") if isinstance(entry, Mapping) else entry)
-        )
-    for auto_class, value in (config.get("auto_map") or {}).items():
-        for reference in value if isinstance(value, list) else [value]:
-            if reference is not None:  # tokenizers list [slow, fast], either may be None
-                references.append((f"auto_map[{auto_class!r}]", reference))
-    return references
-
-
 def _relative_import_problems(repo: _Repo, roots: list[str]) -> list[Finding]:
     """Follow the relative imports of `roots` as transformers' loader does; every one must name a file of the repo."""
     findings, seen, pending = [], set(), list(roots)
@@ -407,7 +393,7 @@ def _check_remote_code(repo: _Repo) -> list[Finding]:
                 f"`{key}` in config.json must be an object, got {config[key]!r}; re-export with `hubheads export`."
             )
             return [Finding("remote-code", FAIL, message, "config.json")]
-    references = _class_references(config)
+    references = class_references(config)
     if not references:
         arch = ARCHITECTURES.get(config.get("model_type", ""))
         if arch is not None:
@@ -430,11 +416,9 @@ def _check_remote_code(repo: _Repo) -> list[Finding]:
             if code_repo in cross_repo:
                 continue
             cross_repo.append(code_repo)
-            pin = f'"{code_revision(code_repo)}"'
             message = (
                 f"{where} ({reference}) runs code from another repo, {code_repo}, which this check does not scan and "
-                f"which consumers fetch at its newest commit unless they pin it; review it and pin it: pipeline(..., "
-                f"trust_remote_code=True, revision=<this repo's commit>, code_revision={pin})."
+                f"which consumers fetch at its newest commit unless they pin it. {pin_advice(config, code_repo)}"
             )
             findings.append(Finding("remote-code", WARN, message, "config.json"))
             continue

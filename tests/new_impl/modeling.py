@@ -35,9 +35,11 @@ class NewRotaryEmbedding(nn.Module):
             if scaling.get("type") != "ntk":
                 raise ValueError(f"this reference implements fixed NTK rope scaling only, got {scaling!r}")
             base = base * float(scaling["factor"]) ** (dim / (dim - 2))
-        self.register_buffer(
-            "inv_freq", 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim)), persistent=False
-        )
+        self.dim, self.base = dim, base
+        self.register_buffer("inv_freq", self.compute_inv_freq(), persistent=False)
+
+    def compute_inv_freq(self):
+        return 1.0 / (self.base ** (torch.arange(0, self.dim, 2, dtype=torch.float32) / self.dim))
 
     def forward(self, seq_len, device):
         positions = torch.arange(seq_len, device=device, dtype=torch.float32)
@@ -134,6 +136,10 @@ class NewPreTrainedModel(PreTrainedModel):
     base_model_prefix = "new"
 
     def _init_weights(self, module):
+        # transformers 5 builds the model on the meta device: a buffer that is not in the checkpoint must be set here.
+        if isinstance(module, NewRotaryEmbedding):
+            with torch.no_grad():
+                module.inv_freq.copy_(module.compute_inv_freq())
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, std=self.config.initializer_range)
         if isinstance(module, nn.Linear) and module.bias is not None:
