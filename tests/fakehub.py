@@ -117,6 +117,7 @@ class FakeHub:
         commits: one dict per commit request: `repo_id`, `revision` (as requested), `ref` (the revision it landed on,
             `refs/pr/N` for a pull request), `oid`, `params` (the query parameters), `lines` (the ndjson payload).
         page_size: entries per page of a tree listing; the Hub's is 1000, a test may lower it to page.
+        gated: repos whose files the client may not read: every GET or HEAD on them answers 403 `GatedRepo`.
     """
 
     endpoint: str
@@ -129,6 +130,7 @@ class FakeHub:
     lfs_store: dict[str, bytes] = field(default_factory=dict)
     commits: list[dict] = field(default_factory=list)
     page_size: int = PAGE_SIZE
+    gated: set[str] = field(default_factory=set)  # repos whose files this token may not read (403 GatedRepo)
     cache_dir: Path | None = None  # huggingface_hub's download cache while `fake_hub` is active
 
     # --- what tests read ---
@@ -201,6 +203,8 @@ class FakeHub:
                 args = [unquote(group) if group is not None else None for group in match.groups()]
                 if args[0] not in self.repos:
                     return _error(404, "RepoNotFound", f"Repository {args[0]} not found")
+                if args[0] in self.gated and method in ("GET", "HEAD"):
+                    return _error(403, "GatedRepo", f"Access to model {args[0]} is restricted.")
                 return handler(request, body, *args)
         return httpx2.Response(404, json={"error": f"fake Hub has no route {request.method} {request.url.path}"})
 

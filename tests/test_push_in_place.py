@@ -97,6 +97,7 @@ def test_pushing_onto_main_is_refused_while_legacy_files_remain(hub, repo, publi
         ("GET", "/org/name/resolve/main/config.json"),
     ]
     assert hub.commits == [] and hub.lfs_uploads == {} and hub.tree(REPO_ID) == published
+    assert not (hub.cache_dir / "models--org--name").exists(), "config.json was read, not cached for the user"
 
 
 def test_deleting_legacy_files_on_main_is_still_refused_when_it_breaks_consumers(hub, repo, published):
@@ -127,6 +128,7 @@ def test_a_pull_request_deletes_the_legacy_files_in_its_one_commit(hub, repo, pu
     assert sorted(deleted_paths(commit)) == LEGACY, "exactly the legacy files, not the ONNX export nor the README"
     assert set(committed_files(commit)) == set(exported(repo)), "README.md is not in the folder, so not uploaded"
     assert result.deleted == LEGACY
+    assert result.stale == ["onnx/model.onnx"], "an export of the previous weights, kept and reported"
     assert result.pr_url == f"{constants.ENDPOINT}/{REPO_ID}/discussions/1" and result.commit_oid == commit["oid"]
     assert hub.tree(REPO_ID) == published, "main is unchanged until the pull request is merged"
     assert hub.tree(REPO_ID, "refs/pr/1") == without_legacy(published) | exported(repo)
@@ -174,7 +176,7 @@ def test_a_new_repo_is_pushed_without_either_refusal(hub, repo):
     assert not any(path.startswith("/org/new/resolve/") for _, path in hub.calls), "no config.json to read"
     assert commit_calls(hub) == [("POST", "/api/models/org/new/commit/main")]
     (commit,) = hub.commits
-    assert deleted_paths(commit) == [] and result.deleted == []
+    assert deleted_paths(commit) == [] and result.deleted == [] and result.stale == []
     assert hub.tree("org/new") == exported(repo) and result.trust_remote_code
 
 
@@ -228,3 +230,10 @@ def test_the_fake_hub_lists_and_serves_files_as_the_hub_does(hub, published):
         api.list_repo_files("org/no-such-repo")
     with pytest.raises(RepositoryNotFoundError):
         api.hf_hub_download("org/no-such-repo", "config.json")
+
+
+def test_a_gated_repo_is_refused_before_anything_is_created(hub, repo, published):
+    hub.gated.add(REPO_ID)
+    with pytest.raises(ValueError, match="org/name exists but is gated.*accept its conditions"):
+        push_folder(repo, REPO_ID, create_pr=True, delete_legacy=True, smoke=False)
+    assert hub.calls == [("GET", "/api/models/org/name/tree/main")] and hub.commits == []

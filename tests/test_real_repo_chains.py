@@ -357,7 +357,7 @@ def incivility(tmp_path_factory) -> Chain:
         push = ["push", str(tmp / "repo"), "--repo-id", "org/incivility", "--no-smoke"]
         steps["push refused"] = cli(push)
         steps["push onto main refused"] = cli([*push, "--delete-legacy"])
-        _ok(cli([*push, "--create-pr", "--delete-legacy"]))
+        steps["push"] = _ok(cli([*push, "--create-pr", "--delete-legacy"]))
         (commit,) = hub.commits
         steps["deleted"] = sorted(deleted_paths(commit))
         steps["main"] = hub.tree("org/incivility")
@@ -396,7 +396,8 @@ def test_the_published_incivility_repo_chain(incivility):
     assert code == 2 and "--delete-legacy" in err and all(name in err for name in LEGACY)
     code, _, err = steps["push onto main refused"]
     assert code == 2 and "--create-pr" in err
-    assert steps["deleted"] == LEGACY
+    assert steps["deleted"] == LEGACY and f"Deleted in the same commit: {', '.join(LEGACY)}" in steps["push"]
+    assert "left in place, built from the previous weights (they no longer match): onnx/model.onnx" in steps["push"]
     assert steps["main"]["README.md"] == AUTHOR_README.encode(), "main is untouched until the PR is merged"
     readme = steps["pr"]["README.md"].decode()
     assert "Cite our paper when you use it." in readme and "<!-- hubheads:start -->" in readme

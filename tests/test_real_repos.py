@@ -4,12 +4,14 @@ export -> tune -> card -> verify -> consumer."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 import real_repos
 import tiny
 import torch
 from huggingface_hub import constants
+from packaging.version import Version
 from real_repos import CODE_REPO, NEW_IMPL
 from transformers import AutoModelForSequenceClassification
 
@@ -20,7 +22,7 @@ from hubheads import (
     install_in_offline_cache,
     run_stock_pipeline,
 )
-from hubheads.sources import has_native_gte
+from hubheads.sources import MIN_GTE_TRANSFORMERS, has_native_gte
 
 TEXTS = tiny.sample_texts(24, seed=11)
 LANGS = ["it", "en", "es"] * 8
@@ -55,6 +57,36 @@ def test_export_native_equals_the_new_format_reference(tmp_path, rope_scaling):
         want, got = reference(**batch).logits, native(**batch).logits
     assert want.abs().max() > 0.1, "logits large enough for the comparison to mean something"
     torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
+
+
+@needs_gte
+@pytest.mark.consumer
+def test_a_native_export_runs_with_no_remote_code_from_transformers_5_18(tmp_path, hf_home, consumer_python):
+    from hubheads.card import CardOptions, write_card
+
+    reference = real_repos.save_new_format(tmp_path / "ckpt")
+    export_model(tmp_path / "ckpt", tmp_path / "repo", native=True)
+    write_card(tmp_path / "repo", CardOptions(repo_id="org/reclaim-native"))
+    readme = " ".join((tmp_path / "repo" / "README.md").read_text().split())
+    assert "Needs transformers >= 5.18.0, the first release with the native `gte` architecture" in readme
+    install_in_offline_cache(tmp_path / "repo", "org/reclaim-native", cache_dir=hf_home / "hub")
+    calls = [{"inputs": TEXTS, "kwargs": {"lang": LANGS}}]
+    version = subprocess.run(
+        [consumer_python, "-c", "import transformers; print(transformers.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if Version(version) < Version(MIN_GTE_TRANSFORMERS):  # what the card's limitation says
+        with pytest.raises(RuntimeError, match="model type `gte` but Transformers does not recognize"):
+            run_stock_pipeline("org/reclaim-native", hf_home, calls, python=consumer_python)
+        return
+    out = run_stock_pipeline("org/reclaim-native", hf_home, calls, python=consumer_python)
+    p1 = [row[1] for row in tiny.probabilities(reference, tiny.build_tokenizer(), TEXTS)]
+    cut = [0.7 if lang == "it" else real_repos.RECLAMATION_THRESHOLDS["best_threshold_global"] for lang in LANGS]
+    assert [r["label"] for r in out["results"][0]] == [
+        "reclaimed" if p >= c else "not_reclaimed" for p, c in zip(p1, cut)
+    ]
 
 
 @needs_gte

@@ -20,6 +20,7 @@ from typing import Any
 
 from hubheads.export import MULTI_LABEL, label_names, needs_remote_code, read_json
 from hubheads.hub import check_repo_id
+from hubheads.modeling.configuration_hubheads import NEWER_ENCODERS
 from hubheads.sources import check_trusted, code_pin, code_repos, pin_advice
 from hubheads.tune import REPORTS_FILE, deployed_rule
 
@@ -231,6 +232,12 @@ def _limitations(config: Mapping[str, Any], reports: Mapping[str, Any], kind: st
         items.append(
             "The stock pipeline call runs this repo's Python files (`trust_remote_code=True`); read them and pin "
             "`revision`, or install hubheads to run the packaged copy instead."
+        )
+    encoder = config.get("model_type"), (config.get("backbone_config") or {}).get("model_type")
+    for model_type in dict.fromkeys(name for name in encoder if name in NEWER_ENCODERS):
+        items.append(
+            f"Needs transformers >= {NEWER_ENCODERS[model_type]}, the first release with the native `{model_type}` "
+            'architecture; older releases cannot load it ("does not recognize this architecture").'
         )
     for code_repo in code_repos(config):
         items.append(

@@ -142,6 +142,11 @@ def _push(args: argparse.Namespace) -> int:
     if result.deleted:
         print(f"Deleted in the same commit: {', '.join(result.deleted)}")
     print(f"Pushed {args.folder} to {result.repo_id} ({result.revision}): commit {result.commit_oid}")
+    if result.stale:
+        print(
+            f"  left in place, built from the previous weights (they no longer match): {', '.join(result.stale)}; "
+            "regenerate or delete them"
+        )
     print(f"  {result.pr_url or result.commit_url}")
     print("  consumers pin this commit:")
     print(f"    {result.usage}")

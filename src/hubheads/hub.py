@@ -30,7 +30,7 @@ from huggingface_hub.file_download import repo_folder_name
 from huggingface_hub.utils import HFValidationError, filter_repo_objects, validate_repo_id
 
 from hubheads.export import needs_remote_code, read_json
-from hubheads.sources import check_trusted
+from hubheads.sources import OTHER_FRAMEWORKS, check_trusted
 
 logger = logging.getLogger(__name__)
 
@@ -188,6 +188,8 @@ class PushResult:
         trust_remote_code (`bool`, *optional*, defaults to `True`): whether consumers need `trust_remote_code=True`
             (config.json declares the hubheads pipeline or an `auto_map`); a plain repo loads without it.
         deleted (`list[str]`): legacy files the commit deleted (`delete_legacy=True`).
+        stale (`list[str]`): exports for other runtimes (`onnx/`, Core ML, OpenVINO, ...) the repo keeps: they were
+            built from the previous weights, so they no longer match; regenerate or delete them.
     """
 
     repo_id: str
@@ -197,6 +199,7 @@ class PushResult:
     pr_url: str | None = None
     trust_remote_code: bool = True
     deleted: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
 
     @property
     def usage(self) -> str:
@@ -225,7 +228,9 @@ def _needs_remote_code(folder: Path) -> bool:
 def _remote_state(api: Any, repo_id: str, revision: str) -> tuple[list[str], dict[str, Any] | None]:
     """The files of `repo_id` at `revision` (falling back to main for a branch not created yet) and its config.json,
     or `([], None)` for a repo that does not exist yet."""
-    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+    import tempfile
+
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
     try:
         try:
@@ -233,15 +238,21 @@ def _remote_state(api: Any, repo_id: str, revision: str) -> tuple[list[str], dic
         except RevisionNotFoundError:  # a new branch starts from main
             revision = "main"
             files = api.list_repo_files(repo_id, revision=revision)
+    except GatedRepoError:  # a subclass of RepositoryNotFoundError, but the repo exists
+        raise ValueError(
+            f"{repo_id} exists but is gated, and this token cannot read it, so its files cannot be checked before the "
+            "push; accept its conditions on the Hub (or push with a token of an account that has access)."
+        ) from None
     except RepositoryNotFoundError:
         return [], None
     if "config.json" not in files:
         return files, None
-    path = api.hf_hub_download(repo_id, "config.json", revision=revision)
-    try:
-        config = json.loads(Path(path).read_text(encoding="utf-8"))
-    except ValueError:
-        config = None
+    with tempfile.TemporaryDirectory() as scratch:  # read only: nothing of it goes into the user's cache
+        path = api.hf_hub_download(repo_id, "config.json", revision=revision, cache_dir=scratch)
+        try:
+            config = json.loads(Path(path).read_text(encoding="utf-8"))
+        except ValueError:
+            config = None
     return files, config if isinstance(config, dict) else None
 
 
@@ -392,6 +403,9 @@ def push_folder(
     )
     if legacy:
         logger.warning("Deleting from %s in the same commit: %s", repo_id, ", ".join(legacy))
+    stale = [name for name in filter_repo_objects(files, allow_patterns=OTHER_FRAMEWORKS) if name not in legacy]
+    if stale:
+        logger.warning("Left in place on %s, built from the previous weights: %s", repo_id, ", ".join(stale))
     api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
     if branch and branch != "main":
         api.create_branch(repo_id, branch=branch, exist_ok=True)
@@ -414,6 +428,7 @@ def push_folder(
         pr_url=info.pr_url,
         trust_remote_code=needs_code,
         deleted=legacy,
+        stale=stale,
     )
 
 
