@@ -110,6 +110,7 @@ def reclamation(tmp_path_factory) -> Chain:
         tuned = run_cli([*tune, "--trust-remote-code"], author_home)  # runs the code repo: a fresh process
         assert tuned.returncode == 0, tuned.stderr[-3000:]
 
+        steps["card refused"] = cli(["card", str(tmp / "repo"), "--repo-id", "org/reclaim"])
         _ok(cli(["card", str(tmp / "repo"), "--repo-id", "org/reclaim", "--trust-remote-code"]))
         steps["readme"] = (tmp / "repo" / "README.md").read_text()
         steps["verify refused"] = cli(["verify", str(tmp / "repo")])
@@ -144,6 +145,7 @@ def test_the_reclamation_detector_chain(reclamation):
     _one_line_naming(steps["export refused"], CODE_REPO, "--trust-remote-code")
     assert steps["export left nothing"]
     _one_line_naming(steps["tune refused"], CODE_REPO, "--trust-remote-code")
+    _one_line_naming(steps["card refused"], CODE_REPO, "--trust-remote-code")
     _one_line_naming(steps["verify refused"], CODE_REPO, "--trust-remote-code")
     _one_line_naming(steps["push refused"], CODE_REPO, "--trust-remote-code")
     config = steps["config"]
