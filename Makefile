@@ -6,6 +6,9 @@ VENV := .venv
 COMPAT := .venv-tf457
 TORCH := torch==2.13.0
 COMPAT_TRANSFORMERS := transformers==4.57.6
+RELEASE_446 := 4.46.3
+RELEASE_500 := 5.0.0
+MATRIX := .venv-tf446 .venv-tf500
 PIP_FLAGS := --quiet --disable-pip-version-check
 
 .PHONY: demo test lint bench clean
@@ -17,10 +20,16 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[dev,demo]"
 	touch $@
 
-# A consumer's machine that has not upgraded: transformers 4.57.6, no hubheads.
+# Consumers' machines that have not upgraded, without hubheads: transformers 4.57.6 (every consumer test), and for
+# the release matrix (tests/test_versions.py) the floor pyproject claims and the first 5.x release.
 $(COMPAT)/.installed:
 	$(PYTHON) -m venv $(COMPAT)
 	$(COMPAT)/bin/pip install $(PIP_FLAGS) $(TORCH) $(COMPAT_TRANSFORMERS)
+	touch $@
+
+.venv-tf%/.installed:
+	$(PYTHON) -m venv .venv-tf$*
+	.venv-tf$*/bin/pip install $(PIP_FLAGS) $(TORCH) transformers==$(RELEASE_$*)
 	touch $@
 
 demo: $(VENV)/.installed
@@ -31,13 +40,15 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check src modeling hub_templates tests benchmarks
 	$(VENV)/bin/mypy src modeling
 
-test: $(VENV)/.installed $(COMPAT)/.installed lint
+test: $(VENV)/.installed $(COMPAT)/.installed $(MATRIX:%=%/.installed) lint
 	# Two workers, one per core; a module's tests share a worker, so its module-scoped fixtures run once.
-	HUBHEADS_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(VENV)/bin/python -m pytest -n 2 --dist loadscope
+	HUBHEADS_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python \
+	HUBHEADS_MATRIX_PYTHONS=$(subst $(eval) ,:,$(MATRIX:%=$(CURDIR)/%/bin/python)) \
+	$(VENV)/bin/python -m pytest -n 2 --dist loadscope
 
 # Throughput and memory ratios on the embedded MiniLM backbone (several minutes; not part of `make test`).
 bench: $(VENV)/.installed
 	$(VENV)/bin/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) $(COMPAT) hubheads-demo build dist src/*.egg-info
+	rm -rf $(VENV) $(COMPAT) $(MATRIX) hubheads-demo build dist src/*.egg-info

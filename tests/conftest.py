@@ -23,9 +23,25 @@ def consumer_pythons() -> list:
     return params
 
 
+MATRIX_ENV = "HUBHEADS_MATRIX_PYTHONS"
+
+
+def release_pythons() -> list:
+    """The interpreters of the release matrix (tests/test_versions.py): `consumer_pythons()`, and from `make test` one
+    per further transformers release (`HUBHEADS_MATRIX_PYTHONS`, paths separated by `os.pathsep`: the floor
+    release and the first 5.x). Under CI they are required."""
+    params = consumer_pythons()
+    extra = [path for path in os.environ.get(MATRIX_ENV, "").split(os.pathsep) if path]
+    if not extra and os.environ.get("CI"):
+        raise RuntimeError(f"CI must run the release matrix: set {MATRIX_ENV}.")
+    return params + [pytest.param(path, id=Path(path).parent.parent.name.lstrip(".")) for path in extra]
+
+
 def pytest_generate_tests(metafunc):
     if "consumer_python" in metafunc.fixturenames:
         metafunc.parametrize("consumer_python", consumer_pythons())
+    if "release_python" in metafunc.fixturenames:
+        metafunc.parametrize("release_python", release_pythons())
 
 
 @pytest.fixture

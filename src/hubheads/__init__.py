@@ -42,6 +42,7 @@ _LAZY = {
     "PushResult": "hubheads.hub",
     "push_folder": "hubheads.hub",
     "run_stock_pipeline": "hubheads.hub",
+    "run_stock_pipelines": "hubheads.hub",
 }
 
 __all__ = [

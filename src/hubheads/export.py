@@ -243,6 +243,13 @@ def write_decisions(config: dict[str, Any], thresholds: DecisionThresholds, fold
             "tf": [],
             "type": "text",
         }
+    tokenizer_config = folder / "tokenizer_config.json"
+    if config.get("auto_map") and not config.get("tokenizer_class") and tokenizer_config.is_file():
+        # transformers 4.46-4.53 pipelines load a tokenizer only for a config class they ship or a config that names
+        # its tokenizer class; a remote-code config is neither unless it names the class tokenizer_config.json names.
+        tokenizer_class = read_json(tokenizer_config).get("tokenizer_class")
+        if isinstance(tokenizer_class, str) and tokenizer_class:
+            config["tokenizer_class"] = tokenizer_class
     config["hubheads_version"] = __version__
     write_json(folder / "config.json", config)
     write_json(

@@ -121,17 +121,20 @@ def install_in_offline_cache(
 _CONSUMER_SCRIPT = r"""
 import json, sys
 sys.modules["hubheads"] = None  # the code that runs must be the repo's copy, not the installed package
-request = json.load(sys.stdin)
+requests = json.load(sys.stdin)
 import transformers
 from transformers import pipeline
-clf = pipeline("text-classification", model=request["repo_id"], trust_remote_code=True, **request["pipeline_kwargs"])
-results = [clf(call["inputs"], **call.get("kwargs", {})) for call in request["calls"]]
-json.dump({
-    "transformers_version": transformers.__version__,
-    "pipeline_class": type(clf).__name__,
-    "pipeline_module": type(clf).__module__,
-    "results": results,
-}, sys.stdout)
+outputs = []
+for request in requests:
+    kwargs = request["pipeline_kwargs"]
+    clf = pipeline("text-classification", model=request["repo_id"], trust_remote_code=True, **kwargs)
+    outputs.append({
+        "transformers_version": transformers.__version__,
+        "pipeline_class": type(clf).__name__,
+        "pipeline_module": type(clf).__module__,
+        "results": [clf(call["inputs"], **call.get("kwargs", {})) for call in request["calls"]],
+    })
+json.dump(outputs, sys.stdout)
 """
 
 
@@ -157,13 +160,39 @@ def run_stock_pipeline(
     Returns:
         `dict` with `results` (one output per call), `transformers_version`, `pipeline_class`, `pipeline_module`.
     """
+    request = {"repo_id": repo_id, "calls": list(calls), "pipeline_kwargs": dict(pipeline_kwargs or {})}
+    (output,) = run_stock_pipelines(hf_home, [request], python=python, timeout=timeout)
+    return output
+
+
+def run_stock_pipelines(
+    hf_home: str | os.PathLike,
+    requests: Iterable[Mapping[str, Any]],
+    *,
+    python: str | None = None,
+    timeout: float = 600,
+) -> list[dict[str, Any]]:
+    """`run_stock_pipeline` for several repos in one fresh interpreter (one start-up, one import of transformers).
+
+    Args:
+        hf_home (`str` or `os.PathLike`): the `HF_HOME` of the consumer; its `hub/` folder is the cache.
+        requests (iterable of `dict`): each `{"repo_id": ..., "calls": [...], "pipeline_kwargs": {...}}`, as the
+            arguments of `run_stock_pipeline`.
+        python (`str`, *optional*): the consumer's interpreter; defaults to this one.
+
+    Returns:
+        `list[dict]`: one output per request, as `run_stock_pipeline` returns it.
+    """
     env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "TRANSFORMERS_"))}
     env.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONNOUSERSITE="1")
     env.pop("PYTHONPATH", None)
-    request = {"repo_id": repo_id, "calls": list(calls), "pipeline_kwargs": dict(pipeline_kwargs or {})}
+    payload = [
+        {"repo_id": r["repo_id"], "calls": list(r["calls"]), "pipeline_kwargs": dict(r.get("pipeline_kwargs") or {})}
+        for r in requests
+    ]
     completed = subprocess.run(
         [python or sys.executable, "-c", _CONSUMER_SCRIPT],
-        input=json.dumps(request),
+        input=json.dumps(payload),
         capture_output=True,
         text=True,
         env=env,
@@ -439,4 +468,5 @@ __all__ = [
     "install_in_offline_cache",
     "push_folder",
     "run_stock_pipeline",
+    "run_stock_pipelines",
 ]

@@ -1,0 +1,157 @@
+"""Every transformers release the project claims, as a consumer without hubheads.
+
+One module-scoped set of repos, one of each kind hubheads writes (per-language thresholds, multi-label sets, a plain
+repo that configures nothing, the trust + type model, the gated post + bio model, a remote-code backbone through a
+cross-repo `auto_map`), and one fresh process per release that runs them all through the stock
+`pipeline("text-classification", model=repo, trust_remote_code=True)`. Each release must give the decisions a hand
+computation gives, and the same outputs as the newest release (scores to 1e-5). `make test` runs it under the floor
+release (4.46.3), 4.57.6, the first 5.x (5.0.0) and the newest.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import real_repos
+import tiny
+import torch
+
+from hubheads import GatedBioCollator, add_language_tokens, export_model, install_in_offline_cache, run_stock_pipelines
+
+pytestmark = pytest.mark.consumer
+
+TEXTS = tiny.sample_texts(12, seed=21)
+LANGS = ["it", "en", "es"] * 4
+BIOS = ["love people friend", None, "", "hate enemy awful", "grazie amico", "thanks"] * 2
+
+
+def _cut(scores: list[float]) -> float:
+    """A threshold halfway between the two middle scores: it splits them, clear of float noise."""
+    ordered = sorted(scores)
+    middle = len(ordered) // 2
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory) -> tuple[Path, list[dict], list[list]]:
+    """(HF_HOME, one request per repo, the hand-computed labels of each request's first call)."""
+    tmp = tmp_path_factory.mktemp("releases")
+    hf_home = tmp / "hf_home"
+    tokenizer = tiny.build_tokenizer()
+    requests, expected = [], []
+
+    def publish(folder: Path, repo_id: str, calls: list[dict], labels: list) -> None:
+        install_in_offline_cache(folder, repo_id, cache_dir=hf_home / "hub")
+        requests.append({"repo_id": repo_id, "calls": calls})
+        expected.append(labels)
+
+    # Per-language thresholds on a binary XLM-R classifier.
+    model = tiny.build_model("xlm-roberta", seed=1)
+    model.save_pretrained(tmp / "binary-ckpt")
+    tokenizer.save_pretrained(tmp / "binary-ckpt")
+    p1 = [row[1] for row in tiny.probabilities(model, tokenizer, TEXTS)]
+    by_lang = {"it": _cut(p1[0::3]), "en": _cut(p1[1::3])}
+    best = _cut(p1[2::3])
+    export_model(tmp / "binary-ckpt", tmp / "binary", threshold=best, lang_thresholds=by_lang)
+    labels = ["LABEL_1" if p >= by_lang.get(lang, best) else "LABEL_0" for p, lang in zip(p1, LANGS)]
+    publish(tmp / "binary", "org/binary", [{"inputs": TEXTS, "kwargs": {"lang": LANGS}}], labels)
+
+    # Multi-label sets with per-label thresholds.
+    names = tiny.MULTI_LABELS
+    model = tiny.build_model(num_labels=len(names), seed=2, id2label=dict(enumerate(names)))
+    model.save_pretrained(tmp / "multi-ckpt")
+    tokenizer.save_pretrained(tmp / "multi-ckpt")
+    label_thresholds = {"sarcasm": 0.3, "vulgarity": 0.8}
+    export_model(tmp / "multi-ckpt", tmp / "multi", multi_label=True, label_thresholds=label_thresholds)
+    scores = tiny.probabilities(model, tokenizer, TEXTS, multi_label=True)
+    sets = [
+        [n for p, n in sorted(zip(row, names), key=lambda item: -item[0]) if p >= label_thresholds.get(n, 0.5)]
+        for row in scores
+    ]
+    publish(tmp / "multi", "org/multi", [{"inputs": TEXTS}], sets)
+
+    # A plain three-class model that configures nothing: the stock pipeline class, argmax.
+    model = tiny.build_model("bert", num_labels=3, seed=3)
+    model.save_pretrained(tmp / "plain-ckpt")
+    tokenizer.save_pretrained(tmp / "plain-ckpt")
+    assert not export_model(tmp / "plain-ckpt", tmp / "plain").pipeline_declared
+    argmax = [f"LABEL_{int(np.argmax(row))}" for row in tiny.probabilities(model, tokenizer, TEXTS)]
+    publish(tmp / "plain", "org/plain", [{"inputs": TEXTS}, {"inputs": TEXTS, "kwargs": {"top_k": None}}], argmax)
+
+    # The trust + type model.
+    model = tiny.build_residual_type_fusion("xlm-roberta", seed=4)
+    with torch.no_grad():
+        outputs = [model(**tokenizer(text, return_tensors="pt")) for text in TEXTS]
+    trust = [out.logits[0].softmax(-1)[1].item() for out in outputs]
+    model.config.best_threshold_global = _cut(trust)
+    model.save_pretrained(tmp / "trust-ckpt")
+    tokenizer.save_pretrained(tmp / "trust-ckpt")
+    export_model(tmp / "trust-ckpt", tmp / "trust")
+    trust_type = [
+        ("trusted" if p >= _cut(trust) else "untrusted", tiny.TYPE_LABELS[int(out.type_logits[0].argmax())])
+        for p, out in zip(trust, outputs)
+    ]
+    publish(tmp / "trust", "org/trust-type", [{"inputs": TEXTS}], trust_type)
+
+    # The gated post + bio model, with language tokens.
+    model = tiny.build_gated_bio(use_lang_token=True, languages=["it", "en"], seed=5)
+    bio_tokenizer = tiny.build_tokenizer()
+    add_language_tokens(model, bio_tokenizer)
+    rows = [{"text": t, "bio": b, "lang": lang} for t, b, lang in zip(TEXTS, BIOS, LANGS)]
+    with torch.no_grad():
+        p_bio = model(**GatedBioCollator(bio_tokenizer, model.config)(rows)).logits.softmax(-1)[:, 1].tolist()
+    model.config.best_threshold_global = _cut(p_bio)
+    export_model(model, tmp / "bio", tokenizer=bio_tokenizer)
+    labels = ["LABEL_1" if p >= _cut(p_bio) else "LABEL_0" for p in p_bio]
+    publish(tmp / "bio", "org/bio", [{"inputs": TEXTS, "kwargs": {"bio": BIOS, "lang": LANGS}}], labels)
+
+    # A gte-multilingual-base fine-tune in its "new" format: remote code from Alibaba-NLP/new-impl.
+    new_model = real_repos.save_new_format(tmp / "new-ckpt")
+    export_model(tmp / "new-ckpt", tmp / "new", trust_remote_code=True)
+    install_in_offline_cache(real_repos.NEW_IMPL, real_repos.CODE_REPO, cache_dir=hf_home / "hub")
+    thresholds = json.loads((tmp / "new" / "config.json").read_text())
+    p_new = [row[1] for row in tiny.probabilities(new_model, tokenizer, TEXTS)]
+    cut = [thresholds["thresholds_by_lang"].get(lang, thresholds["best_threshold_global"]) for lang in LANGS]
+    reclaimed = ["reclaimed" if p >= c else "not_reclaimed" for p, c in zip(p_new, cut)]
+    publish(tmp / "new", "org/reclaim", [{"inputs": TEXTS, "kwargs": {"lang": LANGS}}], reclaimed)
+    return hf_home, requests, expected
+
+
+@pytest.fixture(scope="module")
+def newest(repos) -> list[dict]:
+    hf_home, requests, _ = repos
+    return run_stock_pipelines(hf_home, requests)
+
+
+def _labels(result) -> list:
+    """The decision of each input of a call: a label, a (trust, type) pair or a multi-label set."""
+    labels = []
+    for row in result:
+        if isinstance(row, list):
+            labels.append([r["label"] for r in row])
+        elif "tasks" in row:
+            labels.append((row["label"], row["tasks"]["type"]["label"]))
+        else:
+            labels.append(row["label"])
+    return labels
+
+
+def _scores(result) -> list[float]:
+    return [r["score"] for row in result for r in (row if isinstance(row, list) else [row])]
+
+
+def test_every_repo_kind_gives_the_hand_computed_decisions_on_every_release(repos, newest, release_python):
+    hf_home, requests, expected = repos
+    outputs = run_stock_pipelines(hf_home, requests, python=release_python)
+    versions = {output["transformers_version"] for output in outputs}
+    assert len(versions) == 1
+    for request, output, want, reference in zip(requests, outputs, expected, newest):
+        name = f"{request['repo_id']} on transformers {output['transformers_version']}"
+        assert _labels(output["results"][0]) == want, name
+        for got, ref in zip(output["results"], reference["results"]):
+            assert _labels(got) == _labels(ref), name
+            assert _scores(got) == pytest.approx(_scores(ref), abs=1e-5), name
+        assert output["pipeline_class"] == reference["pipeline_class"], name
