@@ -11,7 +11,7 @@ RELEASE_500 := 5.0.0
 MATRIX := .venv-tf446 .venv-tf500
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test envs lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,12 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check src modeling hub_templates tests benchmarks
 	$(VENV)/bin/mypy src modeling
 
-test: $(VENV)/.installed $(COMPAT)/.installed $(MATRIX:%=%/.installed) lint
+# Every environment the tests use, built side by side (pip spends much of its time unpacking and copying torch).
+envs: $(VENV)/.installed $(COMPAT)/.installed $(MATRIX:%=%/.installed)
+
+test:
+	$(MAKE) -j4 envs
+	$(MAKE) lint
 	# Two workers, one per core; a module's tests share a worker, so its module-scoped fixtures run once.
 	HUBHEADS_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python \
 	HUBHEADS_MATRIX_PYTHONS=$(subst $(eval) ,:,$(MATRIX:%=$(CURDIR)/%/bin/python)) \
