@@ -7,7 +7,8 @@ pushes, the author's downloads (a base model, the code repo) and the consumer's 
 calls. Each chain runs once per module (`scope="module"`); its consumer runs under every consumer interpreter.
 Commands run in this process (`hubheads.cli.main`) except where a fresh process is the point: the remote-code
 `tune` (transformers imports the code repo's module into its module cache under HF_HOME), verify's smoke run and
-the consumer.
+the consumer. Only the remote-code chain's `verify` does the smoke run (it lays the code repo into its cache); the
+others skip it, since their consumer step runs the stock pipeline on the pushed repo under every interpreter.
 """
 
 from __future__ import annotations
@@ -200,7 +201,7 @@ def phobert(tmp_path_factory) -> Chain:
             row["type"] = tiny.TYPE_LABELS[int(np.argmax(p_type))]
         _ok(cli(["tune", str(tmp / "repo"), "--data", str(_write_jsonl(tmp / "dev.jsonl", rows))]))
         _ok(cli(["card", str(tmp / "repo"), "--repo-id", "org/phobert-trust-type"]))
-        steps["verify"] = json.loads(_ok(cli(["verify", str(tmp / "repo"), "--json"])))
+        steps["verify"] = json.loads(_ok(cli(["verify", str(tmp / "repo"), "--no-smoke", "--json"])))
         _ok(cli(["push", str(tmp / "repo"), "--repo-id", "org/phobert-trust-type", "--no-smoke"]))
         commit = _pushed_revision(hub, "org/phobert-trust-type", "main")
         steps["pushed"] = hub.tree("org/phobert-trust-type")
@@ -271,7 +272,7 @@ def own_class(tmp_path_factory) -> Chain:
         data = _write_jsonl(tmp / "dev.jsonl", _dev_rows(TEXTS, _p_first(trust), seed=1))
         _ok(cli(["tune", str(tmp / "repo"), "--data", str(data)]))
         _ok(cli(["card", str(tmp / "repo"), "--repo-id", "org/trust-type"]))
-        steps["verify"] = json.loads(_ok(cli(["verify", str(tmp / "repo"), "--json"])))
+        steps["verify"] = json.loads(_ok(cli(["verify", str(tmp / "repo"), "--no-smoke", "--json"])))
         _ok(cli(["push", str(tmp / "repo"), "--repo-id", "org/trust-type", "--no-smoke"]))
         commit = _pushed_revision(hub, "org/trust-type", "main")
         home = _consumer_download(tmp, "org/trust-type")
@@ -355,7 +356,7 @@ def incivility(tmp_path_factory) -> Chain:
         steps["exported"] = sorted(path.name for path in (tmp / "repo").iterdir())
         _ok(cli(["tune", str(tmp / "repo"), "--data", str(data)]))
         _ok(cli(["card", str(tmp / "repo"), "--repo-id", "org/incivility"]))
-        steps["verify"] = json.loads(_ok(cli(["verify", str(tmp / "repo"), "--json"])))
+        steps["verify"] = json.loads(_ok(cli(["verify", str(tmp / "repo"), "--no-smoke", "--json"])))
         push = ["push", str(tmp / "repo"), "--repo-id", "org/incivility", "--no-smoke"]
         steps["push refused"] = cli(push)
         steps["push onto main refused"] = cli([*push, "--delete-legacy"])

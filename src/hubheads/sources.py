@@ -76,13 +76,14 @@ def resolve_checkpoint(source: str | os.PathLike, revision: str | None = None, *
 
 def class_references(config: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """(where in config.json, "module.Class" or "org/repo--module.Class") for every class `custom_pipelines` and
-    `auto_map` name."""
+    `auto_map` name (neither being a mapping names none: `verify` reports that)."""
     references: list[tuple[str, Any]] = []
-    for task, entry in (config.get("custom_pipelines") or {}).items():
+    pipelines, auto_map = config.get("custom_pipelines"), config.get("auto_map")
+    for task, entry in (pipelines if isinstance(pipelines, Mapping) else {}).items():
         references.append(
             (f"custom_pipelines[{task!r}].impl", entry.get("impl") if isinstance(entry, Mapping) else entry)
         )
-    for auto_class, value in (config.get("auto_map") or {}).items():
+    for auto_class, value in (auto_map if isinstance(auto_map, Mapping) else {}).items():
         for reference in value if isinstance(value, list) else [value]:
             if reference is not None:  # tokenizers list [slow, fast], either may be None
                 references.append((f"auto_map[{auto_class!r}]", reference))
