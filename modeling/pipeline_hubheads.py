@@ -54,11 +54,21 @@ _LANG_KEY = "hubheads_lang"
 _HUBHEADS_MODEL_TYPES = ("residual_type_fusion", "gated_bio_classifier")
 
 
+class PipelineInputError(TypeError, ValueError):
+    """Bad input to the pipeline (a call argument or an input of the wrong type, shape or value).
+
+    It is both a `TypeError` and a `ValueError`: the stock pipeline raises one or the other for bad input, so code
+    written against it (`except ValueError:` or `except TypeError:`) keeps catching what this pipeline raises.
+    """
+
+
 def _aligned(value: Any, name: str, count: int) -> list[Any]:
     """`value` repeated for `count` inputs, or `value` itself when it is a list aligned with them."""
     if isinstance(value, (list, tuple)):
         if len(value) != count:
-            raise ValueError(f"`{name}` has {len(value)} entries but {count} inputs were given; pass one per input.")
+            raise PipelineInputError(
+                f"`{name}` has {len(value)} entries but {count} inputs were given; pass one per input."
+            )
         return list(value)
     return [value] * count
 
@@ -119,11 +129,13 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
             postprocess_params["threshold"] = threshold
         if threshold_mode is not None:
             if threshold_mode not in THRESHOLD_MODES:
-                raise ValueError(f"`threshold_mode` must be one of {list(THRESHOLD_MODES)}, got {threshold_mode!r}.")
+                raise PipelineInputError(
+                    f"`threshold_mode` must be one of {list(THRESHOLD_MODES)}, got {threshold_mode!r}."
+                )
             postprocess_params["threshold_mode"] = threshold_mode
         if lang is not None:
             if not isinstance(lang, str):
-                raise TypeError(f"`lang` given when building the pipeline must be one string, got {lang!r}.")
+                raise PipelineInputError(f"`lang` given when building the pipeline must be one string, got {lang!r}.")
             preprocess_params["lang"] = lang
         return preprocess_params, forward_params, postprocess_params
 
@@ -134,7 +146,7 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         if isinstance(inputs, (str, dict)):
             for name, value in (("lang", lang), ("bio", bio)):
                 if isinstance(value, (list, tuple)):
-                    raise ValueError(f"`{name}` is a list but a single input was given; pass one value.")
+                    raise PipelineInputError(f"`{name}` is a list but a single input was given; pass one value.")
             items: Any = self._as_item(inputs, lang, bio)
         elif isinstance(inputs, (list, tuple)):
             langs, bios = _aligned(lang, "lang", len(inputs)), _aligned(bio, "bio", len(inputs))
@@ -142,11 +154,13 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         elif self._streamable(inputs):
             # Generators, iterators, datasets (e.g. KeyDataset): streamed, each element checked as it comes.
             if isinstance(lang, (list, tuple)) or isinstance(bio, (list, tuple)):
-                raise ValueError("`lang` and `bio` lists cannot be aligned with a generator; put them in dict inputs.")
+                raise PipelineInputError(
+                    "`lang` and `bio` lists cannot be aligned with a generator; put them in dict inputs."
+                )
             elements = inputs if isinstance(inputs, Iterable) else (inputs[i] for i in range(len(inputs)))
             items = (self._as_item(x, lang, bio) for x in elements)
         else:
-            raise TypeError(
+            raise PipelineInputError(
                 f"Inputs must be a string, a dict with a 'text' key, or a list or generator of those; "
                 f"got {type(inputs).__name__}."
             )
@@ -204,22 +218,24 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         """One input as the dict `preprocess` reads; strings become `{"text": ...}`. Anything else is a `TypeError`
         here, rather than an error from deep inside the tokenizer."""
         if lang is not None and not isinstance(lang, str):
-            raise TypeError(f"`lang` must be a language code string, got {lang!r}.")
+            raise PipelineInputError(f"`lang` must be a language code string, got {lang!r}.")
         if isinstance(item, str):
             item = {"text": item}
         elif isinstance(item, dict):
             unknown = sorted(set(item) - set(_ITEM_KEYS))
             if "text" not in item or unknown:
-                raise ValueError(
+                raise PipelineInputError(
                     f"A dict input needs a 'text' key and may have {list(_ITEM_KEYS[1:])}; got keys {sorted(item)}."
                 )
             for key in ("text", "text_pair", "lang", "bio"):
                 value = item.get(key)
                 if key in item and not isinstance(value, str) and not (key != "text" and value is None):
-                    raise TypeError(f"The '{key}' of a dict input must be a string, got {type(value).__name__}.")
+                    raise PipelineInputError(
+                        f"The '{key}' of a dict input must be a string, got {type(value).__name__}."
+                    )
             item = dict(item)
         else:
-            raise TypeError(
+            raise PipelineInputError(
                 f"Each input must be a string or a dict with a 'text' key, got {type(item).__name__}: {item!r:.80}. "
                 'For a text pair, pass {"text": ..., "text_pair": ...}.'
             )
@@ -255,7 +271,7 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
             lang = inputs.pop("lang", None) or lang
             bio = inputs.pop("bio", None)
             if bio is not None and not self.reads_bio:
-                raise ValueError(
+                raise PipelineInputError(
                     f"A `bio` was given, but {type(self.model).__name__} reads no author bio; drop the `bio` input."
                 )
             prepare_text = getattr(self.model.config, "prepare_text", None)
@@ -336,7 +352,7 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         name = getattr(function_to_apply, "value", function_to_apply)
         expected = "sigmoid" if self.multi_label else "softmax"
         if name is not None and name != expected:
-            raise ValueError(
+            raise PipelineInputError(
                 f"`function_to_apply={name!r}` cannot be combined with thresholded decisions, which compare "
                 f"{expected} probabilities with the thresholds; drop the argument."
             )
@@ -385,4 +401,4 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         return chosen if top_k is None else chosen[:top_k]
 
 
-__all__ = ["HubheadsTextClassificationPipeline"]
+__all__ = ["HubheadsTextClassificationPipeline", "PipelineInputError"]

@@ -9,7 +9,7 @@ import pytest
 import tiny
 from transformers import TextClassificationPipeline, pipeline
 
-from hubheads import HubheadsTextClassificationPipeline
+from hubheads import HubheadsTextClassificationPipeline, PipelineInputError
 
 TEXTS = tiny.sample_texts(9, seed=1)
 LANGS = ["it", "en", "es", "it", "en", "es", "it", "fr", "en"]
@@ -49,8 +49,28 @@ def test_the_legacy_pair_form_is_refused_with_a_pointer_to_the_dict_form():
     stock, ours = _pair(tiny.build_model())
     with pytest.raises(ValueError, match="text_pair"):  # the stock pipeline refuses it too, less clearly
         stock([[TEXTS[0], TEXTS[1]]])
-    with pytest.raises(TypeError, match='"text_pair"'):
+    with pytest.raises(ValueError, match='"text_pair"'):  # a PipelineInputError: what stock callers catch
         ours([[TEXTS[0], TEXTS[1]]])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda clf: clf(TEXTS, lang=["it"]),  # a list not aligned with the inputs
+        lambda clf: clf(TEXTS[0], lang=["it", "en"]),  # a list for a single input
+        lambda clf: clf(TEXTS, lang=7),
+        lambda clf: clf(TEXTS, threshold_mode="strict"),
+        lambda clf: clf([{"text": 3}]),
+        lambda clf: clf(TEXTS, function_to_apply="none"),
+        lambda clf: clf([[TEXTS[0], TEXTS[1]]]),
+    ],
+    ids=["misaligned", "list-for-one", "lang-type", "mode", "dict-text-type", "function", "legacy-pair"],
+)
+def test_bad_input_raises_one_error_class_that_is_both_type_and_value_error(call):
+    _, clf = _pair(_thresholded_model())
+    with pytest.raises(PipelineInputError) as raised:
+        call(clf)
+    assert isinstance(raised.value, TypeError) and isinstance(raised.value, ValueError)
 
 
 def test_threshold_free_multi_class_model_with_stock_pipeline_call():

@@ -32,6 +32,7 @@ register_architectures()
 _LAZY = {
     "DecisionThresholds": "hubheads.modeling.configuration_hubheads",
     "HubheadsTextClassificationPipeline": "hubheads.modeling.pipeline_hubheads",
+    "PipelineInputError": "hubheads.modeling.pipeline_hubheads",
     "ExportReport": "hubheads.export",
     "GatedBioCollator": "hubheads.training",
     "add_language_tokens": "hubheads.training",
