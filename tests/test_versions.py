@@ -11,6 +11,7 @@ release (4.46.3), 4.57.6, the first 5.x (5.0.0) and the newest.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -145,7 +146,9 @@ def _scores(result) -> list[float]:
 
 def test_every_repo_kind_gives_the_hand_computed_decisions_on_every_release(repos, newest, release_python):
     hf_home, requests, expected = repos
-    outputs = run_stock_pipelines(hf_home, requests, python=release_python)
+    outputs = (
+        newest if release_python == sys.executable else run_stock_pipelines(hf_home, requests, python=release_python)
+    )
     versions = {output["transformers_version"] for output in outputs}
     assert len(versions) == 1
     for request, output, want, reference in zip(requests, outputs, expected, newest):
