@@ -139,7 +139,7 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
             preprocess_params["lang"] = lang
         return preprocess_params, forward_params, postprocess_params
 
-    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
         """Classify `inputs`; see the class docstring for the accepted shapes and arguments."""
         lang = kwargs.pop("lang", None)
         bio = kwargs.pop("bio", None)
@@ -172,12 +172,12 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
             # keeps the stock order, so its output stays identical to the stock pipeline's.
             lengths = self._token_lengths(items)
             order = sorted(range(len(items)), key=lambda i: self._batching_key(items[i], lengths[i]))
-            ordered = super(TextClassificationPipeline, self).__call__([items[i] for i in order], *args, **kwargs)
+            ordered = super(TextClassificationPipeline, self).__call__([items[i] for i in order], **kwargs)
             result: Any = [None] * len(items)
             for position, index in enumerate(order):
                 result[index] = ordered[position]
         else:
-            result = super(TextClassificationPipeline, self).__call__(items, *args, **kwargs)
+            result = super(TextClassificationPipeline, self).__call__(items, **kwargs)
         # Same shapes as the stock pipeline, which wraps a single string's result in a list unless `top_k` is given;
         # a multi-task result is one dict per input whatever `top_k`, a multi-label result one list per input.
         if isinstance(inputs, str) and not self.multi_label and ("top_k" not in kwargs or self.task_heads):

@@ -53,6 +53,13 @@ def test_the_legacy_pair_form_is_refused_with_a_pointer_to_the_dict_form():
         ours([[TEXTS[0], TEXTS[1]]])
 
 
+def test_an_extra_positional_argument_is_a_type_error_as_in_the_stock_pipeline():
+    stock, ours = _pair(tiny.build_model())
+    for clf in (stock, ours):
+        with pytest.raises(TypeError, match="positional argument"):
+            clf(TEXTS, "it")  # e.g. a language passed without `lang=`; the base Pipeline would ignore it
+
+
 @pytest.mark.parametrize(
     "call",
     [
