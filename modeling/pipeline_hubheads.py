@@ -139,7 +139,7 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
             preprocess_params["lang"] = lang
         return preprocess_params, forward_params, postprocess_params
 
-    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+    def __call__(self, inputs: Any, **kwargs: Any) -> Any:  # type: ignore[override]  # as TextClassificationPipeline
         """Classify `inputs`; see the class docstring for the accepted shapes and arguments."""
         lang = kwargs.pop("lang", None)
         bio = kwargs.pop("bio", None)
