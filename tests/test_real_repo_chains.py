@@ -30,7 +30,7 @@ from real_repos import CODE_REPO, NEW_IMPL, cli, on_fake_hub, run_cli
 
 from hubheads import ResidualTypeFusionForSequenceClassification, run_stock_pipeline
 
-pytestmark = IGNORE_LFS_DATA_WARNING
+pytestmark = [IGNORE_LFS_DATA_WARNING, pytest.mark.consumer]  # every chain ends in fresh consumer processes
 
 TEXTS = tiny.sample_texts(24, seed=11)
 LANGS = ["it", "en", "es"] * 8
@@ -413,7 +413,6 @@ def test_the_published_incivility_repo_chain(incivility):
 # --- every chain's consumer ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.consumer
 @pytest.mark.parametrize("chain", ["reclamation", "phobert", "own_class", "incivility"])
 def test_the_consumer_gets_the_tuned_decisions(request, chain, consumer_python):
     chain = request.getfixturevalue(chain)
