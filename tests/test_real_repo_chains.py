@@ -119,6 +119,7 @@ def reclamation(tmp_path_factory) -> Chain:
         steps["push refused"] = cli(["push", str(tmp / "repo"), "--repo-id", "org/reclaim", "--no-smoke"])
         _ok(cli(["push", str(tmp / "repo"), "--repo-id", "org/reclaim", "--no-smoke", "--trust-remote-code"]))
         commit = _pushed_revision(hub, "org/reclaim", "main")
+        steps["code commit"] = hub.heads[(CODE_REPO, "main")]
         home = _consumer_download(tmp, "org/reclaim", code=True)
 
     config = json.loads((tmp / "repo" / "config.json").read_text())
@@ -158,6 +159,20 @@ def test_the_reclamation_detector_chain(reclamation):
     findings = steps["verify"]["findings"]
     assert any(f["check"] == "remote-code" and f["status"] == "warn" and CODE_REPO in f["message"] for f in findings)
     assert any(f["check"] == "smoke-run" and f["status"] == "ok" for f in findings)
+
+
+def test_code_revision_cannot_pin_the_code_repo_of_a_repo_with_its_own_pipeline(reclamation, consumer_python):
+    """Why the card shows no `code_revision=` here: transformers fetches every code file of the load at it, this
+    repo's `pipeline_hubheads.py` too, which does not exist at the code repo's commit."""
+    pinned = {**reclamation.pipeline_kwargs, "code_revision": reclamation.steps["code commit"]}
+    with pytest.raises(RuntimeError, match="couldn't find them in the cached files"):
+        run_stock_pipeline(
+            reclamation.repo_id,
+            reclamation.consumer_home,
+            reclamation.calls,
+            python=consumer_python,
+            pipeline_kwargs=pinned,
+        )
 
 
 # --- vinai/phobert-base: a multi-task trust + type model on a pickle-only base ---------------------------------------
