@@ -50,10 +50,7 @@ def new_format_model(seed: int = 0, rope_scaling: dict | None = None, **config_k
     torch.manual_seed(seed)
     config = NewConfig(
         vocab_size=len(tiny.VOCAB),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+        **tiny.ENCODER_SIZES,
         max_position_embeddings=64,
         pad_token_id=tiny.VOCAB["[PAD]"],
         rope_scaling=rope_scaling,
@@ -93,10 +90,7 @@ def save_pickle_only_base(path: Path, safetensors: bool) -> torch.nn.Module:
     torch.manual_seed(3)
     config = RobertaConfig(
         vocab_size=len(tiny.VOCAB),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+        **tiny.ENCODER_SIZES,
         max_position_embeddings=40,
         pad_token_id=tiny.VOCAB["[PAD]"],
     )

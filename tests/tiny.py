@@ -28,6 +28,8 @@ WORDS = (
 ).split()
 VOCAB = {token: index for index, token in enumerate(dict.fromkeys(SPECIALS + WORDS))}
 MULTI_LABELS = ["aspersion", "hyperbole", "namecalling", "sarcasm", "vulgarity"]
+#: The size of every tiny BERT-shaped encoder (DistilBERT names the same sizes differently).
+ENCODER_SIZES = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
 
 
 def build_tokenizer(
@@ -55,14 +57,13 @@ def build_tokenizer(
 def tiny_config(kind: str = "distilbert", num_labels: int = 2, **config_kwargs):
     """The config of a tiny `kind` encoder ("distilbert", "bert" or "xlm-roberta")."""
     common = {"vocab_size": len(VOCAB), "pad_token_id": VOCAB["[PAD]"], "num_labels": num_labels, **config_kwargs}
-    layers = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
     if kind == "distilbert":
         return DistilBertConfig(dim=32, hidden_dim=64, n_layers=2, n_heads=2, max_position_embeddings=64, **common)
     if kind == "bert":
-        return BertConfig(**{"max_position_embeddings": 64, **layers, **common})
+        return BertConfig(**{"max_position_embeddings": 64, **ENCODER_SIZES, **common})
     if kind == "xlm-roberta":
         # 34 positions: 32 usable after the padding offset.
-        return XLMRobertaConfig(**{"max_position_embeddings": 34, **layers, **common})
+        return XLMRobertaConfig(**{"max_position_embeddings": 34, **ENCODER_SIZES, **common})
     raise ValueError(f"unknown kind {kind!r}")
 
 
