@@ -73,6 +73,21 @@ def _aligned(value: Any, name: str, count: int) -> list[Any]:
     return [value] * count
 
 
+class _Item(dict):
+    """One input as `__call__` checked it: `{"text", "text_pair", "lang", "bio"}`."""
+
+
+def _is_legacy_pair(item: Any) -> bool:
+    """`[["text", "pair"]]`: a list holding one list of two strings, a text pair in old releases of the pipeline."""
+    return (
+        isinstance(item, list)
+        and len(item) == 1
+        and isinstance(item[0], list)
+        and len(item[0]) == 2
+        and all(isinstance(text, str) for text in item[0])
+    )
+
+
 class HubheadsTextClassificationPipeline(TextClassificationPipeline):
     """`TextClassificationPipeline` that applies the decision thresholds stored in the model config.
 
@@ -140,9 +155,42 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         return preprocess_params, forward_params, postprocess_params
 
     def __call__(self, inputs: Any, **kwargs: Any) -> Any:  # type: ignore[override]  # as TextClassificationPipeline
-        """Classify `inputs`; see the class docstring for the accepted shapes and arguments."""
+        """Classify the text(s) given as inputs.
+
+        Args:
+            inputs (`str`, `dict`, or a list, generator or dataset of those):
+                One or several texts to classify; a dict `{"text": ..., "text_pair": ...}` for a text pair, which may
+                also carry `"lang"` and `"bio"`.
+            top_k (`int`, *optional*, defaults to `1`):
+                How many results to return (as in `TextClassificationPipeline`; for a multi-label model, a cap on the
+                label set).
+            function_to_apply (`str`, *optional*):
+                `"sigmoid"`, `"softmax"` or `"none"`, as in `TextClassificationPipeline`; thresholded decisions
+                accept only the function their thresholds compare.
+            lang (`str` or `list[str]`, *optional*):
+                Language code of the inputs, which picks the per-language threshold.
+            bio (`str` or `list[str]`, *optional*):
+                The authors' profile bios, for a model that reads one.
+            threshold (`float`, *optional*):
+                Overrides every configured threshold for this call.
+            threshold_mode (`str`, *optional*, defaults to `"auto"`):
+                `"auto"`, `"default"`, `"global"` or `"by_lang"`.
+
+        A model that configures nothing, called without `lang`, `bio`, `threshold` or `threshold_mode`, goes through
+        the stock `TextClassificationPipeline.__call__` unchanged (inputs too long for the model are truncated).
+        """
         lang = kwargs.pop("lang", None)
         bio = kwargs.pop("bio", None)
+        own_arguments = (
+            lang is not None
+            or bio is not None
+            or any(kwargs.get(name) is not None for name in ("threshold", "threshold_mode"))
+        )
+        if not (own_arguments or self._configured()):
+            return super().__call__(inputs, **kwargs)  # the stock input handling and output shapes, exactly
+        top_k = kwargs.get("top_k")
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise PipelineInputError(f"`top_k` must be a positive integer or None (every label), got {top_k!r}.")
         if isinstance(inputs, (str, dict)):
             for name, value in (("lang", lang), ("bio", bio)):
                 if isinstance(value, (list, tuple)):
@@ -209,16 +257,21 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
 
     def _configured(self) -> bool:
         """Whether this model uses anything beyond the stock pipeline (thresholds, label sets, heads, bios)."""
-        return bool(self.multi_label or self.thresholds.configured or self.task_heads or self.reads_bio)
+        hubheads_model = getattr(self.model.config, "model_type", None) in _HUBHEADS_MODEL_TYPES
+        return bool(
+            self.multi_label or self.thresholds.configured or self.task_heads or self.reads_bio or hubheads_model
+        )
 
     def get_inference_context(self):
         return torch.inference_mode
 
-    def _as_item(self, item: Any, lang: Any, bio: Any) -> dict[str, Any]:
+    def _as_item(self, item: Any, lang: Any, bio: Any) -> "_Item":
         """One input as the dict `preprocess` reads; strings become `{"text": ...}`. Anything else is a `TypeError`
         here, rather than an error from deep inside the tokenizer."""
         if lang is not None and not isinstance(lang, str):
             raise PipelineInputError(f"`lang` must be a language code string, got {lang!r}.")
+        if _is_legacy_pair(item):  # `[["text", "pair"]]` as one element: the stock pipeline's old pair form
+            item = {"text": item[0][0], "text_pair": item[0][1]}
         if isinstance(item, str):
             item = {"text": item}
         elif isinstance(item, dict):
@@ -233,40 +286,39 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
                     raise PipelineInputError(
                         f"The '{key}' of a dict input must be a string, got {type(value).__name__}."
                     )
-            item = dict(item)
         else:
             raise PipelineInputError(
                 f"Each input must be a string or a dict with a 'text' key, got {type(item).__name__}: {item!r:.80}. "
                 'For a text pair, pass {"text": ..., "text_pair": ...}.'
             )
+        item = _Item(item)
         if lang is not None:
             item.setdefault("lang", lang)
         if bio is not None:
             item.setdefault("bio", bio)
         return item
 
-    def _max_input_length(self) -> Optional[int]:
-        """The longest input the model's position embeddings accept, capped by the tokenizer's own limit."""
+    def _input_limits(self) -> tuple[Optional[int], Optional[int]]:
+        """(the longest input the model's position embeddings accept, the length inputs are truncated to by default).
+
+        The default is the model's length; a configured model also stops at its token budget (`max_seq_length` of
+        the hubheads architectures) and at the tokenizer's `model_max_length`, where the stock pipeline reads on."""
         encoder_config = getattr(self.model.config, "backbone_config", None) or self.model.config
-        limit = getattr(encoder_config, "max_position_embeddings", None)
-        if limit is not None and getattr(encoder_config, "model_type", None) in _POSITION_OFFSET_MODEL_TYPES:
-            limit -= (getattr(encoder_config, "pad_token_id", None) or 0) + 1
-        trained_length = getattr(self.model.config, "max_seq_length", None)  # a hubheads model's token budget
-        if trained_length is not None:
-            limit = trained_length if limit is None else min(limit, trained_length)
-        tokenizer_limit = getattr(self.tokenizer, "model_max_length", None)
-        if tokenizer_limit is not None and tokenizer_limit < 1_000_000:
-            limit = tokenizer_limit if limit is None else min(limit, tokenizer_limit)
-        return limit
+        positions = getattr(encoder_config, "max_position_embeddings", None)
+        if positions is not None and getattr(encoder_config, "model_type", None) in _POSITION_OFFSET_MODEL_TYPES:
+            positions -= (getattr(encoder_config, "pad_token_id", None) or 0) + 1
+        default = positions
+        if self._configured():
+            tokenizer_limit = getattr(self.tokenizer, "model_max_length", None)
+            budgets = (getattr(self.model.config, "max_seq_length", None), tokenizer_limit)
+            for budget in budgets:
+                if isinstance(budget, int) and budget < 1_000_000:
+                    default = budget if default is None else min(default, budget)
+        return positions, default
 
     def preprocess(self, inputs, lang=None, **tokenizer_kwargs) -> dict[str, Any]:  # type: ignore[override]
-        tokenizer_kwargs.setdefault("truncation", True)
-        if tokenizer_kwargs["truncation"] and "max_length" not in tokenizer_kwargs:
-            limit = self._max_input_length()
-            if limit is not None:
-                tokenizer_kwargs["max_length"] = limit
         bio = None
-        if isinstance(inputs, dict):
+        if isinstance(inputs, _Item):  # an input checked by `__call__`; anything else is passed on as the stock one is
             inputs = dict(inputs)
             lang = inputs.pop("lang", None) or lang
             bio = inputs.pop("bio", None)
@@ -277,11 +329,30 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
             prepare_text = getattr(self.model.config, "prepare_text", None)
             if callable(prepare_text):  # the model's own normalisation and language token, exactly as in training
                 inputs["text"] = prepare_text(inputs["text"], lang)
-        model_inputs = super().preprocess(inputs, **tokenizer_kwargs)
+        model_inputs = self._tokenize(inputs, tokenizer_kwargs)
         if self.reads_bio:
             model_inputs.update(self._bio_inputs(bio, tokenizer_kwargs))
         model_inputs[_LANG_KEY] = lang
         return model_inputs
+
+    def _tokenize(self, inputs: Any, tokenizer_kwargs: dict) -> dict[str, Any]:
+        """The stock tokenization, except that an input longer than the model accepts is truncated to its length
+        (the stock pipeline crashes on it) unless the caller asked for `truncation=False`."""
+        positions, default = self._input_limits()
+        truncation = tokenizer_kwargs.get("truncation")
+        if truncation in (False, "do_not_truncate"):
+            return super().preprocess(inputs, **tokenizer_kwargs)
+        if default is not None and all(
+            tokenizer_kwargs.get(key) is None for key in ("truncation", "max_length", "padding")
+        ):
+            # One pass: truncating at the model's length leaves every input that fits exactly as it was.
+            return super().preprocess(inputs, **{**tokenizer_kwargs, "truncation": True, "max_length": default})
+        encoded = super().preprocess(inputs, **tokenizer_kwargs)
+        input_ids: Any = encoded["input_ids"]  # a tensor: the stock preprocess asks for return_tensors="pt"
+        if positions is None or input_ids.shape[-1] <= positions:
+            return encoded
+        retry = {**tokenizer_kwargs, "truncation": truncation or True, "max_length": positions}
+        return super().preprocess(inputs, **retry)
 
     def _bio_inputs(self, bio: Any, tokenizer_kwargs: dict) -> dict[str, Any]:
         """The bio's token ids and mask; no bio (missing, empty, blank) is one padding token with a zero mask."""
@@ -290,8 +361,12 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         if prepared is None:
             ids = torch.tensor([[self._pad_id]])
             return {"bio_input_ids": ids, "bio_attention_mask": torch.zeros(1, 1, dtype=torch.long)}
-        kwargs = {k: v for k, v in tokenizer_kwargs.items() if k in ("truncation", "max_length")}
-        encoded = tokenizer(prepared, return_tensors="pt", return_token_type_ids=False, **kwargs)
+        limit = tokenizer_kwargs.get("max_length") or self._input_limits()[1]
+        truncation = tokenizer_kwargs.get("truncation")
+        truncation = (True if truncation is None else truncation) and limit is not None
+        encoded = tokenizer(
+            prepared, return_tensors="pt", return_token_type_ids=False, truncation=truncation, max_length=limit
+        )
         return {"bio_input_ids": encoded["input_ids"], "bio_attention_mask": encoded["attention_mask"]}
 
     def _forward(self, model_inputs):

@@ -7,7 +7,6 @@ Export, lay the folder out as the Hub cache, and in a fresh process with `hubhea
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -106,41 +105,6 @@ def test_multi_label_sets_are_exact(tmp_path, hf_home, consumer_python):
     assert max(len(r) for r in sets) >= 2 and min(len(r) for r in sets) < len(tiny.MULTI_LABELS)
     assert single == sets[3]
     assert capped == [r[:1] for r in sets]
-
-
-PARITY_CALLS = [
-    {"inputs": TEXTS[0]},
-    {"inputs": TEXTS},
-    {"inputs": TEXTS[0], "kwargs": {"top_k": None}},
-    {"inputs": TEXTS, "kwargs": {"top_k": 2}},
-    {"inputs": {"text": TEXTS[0], "text_pair": TEXTS[1]}},
-    {"inputs": [{"text": TEXTS[0], "text_pair": TEXTS[1]}, {"text": TEXTS[2]}], "kwargs": {"batch_size": 2}},
-]
-
-
-@pytest.mark.parametrize("num_labels", [2, 3])
-def test_unconfigured_models_keep_the_stock_output(tmp_path, hf_home, consumer_python, num_labels):
-    checkpoint = tiny.save_checkpoint(tmp_path / "ckpt", num_labels=num_labels)
-    export_model(checkpoint, tmp_path / "plain")
-    assert "custom_pipelines" not in json.loads((tmp_path / "plain" / "config.json").read_text())
-    # The same weights in a repo that ships the hubheads pipeline but sets no threshold.
-    with_pipeline = tmp_path / "with-pipeline"
-    shutil.copytree(tmp_path / "plain", with_pipeline)
-    multi_label_twin = tiny.save_checkpoint(tmp_path / "ml", num_labels=num_labels)
-    export_model(multi_label_twin, tmp_path / "ml-repo", multi_label=True)
-    for name in ("pipeline_hubheads.py", "configuration_hubheads.py"):
-        shutil.copy(tmp_path / "ml-repo" / name, with_pipeline / name)
-    config = json.loads((with_pipeline / "config.json").read_text())
-    config["custom_pipelines"] = json.loads((tmp_path / "ml-repo" / "config.json").read_text())["custom_pipelines"]
-    (with_pipeline / "config.json").write_text(json.dumps(config))
-    _publish(tmp_path / "plain", "org/plain", hf_home)
-    _publish(with_pipeline, "org/with-pipeline", hf_home)
-
-    stock = run_stock_pipeline("org/plain", hf_home, PARITY_CALLS, python=consumer_python)
-    ours = run_stock_pipeline("org/with-pipeline", hf_home, PARITY_CALLS, python=consumer_python)
-    assert stock["pipeline_class"] == "TextClassificationPipeline"
-    assert ours["pipeline_class"] == "HubheadsTextClassificationPipeline"
-    assert ours["results"] == stock["results"]
 
 
 def test_without_trust_remote_code_transformers_refuses_and_pip_users_pass_the_class(tmp_path, hf_home):
