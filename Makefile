@@ -20,16 +20,19 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[dev,demo]"
 	touch $@
 
-# Consumers' machines that have not upgraded, without hubheads: transformers 4.57.6 (every consumer test), and for
-# the release matrix (tests/test_versions.py) the floor pyproject claims and the first 5.x release.
+# Consumers' machines that have not upgraded: transformers 4.57.6 (every consumer test), and for the release matrix
+# (tests/test_versions.py) the floor pyproject claims and the first 5.x release. hubheads goes in without its author
+# tooling (--no-deps keeps the release pinned): consumer tests block it, the pip-user test imports it.
 $(COMPAT)/.installed:
 	$(PYTHON) -m venv $(COMPAT)
 	$(COMPAT)/bin/pip install $(PIP_FLAGS) $(TORCH) $(COMPAT_TRANSFORMERS)
+	$(COMPAT)/bin/pip install $(PIP_FLAGS) --no-deps -e .
 	touch $@
 
 .venv-tf%/.installed:
 	$(PYTHON) -m venv .venv-tf$*
 	.venv-tf$*/bin/pip install $(PIP_FLAGS) $(TORCH) transformers==$(RELEASE_$*)
+	.venv-tf$*/bin/pip install $(PIP_FLAGS) --no-deps -e .
 	touch $@
 
 demo: $(VENV)/.installed

@@ -342,6 +342,7 @@ def run_all(candidate: type) -> dict[str, Any]:
 def main(repo_dir: str) -> None:
     """Load the pipeline class `repo_dir` declares through the stock `pipeline(..., trust_remote_code=True)` and
     print `run_all`'s report as JSON."""
+    sys.modules["hubheads"] = None  # the class that runs must be the repo's copy, even where hubheads is installed
     from transformers import pipeline
     from transformers.utils import logging
 

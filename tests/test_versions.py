@@ -11,6 +11,8 @@ release (4.46.3), 4.57.6, the first 5.x (5.0.0) and the newest.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import pytest
 import real_repos
 import tiny
 import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from hubheads import GatedBioCollator, add_language_tokens, export_model, install_in_offline_cache, run_stock_pipelines
 
@@ -158,3 +161,91 @@ def test_every_repo_kind_gives_the_hand_computed_decisions_on_every_release(repo
             assert _labels(got) == _labels(ref), name
             assert _scores(got) == pytest.approx(_scores(ref), abs=1e-5), name
         assert output["pipeline_class"] == reference["pipeline_class"], name
+
+
+# Loading as a card documents it, and as a pip user does: one fresh process per release. First with hubheads blocked,
+# the card's own "load the model and its tokenizer yourself" snippet (remote code, `trust_remote_code=True`); then with
+# hubheads imported (`make test` installs it into every release's environment), the Auto classes and
+# `pipeline_class=` without remote code. Standard input is closed: a prompt would fail the load, and shows in stdout.
+_LOADING_SCRIPT = r"""
+import json, sys
+import torch
+payload = json.load(sys.stdin)
+sys.modules["hubheads"] = None
+snippets = {}
+for repo_id, snippet in payload["snippets"].items():
+    scope = {}
+    exec(snippet, scope)
+    encoded = scope["tokenizer"](payload["text"], return_tensors="pt")
+    with torch.no_grad():
+        logits = scope["model"](**encoded).logits[0].tolist()
+    snippets[repo_id] = {"ids": encoded["input_ids"][0].tolist(), "logits": logits,
+                         "model_module": type(scope["model"]).__module__}
+del sys.modules["hubheads"]
+import hubheads
+from hubheads import HubheadsTextClassificationPipeline
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+installed = {}
+for request in payload["requests"]:
+    repo_id = request["repo_id"]
+    tokenizer = AutoTokenizer.from_pretrained(repo_id)
+    model = AutoModelForSequenceClassification.from_pretrained(repo_id)
+    clf = pipeline("text-classification", model=repo_id, pipeline_class=HubheadsTextClassificationPipeline)
+    installed[repo_id] = {
+        "ids": tokenizer(payload["text"])["input_ids"],
+        "model_module": type(model).__module__,
+        "pipeline_module": type(clf).__module__,
+        "results": [clf(call["inputs"], **call.get("kwargs", {})) for call in request["calls"]],
+    }
+print(json.dumps({"snippets": snippets, "installed": installed}))
+"""
+
+
+def test_card_snippets_and_the_installed_package_load_silently_on_every_release(repos, newest, release_python):
+    hf_home, requests, _ = repos
+    from huggingface_hub import snapshot_download
+
+    from hubheads.card import CardOptions, render_card
+
+    snippets = {}
+    for repo_id in ("org/trust-type", "org/bio"):
+        folder = snapshot_download(repo_id, cache_dir=hf_home / "hub", local_files_only=True)
+        card = str(render_card(folder, CardOptions(repo_id=repo_id)))
+        block = card.split("To load the model and its tokenizer yourself:")[1].split("```python\n")[1].split("```")[0]
+        assert "AutoTokenizer.from_pretrained" in block and "trust_remote_code=True" in block
+        snippets[repo_id] = block
+    own_code = [r for r in requests if r["repo_id"] != "org/reclaim"]  # org/reclaim's model code is another repo's
+    payload = {"snippets": snippets, "requests": own_code, "text": TEXTS[0]}
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "TRANSFORMERS_"))}
+    env.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", PYTHONNOUSERSITE="1")
+    env.pop("PYTHONPATH", None)
+    completed = subprocess.run(
+        [release_python, "-c", _LOADING_SCRIPT],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "Do you wish to run the custom code" not in completed.stdout + completed.stderr
+    report = json.loads(completed.stdout.splitlines()[-1])
+
+    for repo_id, loaded in report["snippets"].items():
+        folder = snapshot_download(repo_id, cache_dir=hf_home / "hub", local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForSequenceClassification.from_pretrained(folder)
+        encoded = tokenizer(TEXTS[0], return_tensors="pt")
+        assert loaded["ids"] == encoded["input_ids"][0].tolist(), repo_id
+        with torch.no_grad():
+            assert loaded["logits"] == pytest.approx(model(**encoded).logits[0].tolist(), abs=1e-5), repo_id
+        assert loaded["model_module"].startswith("transformers_modules."), repo_id
+
+    reference = {request["repo_id"]: output for request, output in zip(requests, newest)}
+    for request in own_code:
+        repo_id, loaded = request["repo_id"], report["installed"][request["repo_id"]]
+        assert loaded["pipeline_module"] == "hubheads.modeling.pipeline_hubheads", repo_id
+        assert loaded["model_module"].startswith(("hubheads.modeling.", "transformers.models.")), repo_id
+        for got, want in zip(loaded["results"], reference[repo_id]["results"]):
+            assert _labels(got) == _labels(want), repo_id
+            assert _scores(got) == pytest.approx(_scores(want), abs=1e-5), repo_id

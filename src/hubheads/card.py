@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from hubheads.architectures import ARCHITECTURES
 from hubheads.export import MULTI_LABEL, label_names, needs_remote_code, read_json
 from hubheads.hub import check_repo_id
 from hubheads.modeling.configuration_hubheads import NEWER_ENCODERS
@@ -336,6 +337,20 @@ def render_card(model_dir: str | os.PathLike, options: CardOptions | None = None
             example,
         ]
     )
+    usage_load = ""
+    if config.get("model_type") in ARCHITECTURES:
+        load_arguments = f'"{repo_id}", trust_remote_code=True, revision="{options.revision}"'
+        usage_load = "\n".join(
+            [
+                "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
+                "",
+                "# The config class is this repo's code too, and transformers 5 reads the config before it",
+                "# picks a tokenizer: without trust_remote_code=True it asks on the terminal. (`import hubheads`",
+                "# instead loads both from the installed package, without trust_remote_code.)",
+                f"tokenizer = AutoTokenizer.from_pretrained({load_arguments})",
+                f"model = AutoModelForSequenceClassification.from_pretrained({load_arguments})",
+            ]
+        )
     if options.revision == "main":
         revision_note = (
             'Remote code runs on your machine: replace `revision="main"` with a commit id of this repo (`hubheads '
@@ -432,6 +447,7 @@ def render_card(model_dir: str | os.PathLike, options: CardOptions | None = None
         description=description,
         usage_remote=usage_remote,
         usage_pip=usage_pip,
+        usage_load=usage_load,
         revision_note=revision_note,
         decision_rule=decision_rule,
         thresholds_table=_table(["key", "value"], threshold_rows) if threshold_rows else "",
