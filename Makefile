@@ -1,6 +1,6 @@
 # Two entry points, each bootstrapping its own environment from scratch:
 #   make demo   – fine-tune, tune, export and consume a real MiniLM classifier (results in hubheads-demo/)
-#   make test   – lint + the whole test suite; consumer tests also under transformers 4.57.6, every repo kind under 4.46.3 and 5.0.0
+#   make test   – lint + the whole test suite; every consumer test also under transformers 4.46.3, 4.57.6 and 5.0.0
 PYTHON ?= python3
 VENV := .venv
 COMPAT := .venv-tf457

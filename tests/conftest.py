@@ -14,37 +14,26 @@ sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 COMPAT_ENV = "HUBHEADS_COMPAT_PYTHON"
-
-
-def consumer_pythons() -> list:
-    """The interpreters consumer tests run in: this one (newest transformers) and, from `make test`, one with
-    transformers 4.57.6 and no hubheads. Under CI the second one is required."""
-    params = [pytest.param(sys.executable, id="tf-current")]
-    compat = os.environ.get(COMPAT_ENV)
-    if compat:
-        params.append(pytest.param(compat, id="tf-4.57"))
-    elif os.environ.get("CI"):
-        raise RuntimeError(f"CI must run the consumer tests under transformers 4.57.6 too: set {COMPAT_ENV}.")
-    return params
-
-
 MATRIX_ENV = "HUBHEADS_MATRIX_PYTHONS"
 
 
 def release_pythons() -> list:
-    """The interpreters of the release matrix (tests/test_versions.py): `consumer_pythons()`, and from `make test` one
-    per further transformers release (`HUBHEADS_MATRIX_PYTHONS`, paths separated by `os.pathsep`: the floor
-    release and the first 5.x). Under CI they are required."""
-    params = consumer_pythons()
+    """The interpreters every consumer test runs in: this one (newest transformers) and, from `make test`, one per
+    older release: 4.57.6 (`HUBHEADS_COMPAT_PYTHON`), the floor and the first 5.x (`HUBHEADS_MATRIX_PYTHONS`, paths
+    separated by `os.pathsep`). Under CI they are required."""
+    params = [pytest.param(sys.executable, id="tf-current")]
+    compat = os.environ.get(COMPAT_ENV)
     extra = [path for path in os.environ.get(MATRIX_ENV, "").split(os.pathsep) if path]
-    if not extra and os.environ.get("CI"):
-        raise RuntimeError(f"CI must run the release matrix: set {MATRIX_ENV}.")
+    if os.environ.get("CI") and not (compat and extra):
+        raise RuntimeError(f"CI must run the consumer tests under every release: set {COMPAT_ENV} and {MATRIX_ENV}.")
+    if compat:
+        params.append(pytest.param(compat, id="tf-4.57"))
     return params + [pytest.param(path, id=Path(path).parent.parent.name.lstrip(".")) for path in extra]
 
 
 def pytest_generate_tests(metafunc):
     if "consumer_python" in metafunc.fixturenames:
-        metafunc.parametrize("consumer_python", consumer_pythons())
+        metafunc.parametrize("consumer_python", release_pythons())
     if "release_python" in metafunc.fixturenames:
         metafunc.parametrize("release_python", release_pythons())
 
