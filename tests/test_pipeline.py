@@ -15,14 +15,6 @@ TEXTS = tiny.sample_texts(9, seed=1)
 LANGS = ["it", "en", "es", "it", "en", "es", "it", "fr", "en"]
 
 
-def _pair(model, tokenizer=None):
-    tokenizer = tokenizer or tiny.build_tokenizer()
-    return (
-        TextClassificationPipeline(model=model, tokenizer=tokenizer),
-        HubheadsTextClassificationPipeline(model=model, tokenizer=tokenizer),
-    )
-
-
 CALL_SHAPES = [
     pytest.param(TEXTS[0], {}, id="string"),
     pytest.param(TEXTS, {}, id="list"),
@@ -41,12 +33,12 @@ CALL_SHAPES = [
 @pytest.mark.parametrize("num_labels", [2, 3])
 @pytest.mark.parametrize("inputs, kwargs", CALL_SHAPES)
 def test_unconfigured_model_gives_exactly_the_stock_output(kind, num_labels, inputs, kwargs):
-    stock, ours = _pair(tiny.build_model(kind, num_labels))
+    stock, ours = tiny.stock_and_hubheads(tiny.build_model(kind, num_labels))
     assert ours(inputs, **kwargs) == stock(inputs, **kwargs)
 
 
 def test_an_extra_positional_argument_is_a_type_error_as_in_the_stock_pipeline():
-    stock, ours = _pair(tiny.build_model())
+    stock, ours = tiny.stock_and_hubheads(tiny.build_model())
     for clf in (stock, ours):
         with pytest.raises(TypeError, match="positional argument"):
             clf(TEXTS, "it")  # e.g. a language passed without `lang=`; the base Pipeline would ignore it
@@ -66,7 +58,7 @@ def test_an_extra_positional_argument_is_a_type_error_as_in_the_stock_pipeline()
     ids=["misaligned", "list-for-one", "lang-type", "mode", "dict-text-type", "function", "legacy-pair"],
 )
 def test_bad_input_raises_one_error_class_that_is_both_type_and_value_error(call):
-    _, clf = _pair(_thresholded_model())
+    _, clf = tiny.stock_and_hubheads(_thresholded_model())
     with pytest.raises(PipelineInputError) as raised:
         call(clf)
     assert isinstance(raised.value, TypeError) and isinstance(raised.value, ValueError)
@@ -117,7 +109,7 @@ def _assert_decisions(results, expected):
 @pytest.mark.parametrize("batch_size", [1, 4])
 def test_per_language_thresholds_decide(batch_size):
     model = _thresholded_model()
-    _, clf = _pair(model)
+    _, clf = tiny.stock_and_hubheads(model)
     results = clf(TEXTS, lang=LANGS, batch_size=batch_size)
     expected = _expected(model, TEXTS, LANGS)
     _assert_decisions(results, expected)
@@ -130,7 +122,7 @@ def test_per_language_thresholds_decide(batch_size):
 
 def test_lang_from_dict_inputs_and_scalar_kwarg_match_the_aligned_list():
     model = _thresholded_model()
-    _, clf = _pair(model)
+    _, clf = tiny.stock_and_hubheads(model)
     aligned = clf(TEXTS, lang=LANGS)
     assert clf([{"text": t, "lang": lang} for t, lang in zip(TEXTS, LANGS)]) == aligned
     assert clf(TEXTS[:3], lang="it") == clf(TEXTS[:3], lang=["it"] * 3)
@@ -140,7 +132,7 @@ def test_lang_from_dict_inputs_and_scalar_kwarg_match_the_aligned_list():
 
 def test_threshold_modes_and_override():
     model = _thresholded_model()
-    _, clf = _pair(model)
+    _, clf = tiny.stock_and_hubheads(model)
     _assert_decisions(clf(TEXTS, lang=LANGS, threshold_mode="default"), _expected(model, TEXTS, LANGS, "default"))
     _assert_decisions(clf(TEXTS, lang=LANGS, threshold_mode="global"), _expected(model, TEXTS, LANGS, "global"))
     by_lang = clf(TEXTS, lang=LANGS, threshold_mode="by_lang")
@@ -166,7 +158,7 @@ def test_construction_time_lang_and_mode_are_defaults():
 
 def test_top_k_with_thresholds_puts_the_decision_first():
     model = _thresholded_model()
-    _, clf = _pair(model)
+    _, clf = tiny.stock_and_hubheads(model)
     decided = clf(TEXTS, lang=LANGS)
     ranked = clf(TEXTS, lang=LANGS, top_k=None)
     assert [r[0]["label"] for r in ranked] == [r["label"] for r in decided]
@@ -191,7 +183,7 @@ def _multi_label_model(**thresholds):
 def test_multi_label_sets(batch_size):
     label_thresholds = {"sarcasm": 0.2, "vulgarity": 0.9}
     model = _multi_label_model(default_threshold=0.6, label_thresholds=label_thresholds)
-    _, clf = _pair(model)
+    _, clf = tiny.stock_and_hubheads(model)
     results = clf(TEXTS, batch_size=batch_size)
     probs = tiny.probabilities(model, tiny.build_tokenizer(), TEXTS, multi_label=True)
     for result, row in zip(results, probs):
@@ -205,7 +197,7 @@ def test_multi_label_sets(batch_size):
 
 def test_multi_label_without_thresholds_uses_half_and_top_k_caps_the_set():
     model = _multi_label_model()
-    _, clf = _pair(model)
+    _, clf = tiny.stock_and_hubheads(model)
     probs = tiny.probabilities(model, tiny.build_tokenizer(), TEXTS, multi_label=True)
     results = clf(TEXTS)
     assert [len(r) for r in results] == [sum(p >= 0.5 for p in row) for row in probs]
@@ -217,7 +209,7 @@ def test_multi_label_without_thresholds_uses_half_and_top_k_caps_the_set():
 
 
 def test_an_unknown_language_falls_back_to_global_and_warns_once(caplog):
-    _, clf = _pair(_thresholded_model())
+    _, clf = tiny.stock_and_hubheads(_thresholded_model())
     with caplog.at_level(logging.WARNING):
         results = clf(TEXTS[:4], lang=["fr", "fr", "de", "fr"])
     assert [r["threshold"] for r in results] == [0.6] * 4
@@ -245,13 +237,13 @@ def test_an_unknown_language_falls_back_to_global_and_warns_once(caplog):
 def test_bad_calls_name_the_problem(inputs, kwargs, error, match):
     """A call with a hubheads argument gets hubheads' checks, also on a model that configures nothing (without
     one, that model's calls are the stock pipeline's: tests/test_stock_parity.py)."""
-    _, clf = _pair(tiny.build_model())
+    _, clf = tiny.stock_and_hubheads(tiny.build_model())
     with pytest.raises(error, match=match):
         clf(inputs, **kwargs)
 
 
 def test_a_threshold_on_a_multi_class_model_is_refused():
-    _, clf = _pair(tiny.build_model(num_labels=3))
+    _, clf = tiny.stock_and_hubheads(tiny.build_model(num_labels=3))
     with pytest.raises(ValueError, match="num_labels=3"):
         clf(TEXTS[0], threshold=0.5)
 
@@ -273,11 +265,11 @@ def test_broken_configs_are_refused_when_the_pipeline_loads(config, match):
 
 
 def test_function_to_apply_cannot_bend_thresholded_decisions():
-    _, clf = _pair(_thresholded_model())
+    _, clf = tiny.stock_and_hubheads(_thresholded_model())
     with pytest.raises(ValueError, match="function_to_apply='none'"):
         clf(TEXTS, function_to_apply="none")
     assert clf(TEXTS, function_to_apply="softmax") == clf(TEXTS)  # the probabilities the thresholds compare with
-    _, multi = _pair(_multi_label_model())
+    _, multi = tiny.stock_and_hubheads(_multi_label_model())
     with pytest.raises(ValueError, match="sigmoid"):
         multi(TEXTS, function_to_apply="softmax")
 
@@ -286,23 +278,23 @@ def test_datasets_and_iterators_stream_like_in_the_stock_pipeline():
     from transformers.pipelines.pt_utils import KeyDataset
 
     rows = [{"text": t} for t in TEXTS]
-    stock, ours = _pair(tiny.build_model())
+    stock, ours = tiny.stock_and_hubheads(tiny.build_model())
     assert list(ours(KeyDataset(rows, "text"), batch_size=2)) == list(stock(KeyDataset(rows, "text"), batch_size=2))
     for clf in (stock, ours):  # a model that configures nothing takes what the stock pipeline takes: generators
         assert list(clf(t for t in TEXTS)) == stock(TEXTS)
         with pytest.raises(ValueError, match="text input must be"):
             clf(iter(TEXTS))
-    _, tuned = _pair(_thresholded_model())  # a configured model streams any iterator
+    _, tuned = tiny.stock_and_hubheads(_thresholded_model())  # a configured model streams any iterator
     assert list(tuned(iter(TEXTS), lang="it")) == tuned(TEXTS, lang="it")
 
 
 def test_an_empty_list_gives_an_empty_list():
-    _, clf = _pair(_thresholded_model())
+    _, clf = tiny.stock_and_hubheads(_thresholded_model())
     assert clf([]) == []
 
 
 def test_numpy_thresholds_are_numbers_too():
     import numpy as np
 
-    _, clf = _pair(_thresholded_model())
+    _, clf = tiny.stock_and_hubheads(_thresholded_model())
     assert clf(TEXTS, threshold=np.float32(0.42)) == clf(TEXTS, threshold=float(np.float32(0.42)))

@@ -87,14 +87,6 @@ def test_the_repo_copy_matches_the_stock_pipeline_on_every_release(shipped_pipel
 # The rows of README's "Differences from the stock pipeline", one test each.
 
 
-def _pair(model, tokenizer=None):
-    tokenizer = tokenizer or tiny.build_tokenizer()
-    return (
-        TextClassificationPipeline(model=model, tokenizer=tokenizer),
-        HubheadsTextClassificationPipeline(model=model, tokenizer=tokenizer),
-    )
-
-
 @pytest.mark.filterwarnings("ignore:`max_length` is ignored")  # the tokenizer's word on `padding=True`
 @pytest.mark.parametrize(
     "kwargs",
@@ -102,7 +94,9 @@ def _pair(model, tokenizer=None):
     ids=["default", "truncation", "padding-max_length", "max_length-past-positions"],
 )
 def test_row_inputs_longer_than_the_model_are_truncated_where_stock_crashes(kwargs):
-    stock, ours = _pair(tiny.build_model("xlm-roberta"))  # 32 usable positions, a tokenizer without a limit
+    stock, ours = tiny.stock_and_hubheads(
+        tiny.build_model("xlm-roberta")
+    )  # 32 usable positions, a tokenizer without a limit
     long_text = " ".join(tiny.WORDS * 3)
     with pytest.raises((IndexError, RuntimeError)):
         stock(long_text, **kwargs)
@@ -115,8 +109,8 @@ def test_row_inputs_longer_than_the_model_are_truncated_where_stock_crashes(kwar
 
 def test_row_inputs_the_model_does_not_take_are_dropped():
     tokenizer = tiny.build_tokenizer(model_input_names=("input_ids", "token_type_ids", "attention_mask"))
-    stock, ours = _pair(tiny.build_model("distilbert"), tokenizer)
-    clean_stock, _ = _pair(tiny.build_model("distilbert"))
+    stock, ours = tiny.stock_and_hubheads(tiny.build_model("distilbert"), tokenizer)
+    clean_stock, _ = tiny.stock_and_hubheads(tiny.build_model("distilbert"))
     try:
         assert stock(TEXTS) == clean_stock(TEXTS)  # transformers 5: DistilBERT's forward swallows **kwargs
     except TypeError as error:  # transformers 4.x: the stock pipeline crashes on the extra input
@@ -156,13 +150,13 @@ def _thresholded():
     ],
 )
 def test_row_a_configured_model_refuses_what_stock_answers_or_crashes_on(inputs, kwargs, match):
-    _, ours = _pair(_thresholded())
+    _, ours = tiny.stock_and_hubheads(_thresholded())
     with pytest.raises(PipelineInputError, match=match):
         ours(inputs, **kwargs)
 
 
 def test_row_a_configured_model_streams_iterators_and_reads_tuples_as_lists():
-    stock, ours = _pair(_thresholded())
+    stock, ours = tiny.stock_and_hubheads(_thresholded())
     expected = ours(TEXTS[:3])
     assert list(ours(iter(TEXTS[:3]))) == expected == ours(tuple(TEXTS[:3]))
     with pytest.raises(ValueError):
@@ -174,7 +168,7 @@ def test_row_a_configured_model_streams_iterators_and_reads_tuples_as_lists():
 
 
 def test_row_a_call_with_hubheads_arguments_gets_hubheads_input_handling():
-    stock, ours = _pair(tiny.build_model())  # configures nothing
+    stock, ours = tiny.stock_and_hubheads(tiny.build_model())  # configures nothing
     assert ours(TEXTS[:3], lang="it") == stock(TEXTS[:3])  # same answers...
     assert list(ours(iter(TEXTS[:3]), lang="it")) == stock(TEXTS[:3])  # ...and hubheads' streaming
     with pytest.raises(PipelineInputError, match="'text' key"):
@@ -184,11 +178,11 @@ def test_row_a_call_with_hubheads_arguments_gets_hubheads_input_handling():
 
 def test_row_a_configured_model_also_stops_at_the_tokenizers_limit():
     model = _thresholded()
-    stock, ours = _pair(model, tiny.build_tokenizer(model_max_length=16))
+    stock, ours = tiny.stock_and_hubheads(model, tiny.build_tokenizer(model_max_length=16))
     text = parity.LONGER_THAN_TOKENIZER  # 22 tokens: within the model's 64 positions
     truncated = " ".join(text.split()[:14])
     assert ours(text) == ours(truncated)
     assert ours(text, top_k=None) != ours(text, top_k=None, max_length=32)  # the whole text scores differently
     assert stock(text) != stock(truncated)  # stock reads all 22 tokens
-    _, plain = _pair(tiny.build_model(), tiny.build_tokenizer(model_max_length=16))
+    _, plain = tiny.stock_and_hubheads(tiny.build_model(), tiny.build_tokenizer(model_max_length=16))
     assert plain(text) == stock(text)  # and so does a model that configures nothing

@@ -91,6 +91,19 @@ def save_checkpoint(path: Path, kind: str = "distilbert", num_labels: int = 2, *
     return path
 
 
+def stock_and_hubheads(model, tokenizer=None) -> tuple:
+    """The stock `TextClassificationPipeline` and the installed `HubheadsTextClassificationPipeline` on one model."""
+    from transformers import TextClassificationPipeline
+
+    from hubheads import HubheadsTextClassificationPipeline
+
+    tokenizer = tokenizer or build_tokenizer()
+    return (
+        TextClassificationPipeline(model=model, tokenizer=tokenizer),
+        HubheadsTextClassificationPipeline(model=model, tokenizer=tokenizer),
+    )
+
+
 def sample_texts(count: int, seed: int = 0, min_words: int = 2, max_words: int = 12) -> list[str]:
     """Deterministic random sentences over the tiny vocabulary."""
     rng = random.Random(seed)
