@@ -106,9 +106,11 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
             bio". A dict input may carry its own `"bio"` key instead.
 
     Inputs are a string, a list of strings, a dict `{"text": ..., "text_pair": ..., "lang": ..., "bio": ...}`, or a
-    list, generator, iterator or dataset of those. Long inputs are truncated to the model's maximum length unless
-    `truncation=False`. A list run with `batch_size > 1` on a model that configures anything goes in length-sorted
-    batches (one author's posts together for a bio model); results always come back in input order.
+    list, generator or dataset of those (any iterator, for a configured model). Inputs longer than the model takes are
+    truncated to its length unless `truncation=False`. A list run with `batch_size > 1` on a model that configures
+    anything goes in length-sorted batches (one author's posts together for a bio model); results always come back in
+    input order. A model that configures nothing, called without this class's own arguments, takes exactly the
+    stock inputs and gives exactly the stock outputs and errors.
     """
 
     def __init__(self, *args, **kwargs):
