@@ -322,8 +322,8 @@ def transformers_checks(candidate: type) -> dict[str, Callable[[], None]]:
 
 def run_all(candidate: type) -> dict[str, Any]:
     """Both kinds of check against `candidate`: the report the script prints."""
-    failures = {}
-    for name, check in transformers_checks(candidate).items():
+    failures, checks = {}, transformers_checks(candidate)
+    for name, check in checks.items():
         try:
             check()
         except Exception as error:
@@ -333,7 +333,7 @@ def run_all(candidate: type) -> dict[str, Any]:
     return {
         "transformers": transformers.__version__,
         "candidate": f"{candidate.__module__}.{candidate.__name__}",
-        "transformers_checks": len(transformers_checks(candidate)),
+        "transformers_checks": len(checks),
         "failures": failures,
         **differential(candidate),
     }

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,6 +24,8 @@ import tiny
 import torch
 from fakehub import FakeHub, fake_hub
 from safetensors.torch import save_file
+
+from hubheads.hub import offline_environment
 
 NEW_IMPL = Path(__file__).parent / "new_impl"
 CODE_REPO = "Alibaba-NLP/new-impl"
@@ -122,10 +123,12 @@ def save_own_class_checkpoint(path: Path, seed: int = 5) -> torch.nn.Module:
 
 def run_cli(args: list[str], hf_home: Path, python: str | None = None) -> subprocess.CompletedProcess:
     """`hubheads ARGS` in a fresh, offline process whose Hub cache is `hf_home/hub`."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "TRANSFORMERS_"))}
-    env.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     return subprocess.run(
-        [python or sys.executable, "-m", "hubheads.cli", *args], capture_output=True, text=True, env=env, timeout=600
+        [python or sys.executable, "-m", "hubheads.cli", *args],
+        capture_output=True,
+        text=True,
+        env=offline_environment(hf_home),
+        timeout=600,
     )
 
 

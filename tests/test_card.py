@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from tiny import (
 from hubheads.card import CardOptions, read_hyperparameters, render_card, write_card
 from hubheads.cli import main
 from hubheads.export import export_model
-from hubheads.hub import install_in_offline_cache
+from hubheads.hub import install_in_offline_cache, offline_environment
 from hubheads.tune import tune_model
 
 SECTIONS = ("## Usage", "## Decision thresholds", "## Dev results", "## Classification reports", "## Limitations")
@@ -87,10 +86,11 @@ def test_the_cards_usage_code_runs_against_the_repo(tmp_path, hf_home):
     commit = install_in_offline_cache(repo, "org/tiny", cache_dir=hf_home / "hub")
     content = str(render_card(repo, CardOptions(repo_id="org/tiny", revision=commit)))
     *setup, call = _python_blocks(content)[0].strip().splitlines()
-    env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "PYTHONNOUSERSITE": "1"}
     # The card's code as a consumer pastes it, hubheads blocked; the last line's result printed.
     script = "\n".join(['import sys; sys.modules["hubheads"] = None', *setup, f"print({call.split('  #')[0]})"])
-    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    completed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=offline_environment(hf_home), timeout=300
+    )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert "'threshold':" in completed.stdout
 

@@ -9,7 +9,6 @@ lists ("Differences from the stock pipeline") are tested row by row at the end o
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import tiny
 from transformers import TextClassificationPipeline
 
 from hubheads import HubheadsTextClassificationPipeline, PipelineInputError, export_model
+from hubheads.hub import offline_environment
 
 TEXTS = tiny.sample_texts(6, seed=3)
 
@@ -66,14 +66,11 @@ def shipped_pipeline(tmp_path_factory) -> Path:
 
 @pytest.mark.consumer
 def test_the_repo_copy_matches_the_stock_pipeline_on_every_release(shipped_pipeline, release_python, tmp_path):
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "TRANSFORMERS_"))}
-    env.update(HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1", PYTHONNOUSERSITE="1")
-    env.pop("PYTHONPATH", None)
     completed = subprocess.run(
         [release_python, str(Path(parity.__file__)), str(shipped_pipeline)],
         capture_output=True,
         text=True,
-        env=env,
+        env=offline_environment(tmp_path / "hf_home"),
         timeout=600,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]

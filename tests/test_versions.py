@@ -11,7 +11,6 @@ release (4.46.3), 4.57.6, the first 5.x (5.0.0) and the newest.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from hubheads import GatedBioCollator, add_language_tokens, export_model, install_in_offline_cache, run_stock_pipelines
+from hubheads.hub import offline_environment
 
 pytestmark = pytest.mark.consumer
 
@@ -216,15 +216,12 @@ def test_card_snippets_and_the_installed_package_load_silently_on_every_release(
         snippets[repo_id] = block
     own_code = [r for r in requests if r["repo_id"] != "org/reclaim"]  # org/reclaim's model code is another repo's
     payload = {"snippets": snippets, "requests": own_code, "text": TEXTS[0]}
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "TRANSFORMERS_"))}
-    env.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", PYTHONNOUSERSITE="1")
-    env.pop("PYTHONPATH", None)
     completed = subprocess.run(
         [release_python, "-c", _LOADING_SCRIPT],
         input=json.dumps(payload),
         capture_output=True,
         text=True,
-        env=env,
+        env=offline_environment(hf_home),
         timeout=600,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]

@@ -138,6 +138,16 @@ json.dump(outputs, sys.stdout)
 """
 
 
+def offline_environment(hf_home: str | os.PathLike) -> dict[str, str]:
+    """The environment of a fresh consumer process: this one's, without its Hugging Face settings (`HF_*`,
+    `TRANSFORMERS_*`), `PYTHONPATH` or user site-packages, offline, with `hf_home` as `HF_HOME` (its `hub/` folder is
+    the cache). The process sees only what its own interpreter has installed."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "TRANSFORMERS_"))}
+    env.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONNOUSERSITE="1")
+    env.pop("PYTHONPATH", None)
+    return env
+
+
 def run_stock_pipeline(
     repo_id: str,
     hf_home: str | os.PathLike,
@@ -183,9 +193,6 @@ def run_stock_pipelines(
     Returns:
         `list[dict]`: one output per request, as `run_stock_pipeline` returns it.
     """
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "TRANSFORMERS_"))}
-    env.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONNOUSERSITE="1")
-    env.pop("PYTHONPATH", None)
     payload = [
         {"repo_id": r["repo_id"], "calls": list(r["calls"]), "pipeline_kwargs": dict(r.get("pipeline_kwargs") or {})}
         for r in requests
@@ -195,7 +202,7 @@ def run_stock_pipelines(
         input=json.dumps(payload),
         capture_output=True,
         text=True,
-        env=env,
+        env=offline_environment(hf_home),
         timeout=timeout,
     )
     if completed.returncode != 0:
@@ -466,6 +473,7 @@ __all__ = [
     "sha256_file",
     "PushResult",
     "install_in_offline_cache",
+    "offline_environment",
     "push_folder",
     "run_stock_pipeline",
     "run_stock_pipelines",
