@@ -25,7 +25,7 @@ import torch
 from fakehub import FakeHub, fake_hub
 from safetensors.torch import save_file
 
-from hubheads.hub import offline_environment
+from hubheads.offline_hub import offline_environment
 
 NEW_IMPL = Path(__file__).parent / "new_impl"
 CODE_REPO = "Alibaba-NLP/new-impl"

@@ -21,8 +21,8 @@ import tiny
 from fakehub import IGNORE_LFS_DATA_WARNING, LFS_HOST, committed_files, sha256
 from huggingface_hub import constants
 
-from hubheads import __version__, export_model, verify
-from hubheads.hub import PushResult, push_folder
+from hubheads import __version__, export_model, push, verify
+from hubheads.push import PushResult, push_folder
 
 pytestmark = IGNORE_LFS_DATA_WARNING
 
@@ -188,7 +188,7 @@ def test_the_default_verification_runs_the_stock_pipeline_before_pushing(hub, re
         reports.append(verify_repo(*args, **kwargs))
         return reports[-1]
 
-    monkeypatch.setattr(verify, "verify_repo", recording_verify_repo)
+    monkeypatch.setattr(push, "verify_repo", recording_verify_repo)
     result = push_folder(repo, "org/name")
     (report,) = reports
     assert [(f.check, f.status) for f in report.findings if f.check == "smoke-run"] == [("smoke-run", "ok")]

@@ -30,7 +30,7 @@ from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, 
 
 from hubheads import export_model, install_in_offline_cache
 from hubheads.export import PICKLE_SUFFIXES
-from hubheads.hub import push_folder
+from hubheads.push import push_folder
 from hubheads.verify import verify_repo
 
 pytestmark = IGNORE_LFS_DATA_WARNING

@@ -18,7 +18,7 @@ import tiny
 from transformers import TextClassificationPipeline
 
 from hubheads import HubheadsTextClassificationPipeline, PipelineInputError, export_model
-from hubheads.hub import offline_environment
+from hubheads.offline_hub import offline_environment
 
 TEXTS = tiny.sample_texts(6, seed=3)
 

@@ -23,7 +23,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from hubheads import GatedBioCollator, add_language_tokens, export_model, install_in_offline_cache, run_stock_pipelines
-from hubheads.hub import offline_environment
+from hubheads.offline_hub import offline_environment
 
 pytestmark = pytest.mark.consumer
 

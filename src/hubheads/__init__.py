@@ -39,11 +39,11 @@ _LAZY = {
     "export_model": "hubheads.export",
     "import_weights": "hubheads.importing",
     "load_encoder": "hubheads.sources",
-    "install_in_offline_cache": "hubheads.hub",
-    "PushResult": "hubheads.hub",
-    "push_folder": "hubheads.hub",
-    "run_stock_pipeline": "hubheads.hub",
-    "run_stock_pipelines": "hubheads.hub",
+    "install_in_offline_cache": "hubheads.offline_hub",
+    "PushResult": "hubheads.push",
+    "push_folder": "hubheads.push",
+    "run_stock_pipeline": "hubheads.offline_hub",
+    "run_stock_pipelines": "hubheads.offline_hub",
 }
 
 __all__ = [

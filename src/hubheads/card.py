@@ -20,8 +20,8 @@ from typing import Any
 
 from hubheads.architectures import ARCHITECTURES
 from hubheads.export import MULTI_LABEL, label_names, needs_remote_code, read_json
-from hubheads.hub import check_repo_id
 from hubheads.modeling.configuration_hubheads import NEWER_ENCODERS
+from hubheads.offline_hub import check_repo_id
 from hubheads.sources import check_trusted, code_pin, code_repos, pin_advice
 from hubheads.tune import REPORTS_FILE, deployed_rule
 

@@ -124,7 +124,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
-    from hubheads.hub import push_folder
+    from hubheads.push import push_folder
 
     result = push_folder(
         args.folder,

@@ -241,7 +241,7 @@ def run_demo(out: str | Path, *, force: bool = False, train_seconds: float = 60.
     """Run the whole demo into `out`; return what the consumer process printed (for tests)."""
     from hubheads.card import CardOptions, write_card
     from hubheads.export import export_model
-    from hubheads.hub import install_in_offline_cache, run_stock_pipeline
+    from hubheads.offline_hub import install_in_offline_cache, run_stock_pipeline
     from hubheads.tune import tune_model
     from hubheads.verify import verify_repo
 

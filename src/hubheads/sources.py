@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hubheads.export import PICKLE_SUFFIXES, read_json
+from hubheads.offline_hub import check_repo_id
 
 NEW_FORMAT = "new"
 MIN_GTE_TRANSFORMERS = "5.18.0"
@@ -57,8 +58,6 @@ def resolve_checkpoint(source: str | os.PathLike, revision: str | None = None, *
             f"{option} {text} is a file, not a folder; pass a checkpoint folder or a Hub repo id like 'org/name'."
         )
     from huggingface_hub import snapshot_download
-
-    from hubheads.hub import check_repo_id
 
     try:
         check_repo_id(text, option, canonical=True)

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from hubheads.export import MULTI_LABEL, label_names, read_json, rewrite_decisions
-from hubheads.hub import sha256_file
 from hubheads.modeling.configuration_hubheads import FALLBACK_THRESHOLD, DecisionThresholds
+from hubheads.offline_hub import sha256_file
 from hubheads.sources import check_trusted, runs_remote_code
 from hubheads.tuning import (
     METRICS,

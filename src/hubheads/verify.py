@@ -40,8 +40,8 @@ from hubheads.export import (
     read_json,
     write_json,
 )
-from hubheads.hub import install_in_offline_cache, run_stock_pipeline
 from hubheads.modeling.configuration_hubheads import THRESHOLD_KEYS, DecisionThresholds
+from hubheads.offline_hub import install_in_offline_cache, run_stock_pipeline
 from hubheads.sources import cached_snapshot, check_trusted, class_references, code_repos, pin_advice
 
 OK, WARN, FAIL = "ok", "warn", "fail"

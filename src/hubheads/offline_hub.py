@@ -1,0 +1,204 @@
+"""The Hub as consumers meet it, offline.
+
+No machine here reaches the Hub, but `transformers` loads a repo id from the local cache when `HF_HUB_OFFLINE=1`.
+`install_in_offline_cache` lays a repo folder out exactly as `huggingface_hub` downloads it
+(`models--org--name/blobs`, `snapshots/<commit>/`, `refs/main`), and `run_stock_pipeline` runs the stock
+`pipeline("text-classification", model=repo_id, trust_remote_code=True)` in a new interpreter with `hubheads`
+blocked, so the code that runs is the repo's own copy, as on a consumer's machine. `verify`'s smoke run and the tests
+use both; nothing here sends a request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import constants
+from huggingface_hub.file_download import repo_folder_name
+from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's content, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_repo_folder(folder: str | os.PathLike, *, needs_config: bool = True) -> Path:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a folder; pass an exported repo folder.")
+    if needs_config and not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{folder} has no config.json; pass an exported repo folder.")
+    return folder
+
+
+def check_repo_id(repo_id: str, name: str = "repo_id", *, canonical: bool = False) -> None:
+    """Raise a `ValueError` naming `name` unless `repo_id` is `"org/name"` (or, with `canonical=True`, also a
+    canonical id without an org, such as `distilbert-base-uncased-finetuned-sst-2-english`) and follows the Hub's
+    rules."""
+    parts = repo_id.split("/") if isinstance(repo_id, str) else []
+    if not (len(parts) == 2 or (canonical and len(parts) == 1)) or not all(parts):
+        shape = "'org/name' or a canonical id like 'gpt2'" if canonical else "'org/name'"
+        raise ValueError(f"{name} must look like {shape}, got {repo_id!r}.")
+    try:
+        validate_repo_id(repo_id)  # the Hub's rules on characters and length
+    except HFValidationError as error:
+        raise ValueError(f"{name} {repo_id!r} is not a valid Hub repo id: {error}") from error
+
+
+def install_in_offline_cache(
+    folder: str | os.PathLike, repo_id: str, *, cache_dir: str | os.PathLike | None = None, revision: str = "main"
+) -> str:
+    """Put `folder` into a Hugging Face Hub cache as repo `repo_id` at `revision`; return the commit id.
+
+    The commit id is a hash of the folder's content (40 hex digits, like a git commit), so the same export gets the
+    same id. Files become blobs named by their sha256, linked from `snapshots/<commit>/`, as `hf_hub_download`
+    leaves them. `cache_dir` defaults to `huggingface_hub`'s cache (`$HF_HOME/hub`).
+
+    The Hub's real shapes are accepted: canonical ids without an org
+    (`distilbert-base-uncased-finetuned-sst-2-english`), folders without config.json (a code-only repo such as
+    `Alibaba-NLP/new-impl`, which another repo's `auto_map` points at), and any revision name, a pull request's
+    `refs/pr/3` included (stored as `refs/refs/pr/3`, as `huggingface_hub` stores it).
+    """
+    folder = check_repo_folder(folder, needs_config=False)
+    check_repo_id(repo_id, canonical=True)
+    if not isinstance(revision, str) or not revision or revision.startswith("/") or ".." in revision.split("/"):
+        raise ValueError(f"revision must be a branch, tag or ref such as 'main' or 'refs/pr/3', got {revision!r}.")
+    repo_dir = Path(cache_dir or constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="model")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and ".git" not in p.relative_to(folder).parts)
+    hashes = {p.relative_to(folder).as_posix(): sha256_file(p) for p in files}
+    commit = hashlib.sha1(json.dumps(hashes, sort_keys=True).encode()).hexdigest()
+    snapshot = repo_dir / "snapshots" / commit
+    for path in files:
+        relative = path.relative_to(folder).as_posix()
+        blob = repo_dir / "blobs" / hashes[relative]
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        if not blob.exists():
+            shutil.copyfile(path, blob)
+        link = snapshot / relative
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        try:
+            link.symlink_to(os.path.relpath(blob, link.parent))
+        except OSError:  # file systems without symlinks: huggingface_hub copies too
+            shutil.copyfile(blob, link)
+    ref = repo_dir / "refs" / revision
+    ref.parent.mkdir(parents=True, exist_ok=True)
+    ref.write_text(commit)
+    return commit
+
+
+# Runs in the consumer's interpreter: only the standard library and transformers, hubheads blocked.
+_CONSUMER_SCRIPT = r"""
+import json, sys
+sys.modules["hubheads"] = None  # the code that runs must be the repo's copy, not the installed package
+requests = json.load(sys.stdin)
+import transformers
+from transformers import pipeline
+outputs = []
+for request in requests:
+    kwargs = request["pipeline_kwargs"]
+    clf = pipeline("text-classification", model=request["repo_id"], trust_remote_code=True, **kwargs)
+    outputs.append({
+        "transformers_version": transformers.__version__,
+        "pipeline_class": type(clf).__name__,
+        "pipeline_module": type(clf).__module__,
+        "results": [clf(call["inputs"], **call.get("kwargs", {})) for call in request["calls"]],
+    })
+json.dump(outputs, sys.stdout)
+"""
+
+
+def offline_environment(hf_home: str | os.PathLike) -> dict[str, str]:
+    """The environment of a fresh consumer process: this one's, without its Hugging Face settings (`HF_*`,
+    `TRANSFORMERS_*`), `PYTHONPATH` or user site-packages, offline, with `hf_home` as `HF_HOME` (its `hub/` folder is
+    the cache). The process sees only what its own interpreter has installed."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "TRANSFORMERS_"))}
+    env.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONNOUSERSITE="1")
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def run_stock_pipeline(
+    repo_id: str,
+    hf_home: str | os.PathLike,
+    calls: Iterable[Mapping[str, Any]],
+    *,
+    python: str | None = None,
+    pipeline_kwargs: Mapping[str, Any] | None = None,
+    timeout: float = 600,
+) -> dict[str, Any]:
+    """Run the stock `pipeline(..., trust_remote_code=True)` on `repo_id` in a fresh, offline interpreter.
+
+    Args:
+        repo_id (`str`): the repo as consumers name it (installed in `hf_home` with `install_in_offline_cache`).
+        hf_home (`str` or `os.PathLike`): the `HF_HOME` of the consumer; its `hub/` folder is the cache.
+        calls (iterable of `dict`): each `{"inputs": ..., "kwargs": {...}}`, one pipeline call.
+        python (`str`, *optional*): the consumer's interpreter (e.g. one with another transformers version);
+            defaults to this one.
+        pipeline_kwargs (`dict`, *optional*): extra arguments of `pipeline(...)`.
+
+    Returns:
+        `dict` with `results` (one output per call), `transformers_version`, `pipeline_class`, `pipeline_module`.
+    """
+    request = {"repo_id": repo_id, "calls": list(calls), "pipeline_kwargs": dict(pipeline_kwargs or {})}
+    (output,) = run_stock_pipelines(hf_home, [request], python=python, timeout=timeout)
+    return output
+
+
+def run_stock_pipelines(
+    hf_home: str | os.PathLike,
+    requests: Iterable[Mapping[str, Any]],
+    *,
+    python: str | None = None,
+    timeout: float = 600,
+) -> list[dict[str, Any]]:
+    """`run_stock_pipeline` for several repos in one fresh interpreter (one start-up, one import of transformers).
+
+    Args:
+        hf_home (`str` or `os.PathLike`): the `HF_HOME` of the consumer; its `hub/` folder is the cache.
+        requests (iterable of `dict`): each `{"repo_id": ..., "calls": [...], "pipeline_kwargs": {...}}`, as the
+            arguments of `run_stock_pipeline`.
+        python (`str`, *optional*): the consumer's interpreter; defaults to this one.
+
+    Returns:
+        `list[dict]`: one output per request, as `run_stock_pipeline` returns it.
+    """
+    payload = [
+        {"repo_id": r["repo_id"], "calls": list(r["calls"]), "pipeline_kwargs": dict(r.get("pipeline_kwargs") or {})}
+        for r in requests
+    ]
+    completed = subprocess.run(
+        [python or sys.executable, "-c", _CONSUMER_SCRIPT],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        env=offline_environment(hf_home),
+        timeout=timeout,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"The consumer process failed (exit {completed.returncode}):\n{completed.stderr[-4000:]}")
+    return json.loads(completed.stdout)
+
+
+__all__ = [
+    "check_repo_folder",
+    "check_repo_id",
+    "install_in_offline_cache",
+    "offline_environment",
+    "run_stock_pipeline",
+    "run_stock_pipelines",
+    "sha256_file",
+]
