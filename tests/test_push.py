@@ -162,6 +162,20 @@ def test_a_failed_verification_sends_nothing_unless_forced(hub, repo):
     assert result.commit_oid == hashlib.sha1(hub.last("/commit/").content).hexdigest()
 
 
+def test_a_symlink_to_a_secret_is_refused_and_never_uploaded(hub, repo, tmp_path):
+    secret = tmp_path / "secrets.txt"
+    secret.write_bytes(b"HF_TOKEN=hf_do_not_upload\n")
+    (repo / "notes.txt").symlink_to(secret)  # *.txt is an upload pattern
+    with pytest.raises(ValueError, match=r"notes\.txt is a symlink to .*secrets\.txt, outside the repo(.|\n)*--force"):
+        push_folder(repo, "org/name", smoke=False)
+    assert hub.requests == [], "nothing may be sent"
+    push_folder(repo, "org/name", force=True, smoke=False)
+    (commit,) = hub.commits
+    assert "notes.txt" not in committed_files(commit) and "notes.txt" not in hub.tree("org/name")
+    assert set(hub.tree("org/name")) == exported_files(repo) - {"notes.txt"}
+    assert not any(b"hf_do_not_upload" in request.content for request in hub.sent), "the target's content was sent"
+
+
 @pytest.mark.parametrize("repo_id", ["name", "org/name/extra", "/name", "org/", "org/na me", "org/--name"])
 def test_bad_repo_ids_are_refused_before_any_request(hub, repo, repo_id):
     with pytest.raises(ValueError, match="repo_id"):

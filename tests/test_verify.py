@@ -79,14 +79,19 @@ def test_clean_exports_pass_the_static_checks(exports, kind):
     assert f"match hubheads {__version__}" in matched.message
 
 
-def test_a_model_card_and_an_unknown_python_file_are_reported(exports, tmp_path):
+def test_unknown_python_files_fail_unless_allowed(exports, tmp_path):
     repo = _copy(exports, "binary", tmp_path)
     (repo / "README.md").write_text("---\nlicense: apache-2.0\n---\n# tiny\n")
     (repo / "helpers.py").write_text("def double(x):\n    return 2 * x\n")
     report = verify_repo(repo, smoke=False)
-    assert report.ok and _findings(report, "model-card", "ok")
-    (unknown,) = _findings(report, "hubheads-files", "warn")
-    assert unknown.path == "helpers.py" and "not a hubheads file" in unknown.message
+    assert _failed(report) == {"unknown-code"} and _findings(report, "model-card", "ok")
+    (unknown,) = _findings(report, "unknown-code", "fail")
+    assert unknown.path == "helpers.py" and "helpers.py is not a hubheads file" in unknown.message
+    assert "does not run on load" in unknown.message and "--allow-unknown-code" in unknown.message
+    allowed = verify_repo(repo, smoke=False, allow_unknown_code=True)
+    assert allowed.ok and [f.path for f in _findings(allowed, "unknown-code", "warn")] == ["helpers.py"]
+    (scanned,) = _findings(allowed, "code-safety", "ok")
+    assert scanned.message.startswith("1 unknown Python file(s) scanned")
 
 
 @pytest.mark.consumer
@@ -168,9 +173,10 @@ DEFECTS = {
     "edited-modeling-file": (
         "multi-task",
         _appending("modeling_hubheads.py", "# a local tweak\n"),
-        "hubheads-files",
+        "unknown-code",
         "modeling_hubheads.py",
-        f"modified since hubheads {__version__}",
+        f"differs from the file of that name in every hubheads release up to {__version__}: code verify does not "
+        "recognise, which runs when a consumer loads the repo",
     ),
     "pickle-weights": ("binary", _pickle_weights, "weights", "pytorch_model.bin", "pickle-format"),
     "exec-call": (
@@ -333,18 +339,135 @@ def test_the_code_safety_scanner_sees_through_aliases():
             "builtins.eval('1')",
             "from . import sibling",  # relative imports are the repo's own files
             "o.path.join('a', 'b')",
+            "getattr(self, name)",
         ]
     )
     findings = scan_python_source(source, "m.py")
-    assert [finding.message.split(",")[0] for finding in findings] == [
-        "m.py:3 imports urllib.request",
-        "m.py:5 calls os.system()",
-        "m.py:6 calls torch.load()",
-        "m.py:7 calls builtins.eval()",
+    assert [(finding.status, finding.message.split(",")[0]) for finding in findings] == [
+        ("fail", "m.py:2 imports torch.load"),
+        ("fail", "m.py:3 imports urllib.request"),
+        ("fail", "m.py:4 imports builtins"),
+        ("fail", "m.py:5 calls os.system()"),
+        ("fail", "m.py:6 calls torch.load()"),
+        ("fail", "m.py:7 calls builtins.eval()"),
+        ("warn", "m.py:10 calls getattr() with an attribute name computed at run time; check every name it can take."),
     ]
-    assert all(f.check == "code-safety" and f.status == "fail" and f.path == "m.py" for f in findings)
+    assert all(f.check == "code-safety" and f.path == "m.py" for f in findings)
     (broken,) = scan_python_source("def f(:\n", "broken.py")
     assert broken.message.startswith("broken.py:1 is not valid Python")
+
+
+#: Ways to reach code by a name the source never spells out, each with the words of the finding it must produce.
+OBFUSCATED = {
+    "getattr-on-builtins": (
+        "import builtins\ngetattr(builtins, 'ex' + 'ec')(PAYLOAD)",
+        "on builtins with an attribute",
+    ),
+    "getattr-on-os": ("import os\ngetattr(os, 'sys' + 'tem')('true')", "on os with an attribute name computed"),
+    "importlib": ("import importlib\nimportlib.import_module('sub' + 'process')", "calls importlib.import_module()"),
+    "renamed-import": ("load = __builtins__['__imp' + 'ort__']", "uses __builtins__"),
+    "alias-of-eval": ("run = eval\nrun(CODE)", "uses eval"),
+    "globals-lookup": ("globals()['__builtins__']", "calls globals()"),
+    "sys-modules": ("import sys\nsys.modules['os'].system('true')", "uses sys.modules"),
+    "code-object": ("(lambda: 0).__code__.replace()", "reads .__code__"),
+    "subclasses": ("().__class__.__base__.__subclasses__()", "reads .__subclasses__"),
+    "blob": ("import base64\nbase64.b64decode('cHJpbnQoMSk=')", "imports base64"),
+    "hex-blob": ("bytes.fromhex('7072696e74283129')", "calls bytes.fromhex()"),
+    "rot13": ("'cevag(1)'.encode('rot13')", "'rot13' codec"),
+    "ctypes": ("import ctypes", "runs native code"),
+    "marshal": ("import marshal", "loads code objects"),
+    "compile": ("compile(CODE, 'x', 'exec')", "calls compile()"),
+    "module-namespace": ("import os\nos.__dict__['sys' + 'tem']('true')", "os.__dict__"),
+    "getattr-on-import": ("getattr(__import__('os'), name)('true')", "calls __import__()"),
+}
+
+
+@pytest.mark.parametrize("name", OBFUSCATED)
+def test_the_scan_flags_names_built_at_run_time(name):
+    source, words = OBFUSCATED[name]
+    failures = [f.message for f in scan_python_source(source, "evil.py") if f.status == "fail"]
+    assert any(words in message for message in failures), failures
+
+
+def _plant_payload(repo: Path, payload: str) -> None:
+    """A pipeline module that subclasses the repo's own (so it loads) and runs `payload` when it is imported;
+    `custom_pipelines` points at it, as an attacker's repo would."""
+    (repo / "pipeline_extra.py").write_text(
+        "from .pipeline_hubheads import HubheadsTextClassificationPipeline\n"
+        f"{payload}\n"
+        "class ExtraPipeline(HubheadsTextClassificationPipeline):\n    pass\n"
+    )
+    config = json.loads((repo / "config.json").read_text())
+    config["custom_pipelines"]["text-classification"]["impl"] = "pipeline_extra.ExtraPipeline"
+    (repo / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize("name", ["getattr-on-builtins", "importlib", "renamed-import", "alias-of-eval"])
+@pytest.mark.parametrize("allowed", [False, True], ids=["default", "allow-unknown-code"])
+def test_an_obfuscated_payload_is_refused_and_never_executed(exports, tmp_path, name, allowed):
+    marker = tmp_path / "executed"
+    write_marker = f"open({str(marker)!r}, 'w').write('pwned')"
+    payload = {
+        "getattr-on-builtins": f"import builtins\ngetattr(builtins, 'ex' + 'ec')({write_marker!r})",
+        "importlib": f"import importlib\nimportlib.import_module('o' + 's').system('touch {marker}')",
+        "renamed-import": f"load = __builtins__['__imp' + 'ort__']\nload('o' + 's').system('touch {marker}')",
+        "alias-of-eval": f"run = eval\nrun({write_marker!r})",
+    }[name]
+    repo = _copy(exports, "binary", tmp_path)
+    _plant_payload(repo, payload)
+    report = verify_repo(repo, allow_unknown_code=allowed)  # with the smoke run
+    assert not report.ok and "code-safety" in _failed(report), report.format()
+    assert [f.path for f in _findings(report, "code-safety", "fail")][0] == "pipeline_extra.py"
+    assert ("unknown-code" in _failed(report)) is not allowed
+    assert (
+        report.findings[-1].check == "smoke-run" and "nothing of the repo was executed" in report.findings[-1].message
+    )
+    assert not marker.exists(), "verify executed the payload"
+
+
+def test_allowed_unknown_code_runs_without_credentials_or_the_users_home(exports, tmp_path, monkeypatch):
+    """What the scan cannot see runs in the smoke run only once allowed, and then without the user's secrets: no
+    token in the environment, an empty throwaway HOME, the Hub offline. It can still write by absolute path: verify is
+    a review aid, not a sandbox (README says so)."""
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_token")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret")
+    seen = tmp_path / "seen.json"
+    repo = _copy(exports, "binary", tmp_path)
+    _plant_payload(repo, f"import json, os\nopen({str(seen)!r}, 'w').write(json.dumps(dict(os.environ)))")
+    refused = verify_repo(repo)
+    assert _failed(refused) == {"unknown-code"} and not seen.exists()
+    report = verify_repo(repo, allow_unknown_code=True)
+    assert report.ok, report.format()
+    assert "ExtraPipeline" in _findings(report, "smoke-run", "ok")[0].message
+    environment = json.loads(seen.read_text())
+    assert not {"HF_TOKEN", "AWS_SECRET_ACCESS_KEY"} & set(environment)
+    assert "hf_secret_token" not in seen.read_text() and "aws-secret" not in seen.read_text()
+    assert environment["HOME"] != str(Path.home()) and "hubheads-verify-" in environment["HOME"]
+    assert environment["HF_HUB_OFFLINE"] == "1"
+
+
+def _link_out(repo: Path, tmp_path: Path) -> Path:
+    secret = tmp_path / "secrets.txt"
+    secret.write_text("AWS_SECRET_ACCESS_KEY=do-not-upload\n")
+    (repo / "notes.txt").symlink_to(secret)
+    return secret
+
+
+def test_a_symlink_out_of_the_repo_fails(exports, tmp_path):
+    repo = _copy(exports, "binary", tmp_path)
+    secret = _link_out(repo, tmp_path)
+    (repo / "card.md").symlink_to("README.md")  # inside the repo, but to nothing
+    (repo / "vocab.txt").write_text("a\n")
+    (repo / "copy.txt").symlink_to(repo / "vocab.txt")  # inside the repo: fine
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (repo / "extra").symlink_to(outside, target_is_directory=True)
+    report = verify_repo(repo, smoke=False)
+    assert _failed(report) == {"symlinks"}, report.format()
+    messages = {f.path: f.message for f in _findings(report, "symlinks", "fail")}
+    assert set(messages) == {"notes.txt", "card.md", "extra"}
+    assert f"notes.txt is a symlink to {secret.resolve()}, outside the repo" in messages["notes.txt"]
+    assert "symlink to nothing" in messages["card.md"]
 
 
 def test_released_files_record_the_current_modeling_files():
@@ -397,3 +520,8 @@ def test_cli_verify_exit_codes_and_json(exports, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False
     assert {f["check"] for f in report["findings"] if f["status"] == "fail"} == {"thresholds"}
+    unknown = _copy(exports, "multi-task", tmp_path)
+    (unknown / "helpers.py").write_text("def double(x):\n    return 2 * x\n")
+    assert main(["verify", str(unknown), "--no-smoke"]) == 1
+    assert "FAIL  unknown-code" in capsys.readouterr().out
+    assert main(["verify", str(unknown), "--no-smoke", "--allow-unknown-code"]) == 0

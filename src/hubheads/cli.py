@@ -118,6 +118,7 @@ def _verify(args: argparse.Namespace) -> int:
         python=args.python,
         revision=args.revision,
         trust_remote_code=args.trust_remote_code,
+        allow_unknown_code=args.allow_unknown_code,
     )
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
     return 0 if report.ok else 1
@@ -138,6 +139,7 @@ def _push(args: argparse.Namespace) -> int:
         delete_legacy=args.delete_legacy,
         allow_breaking_main=args.allow_breaking_main,
         trust_remote_code=args.trust_remote_code,
+        allow_unknown_code=args.allow_unknown_code,
     )
     if result.deleted:
         print(f"Deleted in the same commit: {', '.join(result.deleted)}")
@@ -194,6 +196,13 @@ def _add_trust_option(command: argparse.ArgumentParser) -> None:
         help="accept a model whose config.json's auto_map runs code from another repo (read that code first); "
         "without it such a model is refused at once, as in transformers, never with a prompt",
     )
+
+
+#: The help of `--allow-unknown-code` (verify, push).
+UNKNOWN_CODE_HELP = (
+    "accept .py files that are not byte-identical to a released hubheads file, after reading them (verify fails on "
+    "them otherwise, and its smoke run never executes them)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -336,10 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="check a repo folder or Hub repo before and after pushing",
         description=(
             "Check an exported repo: thresholds valid; custom_pipelines / auto_map name files and classes in the "
-            "repo; hubheads files identical to a released hubheads version; safetensors weights only; no exec, "
-            "eval, pickle, subprocess, socket or HTTP use in its .py files; tokenizer and model card present; and a "
-            "smoke run of the stock pipeline (trust_remote_code=True) in a fresh, offline process. "
-            "Exits 1 when a check fails."
+            "repo; every .py file byte-identical to a released hubheads file (other code fails unless "
+            "--allow-unknown-code, and is scanned for exec, eval, dynamic imports and names, pickle, subprocess, "
+            "native and network code); no symlink out of the repo; safetensors weights only; tokenizer and model "
+            "card present; and, when all that passed, a smoke run of the stock pipeline (trust_remote_code=True) in a "
+            "fresh, offline process without credentials. A review aid, not a sandbox. Exits 1 when a check fails."
         ),
     )
     verify.add_argument("target", metavar="DIR|org/name", help="a repo folder, or a Hub repo id")
@@ -348,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--no-smoke", action="store_true", help="skip the smoke run (static checks only)")
     verify.add_argument("--python", help="interpreter of the smoke run, e.g. one with another transformers version")
     _add_trust_option(verify)
+    verify.add_argument("--allow-unknown-code", action="store_true", help=UNKNOWN_CODE_HELP)
     verify.set_defaults(func=_verify)
 
     push = commands.add_parser(
@@ -377,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="add remote code to the main branch of a repo that loads without it today (breaks old calls)",
     )
     _add_trust_option(push)
+    push.add_argument("--allow-unknown-code", action="store_true", help=UNKNOWN_CODE_HELP)
     push.add_argument("--force", action="store_true", help="push even if verify reports failures")
     push.set_defaults(func=_push)
 

@@ -121,13 +121,32 @@ json.dump(outputs, sys.stdout)
 """
 
 
+#: What a consumer process keeps of this one's environment: locale, time zone, temporary folder, thread counts and
+#: PATH. Everything else (tokens, cloud credentials, proxies, HF_* and TRANSFORMERS_* settings, PYTHONPATH) stays out.
+INHERITED_ENVIRONMENT = ("PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP", "SYSTEMROOT", "OMP_NUM_THREADS")
+
+
 def offline_environment(hf_home: str | os.PathLike) -> dict[str, str]:
-    """The environment of a fresh consumer process: this one's, without its Hugging Face settings (`HF_*`,
-    `TRANSFORMERS_*`), `PYTHONPATH` or user site-packages, offline, with `hf_home` as `HF_HOME` (its `hub/` folder is
-    the cache). The process sees only what its own interpreter has installed."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "TRANSFORMERS_"))}
-    env.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONNOUSERSITE="1")
-    env.pop("PYTHONPATH", None)
+    """The environment of a fresh consumer process, as on a new machine that has only the cache in `hf_home`.
+
+    It keeps only `INHERITED_ENVIRONMENT` (and `LC_*`) of this process's environment, so no token or credential
+    reaches code the process runs; `HOME` is `hf_home/home` (created, empty unless a run wrote to it), so neither
+    `~/.cache/huggingface/token` nor any other file of the user's home is found there; `HF_HOME` is `hf_home` (its
+    `hub/` folder is the cache), the Hub is offline, and user site-packages are off: the process sees only what its
+    own interpreter has installed. Not a sandbox: the process can still read any file its user can, by absolute path.
+    """
+    env = {key: value for key, value in os.environ.items() if key in INHERITED_ENVIRONMENT or key.startswith("LC_")}
+    home = Path(hf_home) / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    env.update(
+        HOME=str(home),
+        USERPROFILE=str(home),
+        HF_HOME=str(hf_home),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        PYTHONNOUSERSITE="1",
+    )
     return env
 
 

@@ -74,6 +74,15 @@ def _left_out(folder: Path) -> list[str]:
     return sorted({name.split("/")[0] + ("/" if "/" in name else "") for name in files if name not in kept})
 
 
+def _links_out(folder: Path) -> list[str]:
+    """The files `push_folder` would send whose resolved path leaves `folder` (symlinks to a file elsewhere, or
+    through a linked folder): `upload_folder` would read and send the target's content."""
+    root = folder.resolve()
+    files = [path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()]
+    sent = filter_repo_objects(files, allow_patterns=UPLOAD_PATTERNS, ignore_patterns=UPLOAD_IGNORE_PATTERNS)
+    return sorted(name for name in sent if not (folder / name).resolve().is_relative_to(root))
+
+
 def _needs_remote_code(folder: Path) -> bool:
     """Whether config.json declares remote code; `True` when it cannot be read, since the
     `trust_remote_code=True` line works for every repo."""
@@ -160,6 +169,7 @@ def push_folder(
     delete_legacy: bool = False,
     allow_breaking_main: bool = False,
     trust_remote_code: bool = False,
+    allow_unknown_code: bool = False,
 ) -> PushResult:
     """Verify an exported folder and upload it to the Hub in one commit.
 
@@ -169,7 +179,8 @@ def push_folder(
 
     Only the kinds of file an export writes are uploaded (`UPLOAD_PATTERNS`: `*.json`, `*.safetensors`, `*.py`,
     `*.md`, `*.txt`, `*.model`, `.gitattributes`), and only from the top level of the folder, so logs, pickles,
-    trainer checkpoints (`checkpoint-500/`) and caches lying next to the export never reach the Hub. The folder is
+    trainer checkpoints (`checkpoint-500/`) and caches lying next to the export never reach the Hub; nor does a
+    symlink whose target lies outside the folder, even with `force=True` (its content is not the repo's). The folder is
     uploaded in place rather than copied into a temporary folder first: `export_model` already wrote it as a unit
     (atomically), so a copy would only double the disk space of the weights, and the patterns give the same guarantee
     about what is sent. Files left out are logged.
@@ -209,6 +220,9 @@ def push_folder(
             Push a repo whose config.json runs code from another repo (a cross-repo `auto_map`), and let the
             verification's smoke run execute it. Without it such a folder is refused at once, smoke run or not: its
             consumers will run that code, so whoever publishes it must have read it.
+        allow_unknown_code (`bool`, *optional*, defaults to `False`):
+            Accept Python files that are not byte-identical to a released hubheads file (verification fails on them
+            otherwise), after reading them.
 
     Returns:
         [`PushResult`]: the commit, with `usage`, the consumer's `pipeline(...)` line pinned to it.
@@ -228,7 +242,9 @@ def push_folder(
             "pass one of them."
         )
     check_trusted(read_json(folder / "config.json"), folder, trust_remote_code)
-    report = verify_repo(folder, smoke=smoke, trust_remote_code=trust_remote_code)
+    report = verify_repo(
+        folder, smoke=smoke, trust_remote_code=trust_remote_code, allow_unknown_code=allow_unknown_code
+    )
     if not report.ok:
         # The failures and warnings only: the passed checks would bury them.
         problems = replace(report, findings=[finding for finding in report.findings if finding.status != "ok"])
@@ -241,6 +257,9 @@ def push_folder(
     left_out = _left_out(folder)
     if left_out:
         logger.info("Not uploading what an export does not write: %s", ", ".join(left_out))
+    links_out = _links_out(folder)  # verification fails on them; with force=True they are still never sent
+    if links_out:
+        logger.warning("Not uploading symlinks to files outside %s: %s", folder, ", ".join(links_out))
     needs_code = _needs_remote_code(folder)
 
     from huggingface_hub import HfApi
@@ -272,7 +291,7 @@ def push_folder(
         commit_message=message or f"Upload hubheads repo (hubheads {__version__})",
         create_pr=create_pr,
         allow_patterns=UPLOAD_PATTERNS,
-        ignore_patterns=UPLOAD_IGNORE_PATTERNS,
+        ignore_patterns=UPLOAD_IGNORE_PATTERNS + [glob.escape(name) for name in links_out],
         delete_patterns=[glob.escape(name) for name in legacy] or None,  # patterns: `weights[v1].bin` is literal
     )
     return PushResult(

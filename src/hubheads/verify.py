@@ -30,6 +30,7 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from hubheads import code_scan
 from hubheads.architectures import ARCHITECTURES
 from hubheads.export import (
     MULTI_LABEL,
@@ -47,30 +48,6 @@ from hubheads.sources import cached_snapshot, check_trusted, class_references, c
 OK, WARN, FAIL = "ok", "warn", "fail"
 RELEASED_FILES = Path(__file__).resolve().parent / "data" / "released_files.json"
 RECORD_COMMAND = "python -m hubheads.verify --record"
-
-#: Built-ins that run code given as data.
-DANGEROUS_BUILTINS = ("exec", "eval", "compile", "__import__")
-#: Modules a file run through `trust_remote_code` has no business importing, and why.
-DANGEROUS_MODULES = {
-    **dict.fromkeys(
-        ("pickle", "cloudpickle", "dill", "joblib", "marshal", "shelve"), "loads pickles, which can run any code"
-    ),
-    **dict.fromkeys(("subprocess", "ctypes"), "runs programs or native code"),
-    **dict.fromkeys(
-        ("socket", "urllib", "urllib3", "http", "requests", "httpx", "aiohttp"), "opens network connections"
-    ),
-}
-#: Calls (after resolving import aliases) that run programs, load pickles or fetch code.
-DANGEROUS_CALLS = {
-    "os.system": "runs a shell command",
-    "os.popen": "runs a shell command",
-    "torch.load": "loads a pickle",
-}
-DANGEROUS_CALL_PREFIXES = {
-    "os.exec": "replaces the process",
-    "os.spawn": "runs a program",
-    "torch.hub.": "fetches code",
-}
 
 SMOKE_TEXTS = ["This is a short test sentence.", "Another example to check that the model runs.", "ciao mondo"]
 SMOKE_BIOS = ["A short author bio.", "", "Another author."]
@@ -173,107 +150,68 @@ def record_release(version: str | None = None) -> Path:
     return RELEASED_FILES
 
 
-def _import_aliases(tree: ast.AST) -> dict[str, str]:
-    """Local name → the dotted name it was imported as (`import os as o` → `{"o": "os"}`)."""
-    aliases = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    aliases[alias.asname] = alias.name
-                else:
-                    aliases[alias.name.split(".")[0]] = alias.name.split(".")[0]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            for alias in node.names:
-                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-    return aliases
-
-
-def _dotted_name(node: ast.expr, aliases: Mapping[str, str]) -> str | None:
-    """`o.path.join` → `"os.path.join"` given `import os as o`; `None` for calls on anything but names."""
-    attributes = []
-    while isinstance(node, ast.Attribute):
-        attributes.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    return ".".join([aliases.get(node.id, node.id), *reversed(attributes)])
-
-
-def _dangerous_call(name: str) -> str | None:
-    """Why a call to the dotted `name` must not run through remote code, or `None`."""
-    builtin = name[len("builtins.") :] if name.startswith("builtins.") else name
-    if builtin in DANGEROUS_BUILTINS:
-        return "runs code given as data"
-    if name in DANGEROUS_CALLS:
-        return DANGEROUS_CALLS[name]
-    return next((why for prefix, why in DANGEROUS_CALL_PREFIXES.items() if name.startswith(prefix)), None)
-
-
 def scan_python_source(text: str, filename: str) -> list[Finding]:
-    """Scan Python source for code that must not run through `trust_remote_code`; one `"fail"` per hit.
+    """Scan Python source for code that must not run through `trust_remote_code` (`hubheads.code_scan`).
 
-    It flags calls to `exec`, `eval`, `compile` and `__import__`; imports of pickle-family, process, native-code and
-    network modules (`DANGEROUS_MODULES`); and calls such as `os.system`, `os.popen`, `os.exec*` and `torch.load`,
-    through import aliases too (`from os import system`, `import torch as t`). Source that does not parse is a
-    failure as well. An empty list means nothing was found.
+    One `"fail"` per construct that runs programs or native code, loads pickles, opens connections, or reaches code
+    by a name built at run time (dynamic imports, `getattr` with a computed name on a module or the built-ins,
+    `globals()`, code objects, decoded blobs), through import aliases too; one `"warn"` per `getattr`/`setattr` with a
+    computed name on an ordinary object. Source that does not parse is a failure as well. An empty list means nothing
+    was found.
 
     Args:
         text (`str`): the source.
         filename (`str`): the file's name (relative to the repo), used in the messages and as `Finding.path`.
     """
-
     try:
-        tree = ast.parse(text, filename=filename)
+        hits = code_scan.scan(text, filename)
     except SyntaxError as error:
         message = f"{filename}:{error.lineno} is not valid Python ({error.msg}); transformers cannot import it either."
         return [Finding("code-safety", FAIL, message, filename)]
     except ValueError as error:  # null bytes (a SyntaxError from Python 3.12 on)
         return [Finding("code-safety", FAIL, f"{filename} is not valid Python ({error}).", filename)]
-    aliases = _import_aliases(tree)
-    hits: list[tuple[int, str]] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            modules = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            modules = [node.module]
-        elif isinstance(node, ast.Call):
-            name = _dotted_name(node.func, aliases)
-            why = _dangerous_call(name) if name else None
-            if why:
-                hits.append((node.lineno, f"calls {name}(), which {why}"))
-            continue
-        else:
-            continue
-        hits += [
-            (node.lineno, f"imports {module}, which {DANGEROUS_MODULES[module.split('.')[0]]}")
-            for module in modules
-            if module.split(".")[0] in DANGEROUS_MODULES
-        ]
     return [
-        Finding("code-safety", FAIL, f"{filename}:{line} {what}; remove it, or do not trust this repo.", filename)
-        for line, what in sorted(hits)
+        Finding(
+            "code-safety", FAIL, f"{filename}:{hit.line} {hit.what}; remove it, or do not trust this repo.", filename
+        )
+        if hit.fatal
+        else Finding("code-safety", WARN, f"{filename}:{hit.line} {hit.what}.", filename)
+        for hit in hits
     ]
 
 
 @dataclass
 class _Repo:
-    """The folder under check, what the checks share, and each Python file parsed once."""
+    """The folder under check, what the checks share, and each Python file parsed once.
+
+    `root` is the folder symlinks may point into: the folder itself, or for a Hub cache snapshot (whose files are
+    links to `../../blobs/`) the repo's cache folder. `links` are the repo's symlinks; `unknown` maps each Python file
+    that is not a released hubheads file to why (set by the hubheads-files check).
+    """
 
     folder: Path
     files: list[str]
+    root: Path
+    links: list[str] = field(default_factory=list)
     config: dict[str, Any] | None = None
     labels: list[str] = field(default_factory=list)
+    unknown: dict[str, str] = field(default_factory=dict)
     _trees: dict[str, ast.Module | None] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, folder: Path) -> _Repo:
-        files = sorted(
-            path.relative_to(folder).as_posix()
-            for path in folder.rglob("*")
-            if path.is_file() and not _ignored(path.relative_to(folder).parts)
-        )
-        return cls(folder, files)
+    def read(cls, folder: Path, root: Path | None = None) -> _Repo:
+        """List the files as `upload_folder` would send them, without following links to folders."""
+        files, links = [], []
+        for parent, folders, names in os.walk(folder):
+            relative = Path(parent).relative_to(folder)
+            folders[:] = [name for name in folders if not _ignored((relative / name).parts)]
+            for name in sorted(folders + names):
+                path = Path(parent) / name
+                if path.is_symlink():
+                    links.append((relative / name).as_posix())
+                if name in names and path.is_file() and not _ignored((relative / name).parts):
+                    files.append((relative / name).as_posix())
+        return cls(folder, sorted(files), (root or folder).resolve(), sorted(links))
 
     @property
     def python_files(self) -> list[str]:
@@ -357,9 +295,12 @@ def _check_thresholds(repo: _Repo) -> list[Finding]:
     return findings
 
 
-def _relative_import_problems(repo: _Repo, roots: list[str]) -> list[Finding]:
-    """Follow the relative imports of `roots` as transformers' loader does; every one must name a file of the repo."""
-    findings, seen, pending = [], set(), list(roots)
+def _follow_relative_imports(repo: _Repo, roots: list[str]) -> tuple[set[str], list[Finding]]:
+    """Follow the relative imports of `roots` as transformers' loader does: the files it would load, and a failure
+    for each import that does not name a file of the repo."""
+    findings: list[Finding] = []
+    seen: set[str] = set()
+    pending = list(roots)
     while pending:
         name = pending.pop()
         tree = repo.tree(name) if name not in seen else None
@@ -382,7 +323,18 @@ def _relative_import_problems(repo: _Repo, roots: list[str]) -> list[Finding]:
             else:
                 message = f"{name}:{node.lineno} imports .{node.module}, but {imported} is not in the repo; add it."
                 findings.append(Finding("remote-code", FAIL, message, name))
-    return findings
+    return seen, findings
+
+
+def _loaded_files(repo: _Repo) -> set[str]:
+    """The repo's files that `trust_remote_code` loads: those `custom_pipelines`/`auto_map` name, and their relative
+    imports."""
+    named = {
+        f"{reference.split('.')[0]}.py"
+        for _, reference in class_references(repo.config or {})
+        if isinstance(reference, str) and "--" not in reference
+    }
+    return _follow_relative_imports(repo, sorted(named & set(repo.files)))[0]
 
 
 def _check_remote_code(repo: _Repo) -> list[Finding]:
@@ -434,7 +386,7 @@ def _check_remote_code(repo: _Repo) -> list[Finding]:
         if tree and class_name not in defined:
             message = f"{where} names {reference}, but {filename} defines no class {class_name}; fix config.json."
             findings.append(Finding("remote-code", FAIL, message, filename))
-    findings += _relative_import_problems(repo, sorted(set(roots)))
+    findings += _follow_relative_imports(repo, sorted(set(roots)))[1]
     if not any(finding.status == FAIL for finding in findings):
         message = f"custom_pipelines and auto_map name {len(references)} class(es), each defined in the repo's files."
         findings.insert(0, Finding("remote-code", OK, message, "config.json"))
@@ -458,20 +410,18 @@ def _check_hubheads_files(repo: _Repo) -> list[Finding]:
     for version, files in load_released_files().items():
         for filename, digest in files.items():
             versions_of.setdefault(filename, {}).setdefault(digest, []).append(version)
-    findings, matched = [], {}
+    findings: list[Finding] = []
+    matched: dict[str, list[str]] = {}
     for name in repo.python_files:
         known = versions_of.get(PurePosixPath(name).name)
-        if known is None:
-            message = f"{name} is not a hubheads file; review it before trusting it."
-            findings.append(Finding("hubheads-files", WARN, message, name))
-            continue
-        versions = known.get(_digest((repo.folder / name).read_bytes()))
+        versions = known.get(_digest((repo.folder / name).read_bytes())) if known else None
         if versions:
             matched[name] = versions
-        else:
+        elif known:
             newest = _newest([version for shipped in known.values() for version in shipped])
-            message = f"{name} was modified since hubheads {newest}; re-export with `hubheads export` or review it."
-            findings.append(Finding("hubheads-files", FAIL, message, name))
+            repo.unknown[name] = f"differs from the file of that name in every hubheads release up to {newest}"
+        else:
+            repo.unknown[name] = "is not a hubheads file"
     by_version: dict[str, list[str]] = {}
     for name, versions in matched.items():
         by_version.setdefault(_newest(versions), []).append(name)
@@ -485,6 +435,47 @@ def _check_hubheads_files(repo: _Repo) -> list[Finding]:
         findings.append(Finding("hubheads-files", WARN, message))
     if not repo.python_files:
         findings.append(Finding("hubheads-files", OK, "The repo ships no Python files."))
+    return findings
+
+
+def _check_unknown_code(repo: _Repo, allowed: bool) -> list[Finding]:
+    """Every Python file that is not byte-identical to a released hubheads file fails, unless the user allowed it."""
+    loaded = _loaded_files(repo)
+    findings: list[Finding] = []
+    for name, why in repo.unknown.items():
+        runs = (
+            "runs when a consumer loads the repo with trust_remote_code"
+            if name in loaded
+            else "does not run on load, but ships to every consumer"
+        )
+        if allowed:
+            message = f"{name} {why}: code verify does not recognise ({runs}); allowed by --allow-unknown-code."
+            findings.append(Finding("unknown-code", WARN, message, name))
+        else:
+            message = (
+                f"{name} {why}: code verify does not recognise, which {runs}. Re-export with `hubheads export` if it "
+                "should be hubheads' own file; otherwise read it, and pass --allow-unknown-code "
+                "(allow_unknown_code=True) to accept it and let the smoke run execute it."
+            )
+            findings.append(Finding("unknown-code", FAIL, message, name))
+    return findings
+
+
+def _check_links(repo: _Repo) -> list[Finding]:
+    """A symlink must stay inside the repo: `upload_folder` sends the content of whatever it points at."""
+    findings = []
+    for name in repo.links:
+        target = (repo.folder / name).resolve()
+        if not target.is_relative_to(repo.root):
+            message = (
+                f"{name} is a symlink to {target}, outside the repo: an upload would send that file's content. "
+                "Replace it with a copy of what the repo should hold, or delete it."
+            )
+            findings.append(Finding("symlinks", FAIL, message, name))
+        elif not target.exists():
+            findings.append(Finding("symlinks", FAIL, f"{name} is a symlink to nothing ({target}); delete it.", name))
+    if not findings and repo.links:
+        findings.append(Finding("symlinks", OK, f"{len(repo.links)} symlink(s), each to a file inside the repo."))
     return findings
 
 
@@ -534,11 +525,13 @@ def _check_weights(repo: _Repo) -> list[Finding]:
 
 
 def _check_code_safety(repo: _Repo) -> list[Finding]:
+    """Scan the code verify does not recognise (a released hubheads file is trusted by its sha256)."""
     findings = []
-    for name in repo.python_files:
+    for name in repo.unknown:
         findings += scan_python_source(repo.source(name), name)
     if not findings:
-        message = f"{len(repo.python_files)} Python file(s) scanned: no exec/eval, pickle, subprocess or network code."
+        scanned = f"{len(repo.unknown)} unknown Python file(s) scanned" if repo.unknown else "No unknown code to scan"
+        message = f"{scanned}: no exec/eval, dynamic imports or names, pickle, subprocess, native or network code."
         findings.append(Finding("code-safety", OK, message))
     return findings
 
@@ -637,8 +630,9 @@ def _returned_labels(results: list[Any]) -> list[str]:
     return [item["label"] for result in results for item in _listed(result)]
 
 
-def _resolve_target(target: str | os.PathLike, revision: str | None) -> tuple[Path, str]:
-    """The local folder of `target`, and a name for it."""
+def _resolve_target(target: str | os.PathLike, revision: str | None) -> tuple[Path, str, Path]:
+    """The local folder of `target`, a name for it, and the folder its symlinks may point into (for a cached
+    snapshot, the repo's cache folder, which holds the blobs its files link to)."""
     if not isinstance(target, (str, os.PathLike)):
         raise TypeError(f"target must be a folder path or a repo id like 'org/name', got {type(target).__name__}.")
     text = os.fspath(target)
@@ -646,7 +640,7 @@ def _resolve_target(target: str | os.PathLike, revision: str | None) -> tuple[Pa
     if path.is_dir():
         if revision is not None:
             raise ValueError(f"revision={revision!r} applies to Hub repo ids, but {text} is a local folder; drop it.")
-        return path, path.resolve().name
+        return path, path.resolve().name, path
     if path.exists():
         raise ValueError(f"{text} is a file; pass an exported repo folder or a Hub repo id like 'org/name'.")
     from huggingface_hub import snapshot_download
@@ -669,7 +663,7 @@ def _resolve_target(target: str | os.PathLike, revision: str | None) -> tuple[Pa
             f"found in the local Hugging Face cache or on the Hub ({type(error).__name__}: {error}). Check the name, "
             "the revision and your access (`hf auth login`), or unset HF_HUB_OFFLINE."
         ) from error
-    return Path(snapshot), text.split("/")[1]
+    return Path(snapshot), text.split("/")[1], Path(snapshot).parents[1]
 
 
 def verify_repo(
@@ -679,14 +673,21 @@ def verify_repo(
     python: str | None = None,
     revision: str | None = None,
     trust_remote_code: bool = False,
+    allow_unknown_code: bool = False,
 ) -> VerifyReport:
     """Check an exported repo folder, or a Hub repo, before and after pushing it.
 
     Checks, each reported as one or more [`Finding`]s: `config` (config.json is valid), `thresholds` (valid, and
     declared with the pipeline that applies them), `remote-code` (`custom_pipelines` and `auto_map` name classes
-    defined in the repo's files, whose relative imports are in the repo too), `hubheads-files` (identical to a
-    released hubheads version), `weights` (safetensors only, readable, every indexed shard present), `code-safety`
-    (no exec/eval, pickle, subprocess or network code), `tokenizer`, `model-card` and, last, `smoke-run`.
+    defined in the repo's files, whose relative imports are in the repo too), `hubheads-files` (which files are
+    byte-identical to a released hubheads version), `unknown-code` (every other Python file), `symlinks` (none
+    points outside the repo), `weights` (safetensors only, readable, every indexed shard present), `code-safety` (the
+    scan of the unknown code: no exec/eval, dynamic imports or computed names on modules, pickle, subprocess,
+    native or network code), `tokenizer`, `model-card` and, last, `smoke-run`.
+
+    It is a review aid, not a sandbox: the scan cannot prove code harmless, and the smoke run executes the repo's
+    code (only when every static check passed) in a child process that has no credentials in its environment, an
+    empty throwaway `HOME` and the Hub offline, but can still read what the user can.
 
     Args:
         target (`str` or `os.PathLike`):
@@ -694,7 +695,8 @@ def verify_repo(
             (with `HF_HUB_OFFLINE=1`, the cached snapshot).
         smoke (`bool`, *optional*, defaults to `True`):
             Run the stock `pipeline("text-classification", trust_remote_code=True)` on a few texts in a fresh,
-            offline interpreter with hubheads blocked. Skipped (with a warning) when a static check failed.
+            offline interpreter with hubheads blocked (`offline_hub.offline_environment`). Skipped (with a warning)
+            when a static check failed, so code verify does not recognise never runs unless it was allowed.
         python (`str`, *optional*):
             The interpreter of the smoke run (e.g. one with another transformers version); defaults to this one.
         revision (`str`, *optional*):
@@ -702,8 +704,11 @@ def verify_repo(
         trust_remote_code (`bool`, *optional*, defaults to `False`):
             Let the smoke run execute code from another repo that config.json's `auto_map` points at (such as
             gte-multilingual-base's `Alibaba-NLP/new-impl`), which the static checks cannot see. Without it, such a
-            repo is refused at once unless `smoke=False`. (The repo's own files run in the smoke run either way:
-            they are what the static checks scan.)
+            repo is refused at once unless `smoke=False`.
+        allow_unknown_code (`bool`, *optional*, defaults to `False`):
+            Accept Python files of the repo that are not byte-identical to a released hubheads file (a warning
+            instead of an `unknown-code` failure), after reading them; the smoke run then executes those the repo
+            loads. The code-safety scan still fails on what it flags.
 
     Returns:
         [`VerifyReport`]: the findings; `report.ok` is `False` when any check failed.
@@ -714,18 +719,18 @@ def verify_repo(
         `FileNotFoundError`: the repo id is neither in the local cache nor on the Hub.
         `ValueError`: the smoke run would execute another repo's code and `trust_remote_code` is not set.
     """
-    folder, name = _resolve_target(target, revision)
-    repo = _Repo.read(folder)
+    folder, name, root = _resolve_target(target, revision)
+    repo = _Repo.read(folder, root)
     findings = _check_config(repo)
     if smoke and repo.config is not None:
         check_trusted(repo.config, target, trust_remote_code)  # before anything runs, in one line
     if repo.config is not None:
         findings += _check_thresholds(repo) + _check_remote_code(repo)
-    findings += _check_hubheads_files(repo) + _check_weights(repo) + _check_code_safety(repo)
-    findings += _check_tokenizer_and_card(repo)
+    findings += _check_hubheads_files(repo) + _check_unknown_code(repo, allow_unknown_code) + _check_links(repo)
+    findings += _check_weights(repo) + _check_code_safety(repo) + _check_tokenizer_and_card(repo)
     if smoke:
         if any(finding.status == FAIL for finding in findings):
-            message = "Skipped the smoke run until the problems above are fixed."
+            message = "Skipped the smoke run until the problems above are fixed: nothing of the repo was executed."
             findings.append(Finding("smoke-run", WARN, message))
         else:
             findings.append(_smoke_run(repo, name, python))
