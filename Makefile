@@ -1,14 +1,15 @@
 # Two entry points, each bootstrapping its own environment from scratch:
 #   make demo   – fine-tune, tune, export and consume a real MiniLM classifier (results in hubheads-demo/)
-#   make test   – lint + the whole test suite; every consumer test also under transformers 4.46.3, 4.57.6 and 5.0.0
+#   make test   – lint + the whole test suite; every consumer test also under transformers 4.46.1, 4.57.6 and 5.0.0;
+#                 the fast tests also against every dependency's lowest allowed release (floors.txt)
 PYTHON ?= python3
 VENV := .venv
 COMPAT := .venv-tf457
 TORCH := torch==2.13.0
 COMPAT_TRANSFORMERS := transformers==4.57.6
-RELEASE_446 := 4.46.3
 RELEASE_500 := 5.0.0
-MATRIX := .venv-tf446 .venv-tf500
+FLOORS := .venv-floors
+MATRIX := $(FLOORS) .venv-tf500
 PIP_FLAGS := --quiet --disable-pip-version-check
 
 .PHONY: demo test envs lint bench clean
@@ -20,9 +21,8 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[dev,demo]"
 	touch $@
 
-# Consumers' machines that have not upgraded: transformers 4.57.6 (every consumer test), and for the release matrix
-# (tests/test_versions.py) the floor pyproject claims and the first 5.x release. hubheads goes in without its author
-# tooling (--no-deps keeps the release pinned): consumer tests block it, the pip-user test imports it.
+# Consumers' machines that have not upgraded: transformers 4.57.6 and the first 5.x release. hubheads goes in without
+# its author tooling (--no-deps keeps the release pinned): consumer tests block it, the pip-user test imports it.
 $(COMPAT)/.installed:
 	$(PYTHON) -m venv $(COMPAT)
 	$(COMPAT)/bin/pip install $(PIP_FLAGS) $(TORCH) $(COMPAT_TRANSFORMERS)
@@ -33,6 +33,13 @@ $(COMPAT)/.installed:
 	$(PYTHON) -m venv .venv-tf$*
 	.venv-tf$*/bin/pip install $(PIP_FLAGS) $(TORCH) transformers==$(RELEASE_$*)
 	.venv-tf$*/bin/pip install $(PIP_FLAGS) --no-deps -e .
+	touch $@
+
+# The floors: every dependency at the lowest release pyproject allows (floors.txt, as constraints), hubheads installed
+# with them. Consumer tests run here as on the other releases (transformers 4.46.1); the fast tests run here too.
+$(FLOORS)/.installed: pyproject.toml floors.txt
+	$(PYTHON) -m venv $(FLOORS)
+	$(FLOORS)/bin/pip install $(PIP_FLAGS) -c floors.txt -e ".[demo]" pytest pytest-xdist hypothesis accelerate
 	touch $@
 
 demo: $(VENV)/.installed
@@ -46,13 +53,16 @@ lint: $(VENV)/.installed
 # Every environment the tests use, built side by side (pip spends much of its time unpacking and copying torch).
 envs: $(VENV)/.installed $(COMPAT)/.installed $(MATRIX:%=%/.installed)
 
+TEST_ENV := HUBHEADS_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python \
+	HUBHEADS_MATRIX_PYTHONS=$(subst $(eval) ,:,$(MATRIX:%=$(CURDIR)/%/bin/python))
+
 test:
 	$(MAKE) -j4 envs
 	$(MAKE) lint
 	# Two workers, one per core; a module's tests share a worker, so its module-scoped fixtures run once.
-	HUBHEADS_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python \
-	HUBHEADS_MATRIX_PYTHONS=$(subst $(eval) ,:,$(MATRIX:%=$(CURDIR)/%/bin/python)) \
-	$(VENV)/bin/python -m pytest -n 2 --dist loadscope
+	$(TEST_ENV) $(VENV)/bin/python -m pytest -n 2 --dist loadscope
+	# The fast tests against the dependency floors (about a minute).
+	$(TEST_ENV) $(FLOORS)/bin/python -m pytest -n 2 --dist loadscope -m "not consumer and not slow" -p no:cacheprovider
 
 # Throughput and memory ratios on the embedded MiniLM backbone (several minutes; not part of `make test`).
 bench: $(VENV)/.installed

@@ -19,8 +19,8 @@ MATRIX_ENV = "HUBHEADS_MATRIX_PYTHONS"
 
 def release_pythons() -> list:
     """The interpreters every consumer test runs in: this one (newest transformers) and, from `make test`, one per
-    older release: 4.57.6 (`HUBHEADS_COMPAT_PYTHON`), the floor and the first 5.x (`HUBHEADS_MATRIX_PYTHONS`, paths
-    separated by `os.pathsep`). Under CI they are required."""
+    older release: 4.57.6 (`HUBHEADS_COMPAT_PYTHON`), the floors (4.46.1) and the first 5.x
+    (`HUBHEADS_MATRIX_PYTHONS`, paths separated by `os.pathsep`). Under CI they are required."""
     params = [pytest.param(sys.executable, id="tf-current")]
     compat = os.environ.get(COMPAT_ENV)
     extra = [path for path in os.environ.get(MATRIX_ENV, "").split(os.pathsep) if path]

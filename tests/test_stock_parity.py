@@ -15,12 +15,16 @@ from pathlib import Path
 import parity
 import pytest
 import tiny
+import transformers
 from transformers import TextClassificationPipeline
 
 from hubheads import HubheadsTextClassificationPipeline, PipelineInputError, export_model
 from hubheads.offline_hub import offline_environment
 
 TEXTS = tiny.sample_texts(6, seed=3)
+#: Stock's answers to `[]` and to a dict with keys other than `text`/`text_pair` changed with 5.0 (the floors'
+#: environment runs this file under 4.46.1).
+STOCK_5 = int(transformers.__version__.split(".")[0]) >= 5
 
 
 @pytest.fixture(autouse=True)
@@ -159,8 +163,11 @@ def test_row_a_configured_model_streams_iterators_and_reads_tuples_as_lists():
     with pytest.raises(ValueError):
         stock(iter(TEXTS[:3]))
     assert ours([]) == []
-    with pytest.raises(IndexError):
-        stock([])
+    if STOCK_5:
+        with pytest.raises(IndexError):
+            stock([])
+    else:
+        assert stock([]) == []
     assert ours([[[TEXTS[0], TEXTS[1]]]]) == ours([{"text": TEXTS[0], "text_pair": TEXTS[1]}])  # the old pair form
 
 
@@ -170,7 +177,9 @@ def test_row_a_call_with_hubheads_arguments_gets_hubheads_input_handling():
     assert list(ours(iter(TEXTS[:3]), lang="it")) == stock(TEXTS[:3])  # ...and hubheads' streaming
     with pytest.raises(PipelineInputError, match="'text' key"):
         ours({"text": TEXTS[0], "label": 1}, lang="it")
-    assert ours({"text": TEXTS[0], "label": 1}) == stock({"text": TEXTS[0], "label": 1})  # without: stock's
+    row = {"text": TEXTS[0], "label": 1}
+    assert parity.differs(parity.outcome(lambda: stock(row)), parity.outcome(lambda: ours(row))) is None  # stock's
+    assert parity.outcome(lambda: stock(row))[0] == ("ok" if STOCK_5 else "error")  # 4.x: a TypeError
 
 
 def test_row_a_configured_model_also_stops_at_the_tokenizers_limit():

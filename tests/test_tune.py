@@ -230,7 +230,8 @@ def test_gated_bio_scores_read_the_bio_column(tmp_path):
     without_bio = tune_model(tmp_path / "repo", tmp_path / "no-bio.jsonl", force=True, progress=False)
     assert with_bio.reports["data"]["columns"]["bio"] == "bio"
     assert without_bio.reports["data"]["columns"]["bio"] is None
-    assert with_bio.reports["rules"]["default"] != without_bio.reports["rules"]["default"]
+    # The scores differ, so the tuned rule does (at 0.5 a random model may decide the same either way).
+    assert with_bio.reports["rules"]["best_global"] != without_bio.reports["rules"]["best_global"]
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ repo that configures nothing, the trust + type model, the gated post + bio model
 cross-repo `auto_map`), and one fresh process per release that runs them all through the stock
 `pipeline("text-classification", model=repo, trust_remote_code=True)`. Each release must give the decisions a hand
 computation gives, and the same outputs as the newest release (scores to 1e-5). `make test` runs it under the floor
-release (4.46.3), 4.57.6, the first 5.x (5.0.0) and the newest.
+release (4.46.1, with every dependency at its floor), 4.57.6, the first 5.x (5.0.0) and the newest.
 """
 
 from __future__ import annotations

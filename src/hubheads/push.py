@@ -25,6 +25,24 @@ from hubheads.verify import verify_repo
 
 logger = logging.getLogger(__name__)
 
+#: The oldest huggingface_hub `push_folder` runs on: the release line its tests run the real upload path on (its HTTP
+#: transport is what the offline tests replace, and it changed between the 0.x, 1.x and 2.x lines).
+MIN_HUB_FOR_PUSH = "2.0"
+
+
+def check_hub_for_push() -> None:
+    """Raise an `ImportError` saying what to install unless huggingface_hub is at least `MIN_HUB_FOR_PUSH`."""
+    import huggingface_hub
+    from packaging.version import Version
+
+    if Version(huggingface_hub.__version__) < Version(MIN_HUB_FOR_PUSH):
+        raise ImportError(
+            f"push needs huggingface_hub>={MIN_HUB_FOR_PUSH}, the release line its upload path is tested on; this "
+            f"environment has {huggingface_hub.__version__}. Run `pip install -U huggingface_hub transformers` "
+            "(transformers 4.x pins huggingface_hub below 1.0), or push from another environment."
+        )
+
+
 #: The files `push_folder` uploads: the kinds of file an export writes (config and tokenizer JSON, safetensors
 #: weights, the modeling and pipeline files, the card, vocabularies, sentencepiece models, .gitattributes).
 UPLOAD_PATTERNS = ["*.json", "*.safetensors", "*.py", "*.md", "*.txt", "*.model", ".gitattributes"]
@@ -228,12 +246,14 @@ def push_folder(
         [`PushResult`]: the commit, with `usage`, the consumer's `pipeline(...)` line pinned to it.
 
     Raises:
+        `ImportError`: huggingface_hub is older than `MIN_HUB_FOR_PUSH`.
         `FileNotFoundError`: `folder` is not a folder with a config.json.
         `ValueError`: `repo_id` is not `"org/name"`, `create_pr` is combined with a branch, the folder runs another
             repo's code and `trust_remote_code` is not set, or verification failed and `force` is not set.
     """
     from hubheads import __version__
 
+    check_hub_for_push()
     folder = check_repo_folder(folder)
     check_repo_id(repo_id)
     if create_pr and branch not in (None, "main"):
