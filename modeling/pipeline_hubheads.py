@@ -23,6 +23,7 @@ This file is copied verbatim into exported Hub repos: it imports only the standa
 """
 
 import inspect
+import threading
 from collections.abc import Iterable
 from typing import Any, Optional
 
@@ -129,6 +130,10 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         self.reads_bio = "bio_input_ids" in parameters and bool(getattr(config, "use_bio", False))
         self._pad_id = getattr(self.tokenizer, "pad_token_id", None) or 0
         self._warned_langs: set = set()
+        # A fast tokenizer's truncation and padding are settings of its one Rust tokenizer: each call sets them, then
+        # encodes. One pipeline shared between threads (a web server) would let a call encode with another's
+        # settings, so every tokenizer call of this pipeline holds this lock (cheap next to the forward pass).
+        self._tokenizer_lock = threading.Lock()
 
     def check_model_type(self, supported_models):
         if getattr(self.model.config, "model_type", None) in _HUBHEADS_MODEL_TYPES:
@@ -240,7 +245,8 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         if any(item.get("text_pair") for item in items):
             return [len(text) + len(item.get("text_pair") or "") for text, item in zip(texts, items)]
         tokenizer: Any = self.tokenizer
-        return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        with self._tokenizer_lock:
+            return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
     def _batching_key(self, item: dict[str, Any], length: int) -> tuple:
         """Sort key of length-sorted batching. For a model that reads bios, one author's posts (same bio) go
@@ -343,18 +349,23 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         positions, default = self._input_limits()
         truncation = tokenizer_kwargs.get("truncation")
         if truncation in (False, "do_not_truncate"):
-            return super().preprocess(inputs, **tokenizer_kwargs)
+            return self._stock_preprocess(inputs, tokenizer_kwargs)
         if default is not None and all(
             tokenizer_kwargs.get(key) is None for key in ("truncation", "max_length", "padding")
         ):
             # One pass: truncating at the model's length leaves every input that fits exactly as it was.
-            return super().preprocess(inputs, **{**tokenizer_kwargs, "truncation": True, "max_length": default})
-        encoded = super().preprocess(inputs, **tokenizer_kwargs)
+            return self._stock_preprocess(inputs, {**tokenizer_kwargs, "truncation": True, "max_length": default})
+        encoded = self._stock_preprocess(inputs, tokenizer_kwargs)
         input_ids: Any = encoded["input_ids"]  # a tensor: the stock preprocess asks for return_tensors="pt"
         if positions is None or input_ids.shape[-1] <= positions:
             return encoded
         retry = {**tokenizer_kwargs, "truncation": truncation or True, "max_length": positions}
-        return super().preprocess(inputs, **retry)
+        return self._stock_preprocess(inputs, retry)
+
+    def _stock_preprocess(self, inputs: Any, tokenizer_kwargs: dict) -> dict[str, Any]:
+        """`TextClassificationPipeline.preprocess`, the tokenizer call, under the tokenizer lock."""
+        with self._tokenizer_lock:
+            return super().preprocess(inputs, **tokenizer_kwargs)
 
     def _bio_inputs(self, bio: Any, tokenizer_kwargs: dict) -> dict[str, Any]:
         """The bio's token ids and mask; no bio (missing, empty, blank) is one padding token with a zero mask."""
@@ -366,9 +377,10 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         limit = tokenizer_kwargs.get("max_length") or self._input_limits()[1]
         truncation = tokenizer_kwargs.get("truncation")
         truncation = (True if truncation is None else truncation) and limit is not None
-        encoded = tokenizer(
-            prepared, return_tensors="pt", return_token_type_ids=False, truncation=truncation, max_length=limit
-        )
+        with self._tokenizer_lock:
+            encoded = tokenizer(
+                prepared, return_tensors="pt", return_token_type_ids=False, truncation=truncation, max_length=limit
+            )
         return {"bio_input_ids": encoded["input_ids"], "bio_attention_mask": encoded["attention_mask"]}
 
     def _forward(self, model_inputs):
