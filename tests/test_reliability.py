@@ -22,24 +22,9 @@ from hubheads.cli import main
 OUR_FILES = {"pipeline_hubheads.py", "configuration_hubheads.py", "configuration_gated_bio.py", "export.py"}
 
 
-def _binary():
-    model = tiny.build_model("xlm-roberta")
-    model.config.best_threshold_global, model.config.thresholds_by_lang = 0.6, {"it": 0.4}
-    return model
-
-
-def _multi_label():
-    return tiny.build_model(
-        num_labels=len(tiny.MULTI_LABELS),
-        problem_type="multi_label_classification",
-        id2label=dict(enumerate(tiny.MULTI_LABELS)),
-        label2id={label: i for i, label in enumerate(tiny.MULTI_LABELS)},
-    )
-
-
 MODELS = {
-    "binary": _binary,
-    "multi-label": _multi_label,
+    "binary": tiny.build_thresholded_by_lang,
+    "multi-label": tiny.build_multi_label,
     "multi-task": tiny.build_residual_type_fusion,
     "gated-bio": lambda: tiny.build_gated_bio(use_lang_token=True, languages=["it"], text_normalize=True),
 }

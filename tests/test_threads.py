@@ -23,24 +23,12 @@ SHORT = tiny.sample_texts(12, seed=21)
 LONG = tiny.sample_texts(6, seed=22, min_words=80, max_words=120)  # past every tiny model's positions
 
 
-def _binary():
-    model = tiny.build_model("xlm-roberta")
-    model.config.best_threshold_global, model.config.thresholds_by_lang = 0.6, {"it": 0.4}
-    return model
-
-
-def _multi_label():
-    return tiny.build_model(
-        num_labels=len(tiny.MULTI_LABELS),
-        problem_type="multi_label_classification",
-        id2label=dict(enumerate(tiny.MULTI_LABELS)),
-        label2id={label: i for i, label in enumerate(tiny.MULTI_LABELS)},
-    )
-
-
 KINDS = {
-    "thresholds-by-lang": (_binary, {"lang": "it"}),  # "it 0", "it 1", ...: unknown languages, global threshold
-    "multi-label": (_multi_label, {}),
+    "thresholds-by-lang": (
+        tiny.build_thresholded_by_lang,
+        {"lang": "it"},
+    ),  # "it 0", "it 1", ...: unknown languages, global threshold
+    "multi-label": (tiny.build_multi_label, {}),
     "multi-task": (tiny.build_residual_type_fusion, {}),
     "gated-bio": (lambda: tiny.build_gated_bio(use_bio=True), {"bio": "bio"}),
     "configures-nothing": (tiny.build_model, {}),  # the stock path takes the same lock
@@ -53,7 +41,10 @@ def _calls(kind_kwargs: dict) -> list[tuple]:
     calls: list[tuple] = []
     for start in range(0, len(SHORT), 4):
         texts = SHORT[start : start + 4] + LONG[start // 4 : start // 4 + 2]
-        per_input = {key: [f"{value} {i}" for i in range(len(texts))] for key, value in kind_kwargs.items()}
+        per_input = {
+            key: [f"{value} {i}" if key == "bio" else value for i in range(len(texts))]  # one bio per author
+            for key, value in kind_kwargs.items()
+        }
         calls.append((texts, {"batch_size": 4, **per_input}))
     for text in SHORT[:3] + LONG[:3]:
         calls.append((text, dict(kind_kwargs)))

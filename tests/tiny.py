@@ -124,6 +124,24 @@ def probabilities(model, tokenizer, texts: list[str], multi_label: bool = False)
 TYPE_LABELS = ["news", "opinion", "advert"]
 
 
+def build_thresholded_by_lang(kind: str = "xlm-roberta"):
+    """A binary model with a global threshold (0.6) and an Italian one (0.4) in its config."""
+    model = build_model(kind)
+    model.config.best_threshold_global, model.config.thresholds_by_lang = 0.6, {"it": 0.4}
+    return model
+
+
+def build_multi_label(kind: str = "distilbert"):
+    """A multi-label model over `MULTI_LABELS` (no thresholds: 0.5 per label)."""
+    return build_model(
+        kind,
+        num_labels=len(MULTI_LABELS),
+        problem_type="multi_label_classification",
+        id2label=dict(enumerate(MULTI_LABELS)),
+        label2id={label: i for i, label in enumerate(MULTI_LABELS)},
+    )
+
+
 def build_residual_type_fusion(kind: str = "distilbert", seed: int = 0, **config_kwargs):
     """A random tiny trust + type model over a tiny `kind` encoder."""
     from hubheads import ResidualTypeFusionConfig, ResidualTypeFusionForSequenceClassification
