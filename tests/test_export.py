@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from importlib import resources
@@ -246,7 +247,8 @@ def test_options_override_source_thresholds_whatever_the_case_of_the_language(ch
     assert report.thresholds["thresholds_by_lang"] == {"it": 0.8, "es": 0.6}
 
 
-def test_a_failed_swap_puts_the_previous_export_back(checkpoint, tmp_path, monkeypatch):
+@pytest.mark.parametrize("mode", ["exchange", "fallback"])
+def test_a_failed_swap_puts_the_previous_export_back(checkpoint, tmp_path, monkeypatch, mode):
     out = tmp_path / "repo"
     export_model(checkpoint, out, threshold=0.6)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
@@ -259,6 +261,12 @@ def test_a_failed_swap_puts_the_previous_export_back(checkpoint, tmp_path, monke
             raise OSError("disk full")
         return real_replace(src, dst)
 
+    def exchange(first, second):
+        if mode == "fallback":
+            return False  # no atomic exchange here: two renames
+        raise OSError("disk full")
+
+    monkeypatch.setattr(export_module, "_exchange", exchange)
     monkeypatch.setattr(export_module.os, "replace", replace)
     with pytest.raises(OSError, match="disk full"):
         export_model(checkpoint, out, threshold=0.9, force=True)
@@ -277,3 +285,68 @@ def test_exported_files_follow_the_umask_not_save_pretrained_private_modes(tmp_p
     os.umask(umask)
     modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in (tmp_path / "repo").iterdir()}
     assert modes and all(mode == 0o666 & ~umask for mode in modes.values()), modes
+
+
+# Runs `hubheads export` in a child process and kills it with SIGKILL at one step of the write: the real process, the
+# real signal, the real file system. `mode` "fallback" takes away the atomic exchange, as on a system without one.
+_KILLED_EXPORT = r"""
+import os, signal, sys
+from hubheads import export
+from hubheads.cli import main
+
+step, mode, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+kill = lambda: os.kill(os.getpid(), signal.SIGKILL)
+exchange, copy2, rmtree, replace = export._exchange, export.shutil.copy2, export.shutil.rmtree, os.replace
+if mode == "fallback":
+    export._exchange = lambda first, second: False
+elif step == "exchanged":
+    export._exchange = lambda first, second: exchange(first, second) and kill()
+if step == "copying":
+    export.shutil.copy2 = lambda *args, **kwargs: (copy2(*args, **kwargs), kill())
+if step == "staged":
+    export._swap_into_place = lambda staging, out: kill()
+if step == "moved-aside":
+    os.replace = lambda source, target: (replace(source, target), str(target).endswith("previous") and kill())
+if step == "before-cleanup":  # the old folder, moved aside or exchanged, is about to be deleted
+    dying = lambda path: ".old-" in str(path) or ".tmp-" in str(path)
+    export.shutil.rmtree = lambda path, *args, **kwargs: kill() if dying(path) else rmtree(path, *args, **kwargs)
+sys.exit(main(argv))
+"""
+#: Where each kill leaves OUT: the previous export, the new one, or (only without an atomic exchange) missing until the
+#: next run puts the previous one back.
+KILL_STEPS = {
+    ("exchange", "copying"): "old",
+    ("exchange", "staged"): "old",
+    ("exchange", "exchanged"): "new",
+    ("exchange", "before-cleanup"): "new",
+    ("fallback", "copying"): "old",
+    ("fallback", "staged"): "old",
+    ("fallback", "moved-aside"): "missing",
+    ("fallback", "before-cleanup"): "new",
+}
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("mode, step", KILL_STEPS, ids=[f"{mode}-{step}" for mode, step in KILL_STEPS])
+def test_a_killed_export_leaves_out_whole_and_the_next_run_cleans_up(checkpoint, tmp_path, mode, step):
+    out, reference = tmp_path / "repo", tmp_path / "reference"
+    export_model(checkpoint, out, threshold=0.6)
+    export_model(checkpoint, reference, threshold=0.9)
+    old, new = _files(out), _files(reference)
+    argv = ["export", str(checkpoint), str(out), "--threshold", "0.9", "--force"]
+    child = subprocess.run([sys.executable, "-c", _KILLED_EXPORT, step, mode, *argv], capture_output=True, text=True)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    state = KILL_STEPS[mode, step]
+    if state == "missing":
+        assert not out.exists() and any(tmp_path.glob(".repo.old-*"))
+        export_module._recover(out)  # what the next run beside OUT does first
+        state = "old"
+    assert _files(out) == (old if state == "old" else new)
+    leftovers = [path.name for path in tmp_path.glob(".repo.*")]
+    assert all(name.startswith((".repo.tmp-", ".repo.old-")) for name in leftovers), leftovers
+    assert main(argv) == 0
+    assert _files(out) == new
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ckpt", "reference", "repo"], "leftovers remain"

@@ -3,19 +3,24 @@
 The folder holds the safetensors weights, the tokenizer, a config.json carrying the decision thresholds (and
 `custom_pipelines` when the repo needs the hubheads pipeline), the pipeline file with the files it imports, and a
 `postprocessing.json` with the thresholds for tools that do not run Python. The write is atomic: the folder is built
-next to OUT and renamed into place, so OUT is never left half-written, and an existing non-empty OUT is only
-replaced with `force=True`.
+next to OUT and swapped into place (`_swap_into_place`), so at every instant OUT is either the previous folder or the
+new one, complete; an existing non-empty OUT is only replaced with `force=True`.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
+import ctypes
+import errno
+import glob
 import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -179,13 +184,85 @@ def _check_out(out: Path, src: Path | None, force: bool) -> None:
         raise FileExistsError(f"OUT {out} is not empty; pass --force (force=True) to replace it.")
 
 
-def _replace_atomically(staging: Path, out: Path) -> None:
-    """Move the finished `staging` folder to `out`. An existing `out` is first moved aside and only deleted once the
-    new folder is in place; if the swap fails, the old folder is put back (or, failing that, kept and named)."""
-    if not out.exists():
+def _staging_prefix(out: Path) -> str:
+    return f".{out.name}.tmp-"
+
+
+def _backup_prefix(out: Path) -> str:
+    return f".{out.name}.old-"
+
+
+@contextlib.contextmanager
+def _writing_beside(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on OUT's parent folder while a run writes beside OUT, and first clean up after any run
+    that was killed there: no other run is then writing in it, so every leftover is a dead run's.
+
+    The lock is an `flock` on the folder itself (nothing is left behind); two exports into one folder take turns.
+    Where `fcntl` does not exist (Windows) there is no lock, and leftovers are cleaned up all the same."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        fcntl = None  # type: ignore[assignment]
+    descriptor = os.open(out.parent, os.O_RDONLY) if fcntl is not None else None
+    try:
+        if descriptor is not None:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        _recover(out)
+        yield
+    finally:
+        if descriptor is not None:
+            os.close(descriptor)  # releases the lock
+
+
+def _recover(out: Path) -> None:
+    """Finish what a killed run left beside `out`. A run killed between moving the old OUT aside and moving the new
+    one in (the fallback swap, where the OS has no atomic exchange) left OUT missing: the previous folder is put back.
+    Then every leftover of a dead run (a staging folder, a moved-aside previous folder) is deleted."""
+    for backup in sorted(out.parent.glob(glob.escape(_backup_prefix(out)) + "*")):
+        previous = backup / "previous"
+        if previous.is_dir() and not out.exists():
+            os.replace(previous, out)
+            logger.warning("Restored %s, which an interrupted export had moved aside.", out)
+        shutil.rmtree(backup, ignore_errors=True)
+    for staging in sorted(out.parent.glob(glob.escape(_staging_prefix(out)) + "*")):
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+#: renameat2(2) flag: swap two paths in one step (Linux 3.15+, on ext4, xfs, btrfs, tmpfs and most others).
+RENAME_EXCHANGE = 2
+AT_FDCWD = -100
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two existing paths atomically (Linux `renameat2(RENAME_EXCHANGE)`); `False` where the OS, the C library
+    or the file system has no such call, so the caller falls back to two renames."""
+    if not sys.platform.startswith("linux"):
+        return False
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)  # glibc 2.28+, musl 1.2.2+
+    if renameat2 is None:
+        return False
+    if renameat2(AT_FDCWD, os.fsencode(first), AT_FDCWD, os.fsencode(second), RENAME_EXCHANGE) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(error, os.strerror(error), str(second))
+
+
+def _swap_into_place(staging: Path, out: Path) -> None:
+    """Move the finished `staging` folder to `out` so that at every instant `out` is the old folder or the new one.
+
+    No `out` (or an empty one): one rename. Otherwise one atomic exchange where the OS has it, then the old folder
+    (now at `staging`) is deleted. Elsewhere: the old `out` is moved aside into a `.{out}.old-*` folder, `staging`
+    renamed to `out`, the old folder deleted; a kill between the two renames leaves `out` missing until the next run
+    beside it (`_recover`) puts the old folder back, and a failed rename puts it back at once."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
         os.replace(staging, out)
         return
-    backup = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+    if _exchange(staging, out):
+        shutil.rmtree(staging, ignore_errors=True)  # the old folder now
+        return
+    backup = Path(tempfile.mkdtemp(dir=out.parent, prefix=_backup_prefix(out)))
     os.replace(out, backup / "previous")
     try:
         os.replace(staging, out)
@@ -285,20 +362,22 @@ def rewrite_decisions(
     """
     folder = Path(folder)
     config = read_json(folder / "config.json")
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
-    try:
-        declared = write_decisions(config, thresholds, staging)
-        for name, content in (extra_json or {}).items():
-            write_json(staging / name, content)
-        for path in sorted(staging.iterdir()):
-            target = folder / path.name
-            if target.exists() and path.suffix == ".py" and target.read_bytes() != path.read_bytes():
-                logger.warning("%s differs from hubheads %s's copy; replacing it", target, config["hubheads_version"])
-            if path.name == ".gitattributes" and target.exists():
-                continue
-            os.replace(path, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with _writing_beside(folder):
+        staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=_staging_prefix(folder)))
+        try:
+            declared = write_decisions(config, thresholds, staging)
+            for name, content in (extra_json or {}).items():
+                write_json(staging / name, content)
+            for path in sorted(staging.iterdir()):
+                target = folder / path.name
+                if target.exists() and path.suffix == ".py" and target.read_bytes() != path.read_bytes():
+                    version = config["hubheads_version"]
+                    logger.warning("%s differs from hubheads %s's copy; replacing it", target, version)
+                if path.name == ".gitattributes" and target.exists():
+                    continue
+                os.replace(path, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return declared
 
 
@@ -444,25 +523,26 @@ def export_model(
         "label_thresholds": dict(label_thresholds) if label_thresholds else None,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)  # mkdtemp makes the folder private; the export should not be
-    try:
-        with tempfile.TemporaryDirectory(prefix="hubheads-model-") as saved:
-            if src is None:
-                model: Any = source
-                model.save_pretrained(saved)
-                src = Path(saved)
-            elif native:
-                src = _convert_to_native_gte(src, Path(saved))
-            report = _build(src, staging, overrides=overrides, multi_label=multi_label, tokenizer=tokenizer)
-        for path in staging.iterdir():  # save_pretrained may write private (0600) weights; an export is shared
-            path.chmod(0o666 & ~umask)
-        _replace_atomically(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    with _writing_beside(out):
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=_staging_prefix(out)))
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp makes the folder private; the export should not be
+        try:
+            with tempfile.TemporaryDirectory(prefix="hubheads-model-") as saved:
+                if src is None:
+                    model: Any = source
+                    model.save_pretrained(saved)
+                    src = Path(saved)
+                elif native:
+                    src = _convert_to_native_gte(src, Path(saved))
+                report = _build(src, staging, overrides=overrides, multi_label=multi_label, tokenizer=tokenizer)
+            for path in staging.iterdir():  # save_pretrained may write private (0600) weights; an export is shared
+                path.chmod(0o666 & ~umask)
+            _swap_into_place(staging, out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     report.out_dir = out
     # Declaring the pipeline is what adds remote code to a plain repo (an `auto_map` only ever comes with it).
     report.source_was_plain = published_plain and report.pipeline_declared
