@@ -23,6 +23,7 @@ This file is copied verbatim into exported Hub repos: it imports only the standa
 """
 
 import inspect
+import re
 import threading
 from collections.abc import Iterable
 from typing import Any, Optional
@@ -50,6 +51,8 @@ _POSITION_OFFSET_MODEL_TYPES = (
     "xmod",
 )
 _ITEM_KEYS = ("text", "text_pair", "lang", "bio")
+#: A UTF-16 surrogate on its own: valid in a Python string, but not Unicode text a tokenizer can encode.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _LANG_KEY = "hubheads_lang"
 # The hubheads architectures: sequence classifiers the stock pipeline's model check does not know by name.
 _HUBHEADS_MODEL_TYPES = ("residual_type_fusion", "gated_bio_classifier")
@@ -134,6 +137,8 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         # encodes. One pipeline shared between threads (a web server) would let a call encode with another's
         # settings, so every tokenizer call of this pipeline holds this lock (cheap next to the forward pass).
         self._tokenizer_lock = threading.Lock()
+        if self._configured():  # `pipeline(..., top_k=..., batch_size=...)`: checked as at call time
+            self._check_counts(kwargs)
 
     def check_model_type(self, supported_models):
         if getattr(self.model.config, "model_type", None) in _HUBHEADS_MODEL_TYPES:
@@ -195,9 +200,7 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         )
         if not (own_arguments or self._configured()):
             return super().__call__(inputs, **kwargs)  # the stock input handling and output shapes, exactly
-        top_k = kwargs.get("top_k")
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-            raise PipelineInputError(f"`top_k` must be a positive integer or None (every label), got {top_k!r}.")
+        self._check_counts(kwargs)
         if isinstance(inputs, (str, dict)):
             for name, value in (("lang", lang), ("bio", bio)):
                 if isinstance(value, (list, tuple)):
@@ -238,6 +241,15 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         if isinstance(inputs, str) and not self.multi_label and ("top_k" not in kwargs or self.task_heads):
             return [result]
         return result
+
+    @staticmethod
+    def _check_counts(kwargs: dict) -> None:
+        """`top_k` and `batch_size` of a configured model: a positive integer or `None`, where the stock pipeline
+        drops the last label (`top_k=-1`), ignores the value (`1.5`, `"2"`) or fails on a comparison (`"4"`)."""
+        for name, meaning in (("top_k", "None for every label"), ("batch_size", "None for the pipeline's own")):
+            value = kwargs.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise PipelineInputError(f"`{name}` must be a positive integer or {meaning}, got {value!r}.")
 
     def _token_lengths(self, items: list) -> list[int]:
         """Each input's token count, from one batched call of the (fast) tokenizer: what padding depends on."""
@@ -304,6 +316,15 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
             item.setdefault("lang", lang)
         if bio is not None:
             item.setdefault("bio", bio)
+        for key, value in item.items():
+            surrogate = _LONE_SURROGATE.search(value) if isinstance(value, str) else None
+            if surrogate:
+                raise PipelineInputError(
+                    f"The {key} {value!r:.60} holds a lone surrogate ({surrogate.group()!r} at character "
+                    f"{surrogate.start()}), which is not valid Unicode text and cannot be tokenized. It comes from "
+                    "decoding bytes with errors='surrogateescape' or from a broken UTF-16 pair; decode the bytes with "
+                    "errors='replace' (or fix the source)."
+                )
         return item
 
     def _input_limits(self) -> tuple[Optional[int], Optional[int]]:

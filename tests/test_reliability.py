@@ -61,6 +61,13 @@ BAD_CALLS = [
     ("threshold-string", "a", {"threshold": "0.5"}, ValueError, "`threshold`"),
     ("threshold-bool", "a", {"threshold": True}, ValueError, "`threshold`"),
     ("unknown-threshold-mode", "a", {"threshold_mode": "best"}, ValueError, "threshold_mode"),
+    ("top_k-negative", ["a", "b"], {"top_k": -1}, ValueError, "`top_k` must be a positive integer"),
+    ("top_k-string", "a", {"top_k": "2"}, ValueError, "`top_k` must be a positive integer"),
+    ("batch_size-string", ["a", "b"], {"batch_size": "4"}, ValueError, "`batch_size` must be a positive integer"),
+    ("batch_size-zero", ["a", "b"], {"batch_size": 0}, ValueError, "`batch_size` must be a positive integer"),
+    ("lone-surrogate", "ciao \ud800", {}, ValueError, "lone surrogate .* errors='replace'"),
+    ("lone-surrogate-in-list", ["ok", "x\udc80y"], {}, ValueError, "lone surrogate"),
+    ("lone-surrogate-in-lang", "a", {"lang": "i\udfff"}, ValueError, "The lang .* lone surrogate"),
 ]
 
 

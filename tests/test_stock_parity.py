@@ -136,6 +136,10 @@ def _thresholded():
         (TEXTS, {"top_k": 1.5}, "`top_k`"),
         (TEXTS, {"top_k": "2"}, "`top_k`"),
         (TEXTS, {"top_k": True}, "`top_k`"),
+        (TEXTS, {"batch_size": "4"}, "`batch_size`"),
+        (TEXTS, {"batch_size": 0}, "`batch_size`"),
+        ("abc\ud800def", {}, "lone surrogate"),
+        ({"text": TEXTS[0], "text_pair": "x\udfff"}, {}, "lone surrogate"),
         (TEXTS, {"function_to_apply": "none"}, "function_to_apply"),
     ],
     ids=[
@@ -147,6 +151,10 @@ def _thresholded():
         "top_k=1.5",
         "top_k=str",
         "top_k=bool",
+        "batch_size=str",
+        "batch_size=0",
+        "lone-surrogate",
+        "lone-surrogate-in-pair",
         "function",
     ],
 )
@@ -154,6 +162,27 @@ def test_row_a_configured_model_refuses_what_stock_answers_or_crashes_on(inputs,
     _, ours = tiny.stock_and_hubheads(_thresholded())
     with pytest.raises(PipelineInputError, match=match):
         ours(inputs, **kwargs)
+
+
+@pytest.mark.parametrize("name, value", [("top_k", -1), ("top_k", "2"), ("batch_size", "4"), ("batch_size", 1.5)])
+def test_row_a_configured_model_checks_top_k_and_batch_size_when_the_pipeline_is_built(name, value):
+    tokenizer = tiny.build_tokenizer()
+    with pytest.raises(PipelineInputError, match=f"`{name}` must be a positive integer"):
+        HubheadsTextClassificationPipeline(model=_thresholded(), tokenizer=tokenizer, **{name: value})
+    plain = HubheadsTextClassificationPipeline(model=tiny.build_model(), tokenizer=tokenizer, **{name: value})
+    stock = TextClassificationPipeline(model=tiny.build_model(), tokenizer=tokenizer, **{name: value})
+    assert parity.differs(parity.outcome(lambda: stock(TEXTS)), parity.outcome(lambda: plain(TEXTS))) is None
+
+
+def test_stock_answers_what_a_configured_model_refuses():
+    """The stock column of the rows above, as the installed release gives it."""
+    stock, _ = tiny.stock_and_hubheads(_thresholded())
+    labels = len(stock(TEXTS[0], top_k=None))
+    assert len(stock(TEXTS[0], top_k=-1)) == labels - 1  # the last label silently dropped
+    assert stock(TEXTS[0], top_k=1.5) == stock(TEXTS[0], top_k="2") == stock(TEXTS[0])[0]  # ignored
+    with pytest.raises((TypeError, ValueError)):
+        stock(TEXTS, batch_size="4")  # "batch_size should be a positive integer value, but got batch_size=4"
+    assert parity.outcome(lambda: stock("abc\ud800def"))[0] == "error"  # from inside the tokenizer
 
 
 def test_row_a_configured_model_streams_iterators_and_reads_tuples_as_lists():
