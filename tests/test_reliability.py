@@ -3,9 +3,11 @@
 Each table row is one case; README's "Reliability" section lists what the tables cover.
 """
 
+import csv
 import json
 import math
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -221,8 +223,29 @@ def _cli_cases(tmp_path: Path) -> list:
     full = tmp_path / "full"
     full.mkdir()
     (full / "keep.txt").write_text("mine")
+    names_as_ids = Path(shutil.copytree(checkpoint, tmp_path / "names-as-ids"))
+    config = json.loads((names_as_ids / "config.json").read_text())
+    config["id2label"] = {"neg": "negative", "pos": "positive"}
+    (names_as_ids / "config.json").write_text(json.dumps(config))
+    repo = tmp_path / "repo"
+    export_model(checkpoint, repo)
+    latin1 = tmp_path / "dev-latin1.csv"
+    latin1.write_bytes("text,label\ncaffè buono,1\nperché no,0\n".encode("latin-1"))
+    partial = Path(shutil.copytree(repo, tmp_path / "partial"))
+    (partial / "reports.json").write_text(json.dumps({"kind": "single_label", "metric": "macro_f1"}))
+    cut = Path(shutil.copytree(repo, tmp_path / "cut"))
+    (cut / "reports.json").write_text('{"kind": "single_label", "metr')
     ck, out = str(checkpoint), str(tmp_path / "out")
     return [
+        ("id2label-names-as-keys", ["export", str(names_as_ids), out], "`id2label` in config.json has the key 'neg'"),
+        (
+            "tune-latin-1",
+            ["tune", str(repo), "--data", str(latin1)],
+            "is not utf-8 text: line 2 has the byte b'\\xe8'",
+        ),
+        ("tune-unknown-encoding", ["tune", str(repo), "--data", str(latin1), "--encoding", "klingon"], "not a text"),
+        ("card-partial-reports", ["card", str(partial)], "lacks ['data']['rows'], ['data']['file']"),
+        ("card-cut-reports", ["card", str(cut)], "not valid JSON"),
         ("missing-src", ["export", str(tmp_path / "nope"), out], "not a folder"),
         ("src-is-a-file", ["export", str(a_file), out], "not a folder"),
         ("src-without-config", ["export", str(tmp_path / "full"), out], "no config.json"),
@@ -248,6 +271,8 @@ def test_every_cli_failure_is_one_line_with_a_non_zero_exit(tmp_path, capsys):
         assert code == 2, case
         message = err.splitlines()[-1]
         assert fragment in message and "Traceback" not in err, (case, err)
+        assert "--encoding" in message or not case.startswith("tune-latin"), "the fix is named"
+        assert "hubheads tune" in message or not case.startswith("card-"), "the command that writes it is named"
         assert len([line for line in err.splitlines() if "error" in line]) == 1, (case, err)
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine" and not (tmp_path / "out").exists()
 
@@ -286,3 +311,71 @@ def test_the_gated_bio_pipeline_never_crashes_and_a_blank_bio_is_no_bio(batch, b
     results = clf(batch, bio=bios)
     blanked = clf(batch, bio=[None if (b or "").strip() == "" else b for b in bios])
     assert [r["label"] for r in results] == [r["label"] for r in blanked]
+
+
+def test_non_string_threshold_keys_are_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match=r"`thresholds_by_lang` keys must be non-empty strings, got 1"):
+        export_model(tiny.build_model(), tmp_path / "out", tokenizer=tiny.build_tokenizer(), lang_thresholds={1: 0.7})
+    with pytest.raises(ValueError, match=r"`label_thresholds` keys must be non-empty strings"):
+        export_model(
+            tiny.build_multi_label(),
+            tmp_path / "out",
+            tokenizer=tiny.build_tokenizer(),
+            multi_label=True,
+            label_thresholds={3: 0.4},
+        )
+    assert sorted(path.name for path in tmp_path.iterdir()) == [], "nothing written, nothing left behind"
+
+
+def _dev_rows() -> list[dict]:
+    texts = tiny.sample_texts(40, seed=9)
+    return [{"text": f"{text} caffè", "label": i % 2, "lang": "it"} for i, text in enumerate(texts)]
+
+
+def _write_csv(path: Path, rows: list[dict], encoding: str) -> Path:
+    with open(path, "w", encoding=encoding, newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_a_latin_1_dev_set_tunes_like_its_utf_8_copy_with_encoding(tmp_path):
+    from hubheads.tune import tune_model
+
+    rows = _dev_rows()
+    export_model(tiny.build_model(), tmp_path / "repo", tokenizer=tiny.build_tokenizer())
+    utf8 = tune_model(tmp_path / "repo", _write_csv(tmp_path / "dev.csv", rows, "utf-8"), progress=False)
+    latin1 = _write_csv(tmp_path / "dev-latin1.csv", rows, "latin-1")
+    with pytest.raises(ValueError, match=r"dev-latin1\.csv is not utf-8 text.*--encoding"):
+        tune_model(tmp_path / "repo", latin1, force=True, progress=False)
+    again = tune_model(tmp_path / "repo", latin1, force=True, progress=False, encoding="latin-1")
+    assert again.thresholds == utf8.thresholds
+    assert again.reports["rules"] == utf8.reports["rules"]
+
+
+def test_card_names_every_key_a_partial_reports_json_lacks(tmp_path):
+    from hubheads.card import render_card
+    from hubheads.tune import tune_model
+
+    export_model(tiny.build_model(), tmp_path / "repo", tokenizer=tiny.build_tokenizer())
+    tune_model(tmp_path / "repo", _write_csv(tmp_path / "dev.csv", _dev_rows(), "utf-8"), progress=False)
+    complete = json.loads((tmp_path / "repo" / "reports.json").read_text())
+    render_card(tmp_path / "repo")  # the complete file renders
+    cases = {key: {k: v for k, v in complete.items() if k != key} for key in ("metric", "data", "rules", "grid")}
+    cases["rules.default.metrics"] = {**complete, "rules": {**complete["rules"], "default": {}}}
+    expected = {
+        "metric": "['metric']",
+        "data": "['data']['rows']",
+        "rules": "['rules']['default']",
+        "grid": None,  # optional: the card leaves its sentence out
+        "rules.default.metrics": "['rules']['default']['metrics']",
+    }
+    for case, reports in cases.items():
+        (tmp_path / "repo" / "reports.json").write_text(json.dumps(reports))
+        if expected[case] is None:
+            render_card(tmp_path / "repo")
+            continue
+        with pytest.raises(ValueError, match="hubheads tune") as info:
+            render_card(tmp_path / "repo")
+        assert expected[case] in str(info.value), (case, str(info.value))

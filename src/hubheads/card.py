@@ -266,6 +266,58 @@ def _configuration_rows(config: Mapping[str, Any], kind: str, names: Sequence[st
     return rows
 
 
+def _required_keys(reports: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """The paths of `reports.json` the card reads, given what the file says it holds."""
+    paths = [("kind",), ("metric",), ("data", "rows"), ("data", "file"), ("rules", "default")]
+    paths += [("by_lang_kept",)] if reports.get("kind") != "multi_label" else [("thresholds",)]
+    for rule in reports.get("rules") or {}:
+        paths += [("rules", rule, "metrics"), ("rules", rule, "classification_report")]
+    if "grid" in reports:
+        paths += [("best_global", "threshold"), ("best_global", "value"), ("grid", "threshold"), ("grid", "value")]
+    for lang in reports.get("by_lang") or {}:
+        paths += [("min_lang_examples",)] + [("by_lang", lang, key) for key in ("rows", "positives", "threshold")]
+        paths += [("by_lang", lang, "tuned"), ("by_lang", lang, "metrics")]
+    for label in reports.get("per_label") or {}:
+        paths += [("min_label_examples",)] + [("per_label", label, key) for key in ("support", "threshold", "tuned")]
+        paths += [("per_label", label, "metrics", "default"), ("per_label", label, "metrics", "tuned")]
+    for task in reports.get("tasks") or {}:
+        paths += [("tasks", task, "metrics"), ("tasks", task, "classification_report")]
+    return list(dict.fromkeys(paths))
+
+
+def read_reports(folder: Path) -> dict[str, Any]:
+    """`folder`'s reports.json (`{}` when there is none), checked for every key the card reads.
+
+    Raises:
+        `ValueError`: the file is not JSON, or lacks keys (cut short, edited, or written by another version of
+            `hubheads tune`), naming them and the command that rewrites it.
+    """
+    path = folder / REPORTS_FILE
+    if not path.is_file():
+        return {}
+    rewrite = f"run `hubheads tune {folder} --data DEV_FILE --force` to write it again"
+    try:
+        reports = read_json(path)
+    except ValueError as error:
+        raise ValueError(f"{error} It is written by `hubheads tune`: {rewrite}.") from None
+    missing = []
+    for keys in _required_keys(reports):
+        value: Any = reports
+        for key in keys:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if value is None:
+            missing.append("".join(f"[{key!r}]" for key in keys))
+    unknown = sorted(set(reports.get("rules") or {}) - set(RULE_NAMES))
+    if missing or unknown:
+        what = (f"lacks {', '.join(missing[:6])}{' and more' if len(missing) > 6 else ''}" if missing else "") + (
+            f"{'; ' if missing else ''}has rules this version does not know: {', '.join(unknown)}" if unknown else ""
+        )
+        raise ValueError(
+            f"{path} {what} (it was cut short, edited, or written by another version of `hubheads tune`); {rewrite}."
+        )
+    return reports
+
+
 def render_card(model_dir: str | os.PathLike, options: CardOptions | None = None) -> Any:
     """The `ModelCard` of the repo in `model_dir`, from its config.json and (if tuned) reports.json."""
     from huggingface_hub import ModelCard, ModelCardData
@@ -277,7 +329,7 @@ def render_card(model_dir: str | os.PathLike, options: CardOptions | None = None
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"MODEL_DIR {folder} has no config.json; pass an exported repo folder.")
     config = read_json(folder / "config.json")
-    reports = read_json(folder / REPORTS_FILE) if (folder / REPORTS_FILE).is_file() else {}
+    reports = read_reports(folder)
     names = label_names(config)
     kind = _kind(config, reports)
     thresholds = {key: config[key] for key in ("default_threshold", "best_threshold_global") if key in config}

@@ -82,6 +82,7 @@ def _tune(args: argparse.Namespace) -> int:
         device=args.device,
         force=args.force,
         trust_remote_code=args.trust_remote_code,
+        encoding=args.encoding,
     )
     print(f"Tuned {args.model_dir} on {result.reports['data']['rows']} rows of {args.data} ({args.metric})")
     print("\n".join(summary(result)))
@@ -277,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tune.add_argument("model_dir", metavar="MODEL_DIR", help="exported repo folder (or checkpoint with tokenizer)")
     tune.add_argument("--data", required=True, help="labelled dev set: .jsonl, .json, .csv or .tsv")
+    tune.add_argument(
+        "--encoding", default="utf-8", help="text encoding of --data, e.g. latin-1 or cp1252 (default: %(default)s)"
+    )
     tune.add_argument("--text-column", default="text", help="column of the texts (default: %(default)s)")
     tune.add_argument(
         "--label-column",

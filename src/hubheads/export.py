@@ -278,9 +278,29 @@ def _swap_into_place(staging: Path, out: Path) -> None:
 
 
 def label_names(config: Mapping[str, Any]) -> list[str]:
-    """The label names of a config dict, in id order (`LABEL_i` when it has no `id2label`)."""
+    """The label names of a config dict, in id order (`LABEL_i` when it has no `id2label`).
+
+    Raises:
+        `ValueError`: `id2label` is not a mapping of the class ids 0, 1, ... (as strings, in JSON) to names.
+    """
     id2label = config.get("id2label") or {str(i): f"LABEL_{i}" for i in range(config.get("num_labels", 2))}
-    return [str(id2label[key]) for key in sorted(id2label, key=int)]
+    if not isinstance(id2label, Mapping):
+        raise ValueError(
+            f'`id2label` in config.json must map class ids to names, e.g. {{"0": "negative"}}; got {id2label!r}.'
+        )
+    ids = {}
+    for key in id2label:
+        try:
+            ids[int(key)] = key
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"`id2label` in config.json has the key {key!r}, which is not a class id: its keys must be the "
+                f"integer ids 0 to {len(id2label) - 1} (as strings in JSON), e.g. "
+                '{"0": "negative", "1": "positive"}. Put the names in the values (`label2id` maps them back).'
+            ) from None
+    if sorted(ids) != list(range(len(ids))):
+        raise ValueError(f"`id2label` in config.json must have the ids 0 to {len(ids) - 1}, got {sorted(ids)}.")
+    return [str(id2label[ids[index]]) for index in range(len(ids))]
 
 
 def needs_remote_code(config: Mapping[str, Any]) -> bool:

@@ -18,6 +18,7 @@ scikit-learn classification reports, and the best threshold of a 0.05 grid for c
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import os
@@ -64,15 +65,47 @@ class TuneResult:
     pipeline_declared: bool
 
 
-def read_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """The rows of a `.jsonl` (one object per line), `.json` (a list of objects), `.csv` or `.tsv` file."""
+def read_rows(path: str | os.PathLike, encoding: str = "utf-8") -> list[dict[str, Any]]:
+    """The rows of a `.jsonl` (one object per line), `.json` (a list of objects), `.csv` or `.tsv` file.
+
+    Raises:
+        `ValueError`: the file is not text in `encoding` (naming the byte, and `--encoding`), or holds no rows.
+    """
     path = Path(path)
     if path.suffix.lower() not in DATA_SUFFIXES:
         raise ValueError(f"--data {path}: use a {', '.join(DATA_SUFFIXES)} file.")
     if not path.is_file():
         raise FileNotFoundError(f"--data {path} does not exist.")
+    try:
+        codec = codecs.lookup(encoding).name
+    except (LookupError, TypeError):
+        message = f"--encoding {encoding!r} is not a text encoding Python knows; try utf-8, latin-1 or cp1252."
+        raise ValueError(message) from None
+    try:
+        rows = _parse_rows(path, "utf-8-sig" if codec == "utf-8" else encoding)
+    except UnicodeDecodeError:
+        content = path.read_bytes()  # the reader decodes in chunks: find the offset in the whole file
+        try:
+            content.decode(encoding)
+            where = ""
+        except UnicodeDecodeError as error:
+            line = content.count(b"\n", 0, error.start) + 1
+            where = f": line {line} has the byte {content[error.start : error.start + 1]!r}"
+        raise ValueError(
+            f"--data {path} is not {encoding} text{where}. Pass the file's encoding with --encoding (encoding=), "
+            "e.g. --encoding latin-1 or cp1252 for a file saved by Excel, or re-save it as UTF-8."
+        ) from None
+    if not rows:
+        raise ValueError(f"--data {path} has no rows.")
+    for number, row in enumerate(rows, 1):
+        if not isinstance(row, dict):
+            raise ValueError(f"--data {path}, row {number}: expected an object with named fields, got {row!r:.60}.")
+    return rows
+
+
+def _parse_rows(path: Path, encoding: str) -> list[Any]:
     suffix = path.suffix.lower()
-    with open(path, encoding="utf-8-sig", newline="") as handle:  # -sig: spreadsheets start CSV files with a BOM
+    with open(path, encoding=encoding, newline="") as handle:  # utf-8-sig: spreadsheets start files with a BOM
         if suffix in (".csv", ".tsv"):
             rows: list[Any] = list(csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ","))
         elif suffix == ".json":
@@ -90,11 +123,6 @@ def read_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
                         rows.append(json.loads(line))
                     except json.JSONDecodeError as error:
                         raise ValueError(f"--data {path}, line {number}: not valid JSON ({error}).") from None
-    if not rows:
-        raise ValueError(f"--data {path} has no rows.")
-    for number, row in enumerate(rows, 1):
-        if not isinstance(row, dict):
-            raise ValueError(f"--data {path}, row {number}: expected an object with named fields, got {row!r:.60}.")
     return rows
 
 
@@ -371,6 +399,7 @@ def tune_model(
     force: bool = False,
     progress: bool = True,
     trust_remote_code: bool = False,
+    encoding: str = "utf-8",
 ) -> TuneResult:
     """Tune the decision thresholds of the model in `model_dir` on the labelled rows of `data`, and write them.
 
@@ -405,6 +434,8 @@ def tune_model(
         trust_remote_code (`bool`, *optional*, defaults to `False`):
             Run a model whose config.json's `auto_map` points at code transformers does not ship (such as
             gte-multilingual-base's `Alibaba-NLP/new-impl`). Without it such a model is refused at once.
+        encoding (`str`, *optional*, defaults to `"utf-8"`):
+            The text encoding of `data` (a UTF-8 byte-order mark is skipped), e.g. `"latin-1"` or `"cp1252"`.
 
     Ties between equally good thresholds resolve as in [`hubheads.tuning.best_threshold`]: 0.5 if it is optimal,
     otherwise the middle of the optimal interval nearest to 0.5.
@@ -428,7 +459,7 @@ def tune_model(
         )
     names = label_names(config)
     multi_label = config.get("problem_type") == MULTI_LABEL
-    rows = read_rows(data)
+    rows = read_rows(data, encoding)
     if not multi_label and len(names) != 2:
         if any(isinstance(row.get(label_column), list) for row in rows):
             raise ValueError(
