@@ -1,10 +1,11 @@
 """`hubheads verify`: a doctor for an exported repo, before and after pushing it.
 
 [`verify_repo`] checks a folder (or a Hub repo id, through the local cache or the Hub) the way a consumer will meet
-it: config.json and its decision thresholds, the classes `custom_pipelines` and `auto_map` point at, whether the
-hubheads files are byte-identical to a released hubheads version, safetensors-only weights, an AST scan for code that
-should never run through `trust_remote_code`, tokenizer and model card, and finally a smoke run of the stock
-`pipeline(..., trust_remote_code=True)` in a fresh, offline interpreter.
+it: config.json and its decision thresholds, the classes `custom_pipelines` and `auto_map` point at, which Python
+files are byte-identical to a released hubheads version (every other one is unknown code: a failure unless allowed,
+and scanned by `hubheads.code_scan`), symlinks that leave the repo, safetensors-only weights, tokenizer and model
+card, and finally, only when all of that passed, a smoke run of the stock `pipeline(..., trust_remote_code=True)` in
+a fresh, offline interpreter without credentials. A review aid, not a sandbox.
 
 The sha256 of the modeling files of every released hubheads version live in `hubheads/data/released_files.json`.
 After editing modeling/ (or at a release), record the current ones with
