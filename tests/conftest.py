@@ -54,3 +54,11 @@ def hub(monkeypatch, tmp_path):
 
     with fake_hub(monkeypatch, tmp_path) as fake:
         yield fake
+
+
+def pytest_collection_modifyitems(items):
+    """A test that runs in a release's interpreter is a consumer test, marked or not (the floors' run of the fast
+    tests, `-m "not consumer and not slow"`, leaves them to the main run, which runs them under every release)."""
+    for item in items:
+        if {"consumer_python", "release_python"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.consumer)
