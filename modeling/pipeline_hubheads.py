@@ -245,7 +245,8 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
     @staticmethod
     def _check_counts(kwargs: dict) -> None:
         """`top_k` and `batch_size` of a configured model: a positive integer or `None`, where the stock pipeline
-        drops the last label (`top_k=-1`), ignores the value (`1.5`, `"2"`) or fails on a comparison (`"4"`)."""
+        drops the last label (`top_k=-1`), ignores the value (`1.5`, `"2"`) or fails inside torch's DataLoader
+        (`batch_size="4"`)."""
         for name, meaning in (("top_k", "None for every label"), ("batch_size", "None for the pipeline's own")):
             value = kwargs.get(name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
