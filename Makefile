@@ -39,7 +39,7 @@ $(COMPAT)/.installed:
 # with them. Consumer tests run here as on the other releases (transformers 4.46.1); the fast tests run here too.
 $(FLOORS)/.installed: pyproject.toml floors.txt
 	$(PYTHON) -m venv $(FLOORS)
-	$(FLOORS)/bin/pip install $(PIP_FLAGS) -c floors.txt -e ".[demo]" pytest pytest-xdist hypothesis accelerate
+	$(FLOORS)/bin/pip install $(PIP_FLAGS) -c floors.txt -e ".[demo,parquet]" pytest pytest-xdist hypothesis accelerate
 	touch $@
 
 demo: $(VENV)/.installed

@@ -131,14 +131,14 @@ def test_an_interrupted_export_leaves_nothing_behind(checkpoint, tmp_path, monke
     out = tmp_path / "repo"
     export_model(checkpoint, out, threshold=0.6)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    real_copy = export_module._copy_resource
+    real_copy = export_module.copy_resource
 
     def copy_then_fail(package, name, destination):
         if name == "pipeline_hubheads.py":
             raise KeyboardInterrupt  # the user hit Ctrl-C in the middle of the write
         return real_copy(package, name, destination)
 
-    monkeypatch.setattr(export_module, "_copy_resource", copy_then_fail)
+    monkeypatch.setattr(export_module, "copy_resource", copy_then_fail)
     with pytest.raises(KeyboardInterrupt):
         export_model(checkpoint, out, threshold=0.9, force=True)
     with pytest.raises(KeyboardInterrupt):

@@ -26,7 +26,7 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
 def _lower_bounds() -> dict[str, str]:
     bounds = {}
-    for line in PYPROJECT["dependencies"]:
+    for line in PYPROJECT["dependencies"] + PYPROJECT["optional-dependencies"]["parquet"]:
         requirement = Requirement(line)
         (bound,) = [spec.version for spec in requirement.specifier if spec.operator == ">="]
         bounds[canonicalize_name(requirement.name)] = bound

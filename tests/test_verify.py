@@ -502,7 +502,7 @@ def test_files_from_an_older_release_match_it_and_mixed_versions_warn(exports, t
     report = verify_repo(exports["binary"], smoke=False)
     assert report.ok
     assert {f.message for f in _findings(report, "hubheads-files", "ok")} == {
-        "configuration_hubheads.py match hubheads 0.0.10.",
+        "configuration_hubheads.py, handler.py match hubheads 0.0.10.",
         "pipeline_hubheads.py match hubheads 0.0.9.",
     }
     (mixed,) = _findings(report, "hubheads-files", "warn")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hubheads.architectures import ARCHITECTURES
-from hubheads.export import MULTI_LABEL, label_names, needs_remote_code, read_json
+from hubheads.export import HANDLER_FILE, MULTI_LABEL, copy_resource, label_names, needs_remote_code, read_json
 from hubheads.modeling.configuration_hubheads import NEWER_ENCODERS
 from hubheads.offline_hub import check_repo_id
 from hubheads.sources import check_trusted, code_pin, code_repos, pin_advice
@@ -162,6 +162,18 @@ def _example_call(config: Mapping[str, Any]) -> str:
         languages = sorted(config["thresholds_by_lang"])[:2]
         return f"clf([{', '.join(repr('a post') for _ in languages)}], lang={languages!r})"
     return 'clf(["a post to classify"])'
+
+
+def _endpoint_request(config: Mapping[str, Any]) -> str:
+    """A request body for the repo's Inference Endpoint (its handler.py), as `_example_call` calls the pipeline."""
+    if config.get("use_bio"):
+        body: dict[str, Any] = {"inputs": [{"text": "post text", "bio": "the author's profile bio", "lang": "en"}]}
+    elif config.get("thresholds_by_lang"):
+        languages = sorted(config["thresholds_by_lang"])[:2]
+        body = {"inputs": ["a post"] * len(languages), "parameters": {"lang": languages}}
+    else:
+        body = {"inputs": ["a post to classify"]}
+    return json.dumps(body, ensure_ascii=False)
 
 
 def _outputs_comment(kind: str) -> str:
@@ -500,6 +512,7 @@ def render_card(model_dir: str | os.PathLike, options: CardOptions | None = None
         usage_remote=usage_remote,
         usage_pip=usage_pip,
         usage_load=usage_load,
+        endpoint_request=_endpoint_request(config) if (folder / HANDLER_FILE).is_file() else "",
         revision_note=revision_note,
         decision_rule=decision_rule,
         thresholds_table=_table(["key", "value"], threshold_rows) if threshold_rows else "",
@@ -580,7 +593,11 @@ def write_card(
     """
     path = Path(model_dir) / CARD_FILE
     if (Path(model_dir) / "config.json").is_file():
-        check_trusted(read_json(Path(model_dir) / "config.json"), model_dir, trust_remote_code)
+        config = read_json(Path(model_dir) / "config.json")
+        check_trusted(config, model_dir, trust_remote_code)
+        if "custom_pipelines" in config and not (path.parent / HANDLER_FILE).exists():
+            # A repo exported before hubheads wrote the Inference Endpoints handler: the card documents it, so add it.
+            copy_resource("hubheads.modeling", HANDLER_FILE, path.parent / HANDLER_FILE)
     card = render_card(model_dir, options)
     text = str(card)
     if path.exists() and not force:

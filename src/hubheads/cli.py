@@ -1,4 +1,4 @@
-"""The `hubheads` command line: `export`, `tune`, `card`, `verify`, `push`, `import-weights`, `demo`.
+"""The `hubheads` command line: `export`, `tune`, `card`, `verify`, `push`, `score`, `import-weights`, `demo`.
 
 Each command imports what it needs when it runs, so `hubheads --help` is instant.
 """
@@ -156,6 +156,47 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    from hubheads.score import ScoreOptions, score_file
+
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    options = ScoreOptions(
+        text_column=args.text_column,
+        text_pair_column=args.text_pair_column,
+        lang_column=args.lang_column,
+        bio_column=args.bio_column,
+        threshold_mode=args.threshold_mode,
+        threshold=args.threshold,
+        keep=None if args.keep is None else tuple(name for name in args.keep.split(",") if name),
+        prefix=args.prefix,
+    )
+    result = score_file(
+        args.model,
+        args.data,
+        args.out,
+        options=options,
+        revision=args.revision,
+        trust_remote_code=args.trust_remote_code,
+        batch_size=args.batch_size,
+        chunk_size=args.chunk_size,
+        on_error=args.on_error,
+        resume=args.resume,
+        force=args.force,
+        encoding=args.encoding,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    resumed = f", resumed after {result.resumed_at:,}" if result.resumed_at else ""
+    print(f"Scored {args.data} -> {result.out}: {result.rows:,} rows{resumed}")
+    print(f"  columns: {', '.join(result.columns)}")
+    if result.errors:
+        print(f"  skipped {result.skipped:,} bad rows, with the reason, in {result.errors}")
+    return 0
+
+
 def _import_weights(args: argparse.Namespace) -> int:
     from hubheads.importing import import_weights
 
@@ -208,6 +249,7 @@ UNKNOWN_CODE_HELP = (
 
 def build_parser() -> argparse.ArgumentParser:
     from hubheads import __version__
+    from hubheads.score import DEFAULT_CHUNK_SIZE, ON_ERROR
     from hubheads.sources import MIN_GTE_TRANSFORMERS
     from hubheads.tuning import METRICS, MIN_LANG_EXAMPLES
 
@@ -395,6 +437,63 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--allow-unknown-code", action="store_true", help=UNKNOWN_CODE_HELP)
     push.add_argument("--force", action="store_true", help="push even if verify reports failures")
     push.set_defaults(func=_push)
+
+    score = commands.add_parser(
+        "score",
+        help="write the decisions of a repo for every row of a file (jsonl, csv, parquet)",
+        description=(
+            "Run MODEL's pipeline, with the decisions its author tuned, over every row of --data (.jsonl, .csv, .tsv "
+            "or .parquet) and write one row per input row, in order, to --out (.jsonl or .parquet): the input columns "
+            "(or --keep's) and the decision columns: label, score, threshold; labels and scores for a multi-label "
+            "model; <task>_label and <task>_score for each head of a multi-task model. Reads and writes in chunks "
+            "(bounded memory). Each finished chunk is kept in a hidden folder beside --out, which appears only when "
+            "the run is done: after a crash, --resume continues from the last finished chunk."
+        ),
+    )
+    score.add_argument("model", metavar="MODEL", help="a repo folder, or a Hub repo id (org/name)")
+    score.add_argument("--data", required=True, help="rows to score: .jsonl, .csv, .tsv or .parquet")
+    score.add_argument("--out", required=True, help="decisions file to write: .jsonl or .parquet")
+    score.add_argument("--text-column", default="text", help="column of the texts (default: %(default)s)")
+    score.add_argument("--text-pair-column", help="column of the second texts, for text-pair models")
+    score.add_argument("--lang-column", help="column of the language codes (default: 'lang' if present)")
+    score.add_argument("--bio-column", help="column of the author bios, for bio models (default: 'bio' if present)")
+    score.add_argument(
+        "--threshold-mode",
+        choices=("auto", "default", "global", "by_lang"),
+        help="which tuned threshold decides, as the pipeline's threshold_mode (default: auto)",
+    )
+    score.add_argument("--threshold", type=float, help="one threshold for every decision, overriding the tuned ones")
+    score.add_argument(
+        "--keep",
+        metavar="COL,COL",
+        help="input columns to copy into the output, comma-separated (default: all; --keep '' for none)",
+    )
+    score.add_argument("--prefix", default="", help="prefix of the decision columns' names, e.g. pred_")
+    score.add_argument(
+        "--on-error",
+        choices=ON_ERROR,
+        default="stop",
+        help="a row with a missing or non-string text: stop with its row number, or skip it into "
+        "OUT's .errors.jsonl with the reason (default: %(default)s)",
+    )
+    score.add_argument("--resume", action="store_true", help="continue an interrupted run from its last chunk")
+    score.add_argument("--batch-size", type=int, default=32, help="pipeline batch size (default: %(default)s)")
+    score.add_argument(
+        "--chunk-size",
+        type=int,
+        default=DEFAULT_CHUNK_SIZE,
+        help="rows read, length-sorted and written at a time (default: %(default)s)",
+    )
+    score.add_argument("--threads", type=int, help="torch threads (default: torch's, one per core)")
+    score.add_argument("--device", help="torch device, e.g. cuda:0 (default: CPU)")
+    score.add_argument(
+        "--encoding", default="utf-8", help="text encoding of a .jsonl/.csv/.tsv file (default: %(default)s)"
+    )
+    score.add_argument("--revision", help="branch, tag or commit when MODEL is a Hub repo id")
+    score.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_trust_option(score)
+    score.add_argument("--force", action="store_true", help="replace an existing --out; start over a partial run")
+    score.set_defaults(func=_score)
 
     imported = commands.add_parser(
         "import-weights",

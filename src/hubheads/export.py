@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 PIPELINE_MODULE = "pipeline_hubheads"
 PIPELINE_CLASS = "HubheadsTextClassificationPipeline"
+#: The Inference Endpoints handler (`EndpointHandler`), written beside the pipeline so an endpoint runs it.
+HANDLER_FILE = "handler.py"
 POSTPROCESSING_FILE = "postprocessing.json"
 #: Weights in formats other than safetensors: pickles (which can run code when loaded) and legacy framework files
 #: (TensorFlow `.h5`, Flax `.msgpack`, rust-bert `.ot`). An export never carries them.
@@ -89,7 +91,7 @@ def hub_files(module: str) -> list[str]:
     return sorted(needed)
 
 
-def _copy_resource(package: str, name: str, destination: Path) -> None:
+def copy_resource(package: str, name: str, destination: Path) -> None:
     """Copy a file shipped in the hubheads wheel, byte for byte."""
     destination.write_bytes(resources.files(package).joinpath(name).read_bytes())
 
@@ -313,9 +315,9 @@ def write_decisions(config: dict[str, Any], thresholds: DecisionThresholds, fold
     """Write config.json (with `thresholds`) and postprocessing.json into `folder`, with the hubheads files the repo
     needs; return whether config.json declares the hubheads pipeline.
 
-    The threshold keys of `config` are replaced by `thresholds`. The pipeline is declared (and its files copied) only
-    when the repo needs it: thresholds, a multi-label model, or a hubheads architecture, whose modeling files and
-    `auto_map` are added too.
+    The threshold keys of `config` are replaced by `thresholds`. The pipeline is declared (and its files copied, with
+    the Inference Endpoints `handler.py` that runs it) only when the repo needs it: thresholds, a multi-label model, or
+    a hubheads architecture, whose modeling files and `auto_map` are added too.
     """
     from hubheads import __version__
 
@@ -330,10 +332,10 @@ def write_decisions(config: dict[str, Any], thresholds: DecisionThresholds, fold
         # Our architectures load through remote code for consumers without hubheads.
         config["auto_map"] = {**config.get("auto_map", {}), **arch.auto_map()}
         for filename in hub_files(arch.model_module):
-            _copy_resource("hubheads.modeling", filename, folder / filename)
+            copy_resource("hubheads.modeling", filename, folder / filename)
     if pipeline_declared:
-        for filename in hub_files(PIPELINE_MODULE):
-            _copy_resource("hubheads.modeling", filename, folder / filename)
+        for filename in [*hub_files(PIPELINE_MODULE), HANDLER_FILE]:
+            copy_resource("hubheads.modeling", filename, folder / filename)
         config.setdefault("custom_pipelines", {})["text-classification"] = {
             "impl": f"{PIPELINE_MODULE}.{PIPELINE_CLASS}",
             "pt": ["AutoModelForSequenceClassification"],
@@ -364,7 +366,7 @@ def write_decisions(config: dict[str, Any], thresholds: DecisionThresholds, fold
         },
     )
     if not (folder / ".gitattributes").exists():
-        _copy_resource("hubheads.hub_templates", "gitattributes", folder / ".gitattributes")
+        copy_resource("hubheads.hub_templates", "gitattributes", folder / ".gitattributes")
     return pipeline_declared
 
 

@@ -32,6 +32,7 @@ import numpy as np
 from hubheads.export import MULTI_LABEL, label_names, read_json, rewrite_decisions
 from hubheads.modeling.configuration_hubheads import FALLBACK_THRESHOLD, DecisionThresholds
 from hubheads.offline_hub import sha256_file
+from hubheads.score import check_whole_numbers, load_pipeline
 from hubheads.sources import check_trusted, runs_remote_code
 from hubheads.tuning import (
     METRICS,
@@ -353,22 +354,8 @@ def _score_rows(
     """Run the hubheads pipeline over `items` with every label's probability returned; return the outputs and the
     model config."""
     from tqdm.auto import tqdm
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-    import hubheads  # noqa: F401  (registers the hubheads architectures)
-    from hubheads.modeling.pipeline_hubheads import HubheadsTextClassificationPipeline
-
-    # Explicit, so transformers never prompts: True only for a checkpoint whose code lives in a repo (and the caller
-    # trusted it); a hubheads architecture then loads with the registered classes, not the repo's copy.
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, trust_remote_code=remote_code)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
-    classifier = pipeline(
-        "text-classification",
-        model=model,
-        tokenizer=tokenizer,
-        pipeline_class=HubheadsTextClassificationPipeline,
-        device=device,
-    )
+    classifier = load_pipeline(model_dir, trust_remote_code=remote_code, device=device, option="MODEL_DIR")
     outputs: list[Any] = []
     chunk = max(batch_size * 8, 256)
     with tqdm(total=len(items), desc="scoring the dev set", unit="row", disable=not progress) as bar:
@@ -376,7 +363,7 @@ def _score_rows(
             # threshold=0 and top_k=None: every label with its probability, in any model kind.
             outputs += classifier(items[start : start + chunk], threshold=0.0, top_k=None, batch_size=batch_size)
             bar.update(len(items[start : start + chunk]))
-    return outputs, model.config
+    return outputs, classifier.model.config
 
 
 def _probabilities(ranked: list[dict[str, Any]], names: Sequence[str]) -> list[float]:
@@ -445,9 +432,7 @@ def tune_model(
         raise FileNotFoundError(f"MODEL_DIR {folder} has no config.json; pass an exported repo or checkpoint folder.")
     if metric not in METRICS:
         raise ValueError(f"--metric must be one of {list(METRICS)}, got {metric!r}.")
-    for option, value in (("--min-lang-examples", min_lang_examples), ("--batch-size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{option} must be a whole number >= 1, got {value!r}.")
+    check_whole_numbers({"--min-lang-examples": min_lang_examples, "--batch-size": batch_size})
     config = read_json(folder / "config.json")
     check_trusted(config, folder, trust_remote_code)
     previous = [key for key in TUNED_KEYS if config.get(key)] + (

@@ -1,0 +1,50 @@
+"""Hugging Face Inference Endpoints handler: a deployed endpoint returns the decisions this repo's author tuned.
+
+An endpoint runs the stock task (untuned decisions, one head, no bios) unless the repo ships a `handler.py` with an
+`EndpointHandler` class. This one builds the stock `pipeline("text-classification", model=path,
+trust_remote_code=True)`, which runs the repo's own pipeline file (config.json `custom_pipelines`), and answers each
+request body with that pipeline's output:
+
+```
+POST {"inputs": "ciao a tutti", "parameters": {"lang": "it"}}
+POST {"inputs": ["post one", "post two"], "parameters": {"lang": ["it", "en"], "threshold_mode": "default"}}
+POST {"inputs": {"text": "the post", "bio": "the author's bio"}}
+```
+
+`inputs` takes what the pipeline takes (a string, a dict with `text` and optional `text_pair`, `lang`, `bio`, or a
+list of those); `parameters` are the pipeline's call arguments (`PARAMETERS`). The answer is the pipeline's output as
+JSON. This file is copied verbatim into exported Hub repos: it imports only the standard library, torch and
+transformers.
+"""
+
+from typing import Any
+
+import torch
+from transformers import pipeline
+
+#: The call arguments a request may set: the hubheads pipeline's own and the stock text-classification ones.
+PARAMETERS = ("lang", "bio", "threshold", "threshold_mode", "top_k", "function_to_apply", "batch_size", "truncation")
+
+
+class EndpointHandler:
+    """The `handler.py` convention of Inference Endpoints: built once with the repo's path, then called per request.
+
+    Args:
+        path (`str`): the folder the endpoint downloaded this repo into.
+    """
+
+    def __init__(self, path: str = ""):
+        device = 0 if torch.cuda.is_available() else -1
+        self.pipeline = pipeline("text-classification", model=str(path), trust_remote_code=True, device=device)
+
+    def __call__(self, data: dict[str, Any]) -> Any:
+        """Answer one request body, `{"inputs": ..., "parameters": {...}}`, with the pipeline's decisions."""
+        if not isinstance(data, dict) or "inputs" not in data:
+            raise ValueError('The request body must be a JSON object with "inputs" (and optionally "parameters").')
+        parameters = data.get("parameters") or {}
+        if not isinstance(parameters, dict):
+            raise ValueError(f'"parameters" must be a JSON object, got {type(parameters).__name__}.')
+        unknown = sorted(set(parameters) - set(PARAMETERS))
+        if unknown:
+            raise ValueError(f'Unknown "parameters" {unknown}; this endpoint takes {list(PARAMETERS)}.')
+        return self.pipeline(data["inputs"], **parameters)

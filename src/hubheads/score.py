@@ -1,0 +1,664 @@
+"""`hubheads score MODEL --data posts.parquet --out decisions.parquet`: the pipeline's decisions over a file.
+
+A moderation team scores a stream of posts with the thresholds the author tuned. `score_file` reads `.jsonl`,
+`.csv`, `.tsv` or `.parquet` in chunks, runs each chunk through the hubheads pipeline (the same preprocessing,
+length-sorted batches and decisions as `pipeline(...)` in memory), and writes one output row per input row, in
+order, to `.jsonl` or `.parquet`: the input columns (all, or those of `keep`) and the decision columns
+(`RowScorer.columns`). Memory stays bounded by the chunk, whatever the file size.
+
+Nothing is lost when a run dies. Each finished chunk is a file of its own in a hidden folder beside OUT
+(`.OUT.partial/`, written to a temporary name and renamed), and OUT appears only when the last chunk is done, by an
+atomic rename. `resume=True` (`--resume`) continues from the last finished chunk, after checking that the model, the
+data file and every option that changes a decision are the ones the partial run used. A row whose text is missing or
+of the wrong type stops the run with its row number, or with `on_error="skip"` goes to a side file with the reason.
+
+`RowScorer` is the part shared with `hubheads.ray.Scorer`, which runs the same scoring on a Ray cluster.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+DATA_SUFFIXES = (".jsonl", ".csv", ".tsv", ".parquet")
+OUT_SUFFIXES = (".jsonl", ".parquet")
+ON_ERROR = ("stop", "skip")
+DEFAULT_CHUNK_SIZE = 2048
+RUN_FILE = "run.json"
+#: What a resumed run must share with the partial one, by the name its error message uses.
+_RUN_KEYS = {
+    "model": ("model", "revision", "model_folder", "config_sha256", "weights", "hubheads_version"),
+    "data file": ("data", "data_size", "data_mtime_ns"),
+    "options": ("options", "format"),
+}
+#: Decision columns by the last part of their name (`trust_label` is a label), as Arrow types.
+_COLUMN_TYPES = {
+    "label": "string",
+    "score": "float64",
+    "threshold": "float64",
+    "labels": "strings",
+    "scores": "floats",
+}
+
+
+def load_pipeline(
+    model: str | os.PathLike,
+    *,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+    device: Any = None,
+    option: str = "MODEL",
+) -> Any:
+    """The hubheads pipeline of a repo folder or Hub repo id (offline: from the local cache), loaded as a consumer
+    with hubheads installed: the registered architectures, never the repo's copy of hubheads code; remote code from
+    another repo (an `auto_map` into it) only with `trust_remote_code`, which is refused at once otherwise."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+    import hubheads  # noqa: F401  (registers the hubheads architectures)
+    from hubheads.export import read_json
+    from hubheads.modeling.pipeline_hubheads import HubheadsTextClassificationPipeline
+    from hubheads.sources import check_trusted, resolve_checkpoint, runs_remote_code
+
+    folder = resolve_checkpoint(model, revision, option=option)
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{option} {model} has no config.json; pass an exported repo or checkpoint folder.")
+    config = read_json(folder / "config.json")
+    check_trusted(config, model, trust_remote_code)
+    # Explicit, so transformers never prompts: True only for a checkpoint whose code lives in a repo (and the caller
+    # trusted it); a hubheads architecture then loads with the registered classes, not the repo's copy.
+    loaded = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=runs_remote_code(config))
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+    return pipeline(
+        "text-classification",
+        model=loaded,
+        tokenizer=tokenizer,
+        pipeline_class=HubheadsTextClassificationPipeline,
+        device=device,
+    )
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """What to read from each row and how to decide; every field here can change a decision or an output column.
+
+    Args:
+        text_column (`str`, defaults to `"text"`): the texts.
+        text_pair_column (`str`, *optional*): second texts of text pairs.
+        lang_column (`str`, *optional*): language codes (per-language thresholds); `"lang"` when the data has it.
+        bio_column (`str`, *optional*): author bios, for a model that reads them; `"bio"` when the data has it.
+        threshold_mode (`str`, *optional*): `"auto"`, `"default"`, `"global"` or `"by_lang"`, as in the pipeline.
+        threshold (`float`, *optional*): one threshold for every decision, as the pipeline's `threshold=`.
+        keep (`tuple[str, ...]`, *optional*): the input columns to copy into the output (default: all of them).
+        prefix (`str`, defaults to `""`): put before every decision column's name (`pred_label`).
+    """
+
+    text_column: str = "text"
+    text_pair_column: str | None = None
+    lang_column: str | None = None
+    bio_column: str | None = None
+    threshold_mode: str | None = None
+    threshold: float | None = None
+    keep: tuple[str, ...] | None = None
+    prefix: str = ""
+
+    def resolved(self, columns: Sequence[str]) -> ScoreOptions:
+        """These options against the data's columns: `lang`/`bio` picked up when present, every named column checked
+        (a `ValueError` naming the option and the columns the data has)."""
+        named = {"text_column": self.text_column, "text_pair_column": self.text_pair_column}
+        found = dict(
+            lang_column=self.lang_column or ("lang" if "lang" in columns else None),
+            bio_column=self.bio_column or ("bio" if "bio" in columns else None),
+        )
+        for option, column in {**named, **found}.items():
+            if column is not None and column not in columns:
+                flag = "--" + option.replace("_", "-")
+                raise ValueError(f"{flag} {column!r} is not a column of the data; its columns are {list(columns)}.")
+        for column in self.keep or ():
+            if column not in columns:
+                raise ValueError(f"--keep names {column!r}, which is not a column of the data: {list(columns)}.")
+        return ScoreOptions(**{**asdict(self), **found, "keep": tuple(columns if self.keep is None else self.keep)})
+
+
+class BadRow(ValueError):
+    """A row the model cannot score (its text missing or not a string, ...): its 1-based number, the reason, and
+    the row's `keep` columns when it has any (so the side file shows which post it was)."""
+
+    def __init__(self, row: int, reason: str, values: Mapping[str, Any] | None = None):
+        super().__init__(f"row {row}: {reason}")
+        self.row, self.reason, self.values = row, reason, dict(values or {})
+
+    def to_json(self) -> str:
+        """One line of the side file: `{"row", "error", ...the kept columns}` (ASCII: a bad row's text may hold what
+        UTF-8 cannot encode, such as a lone surrogate)."""
+        return json.dumps({"row": self.row, "error": self.reason, **self.values}, default=str)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+class RowScorer:
+    """The decisions of one pipeline for rows of named fields, as flat output columns.
+
+    `score(rows, first_row)` returns one output row per scorable input row (the `keep` columns, then the decision
+    columns) and a `BadRow` for each other one. The decision columns, with `prefix` before each name:
+
+    - single-label models: `label`, `score` (the probability of `label`), and `threshold` when a threshold decided;
+    - multi-label models: `labels` (every label over its threshold, highest first) and `scores`, aligned;
+    - multi-task models: the primary head's `label`, `score`, `threshold`, and `<task>_label`, `<task>_score` for
+      every head.
+    """
+
+    def __init__(self, classifier: Any, options: ScoreOptions, batch_size: int = 32):
+        self.classifier = classifier
+        self.options = options
+        self.batch_size = batch_size
+        keep, prefix = options.keep or (), options.prefix
+        clashes = sorted(set(keep) & set(self.columns))
+        if clashes:
+            raise ValueError(
+                f"The input column(s) {clashes} would clash with the decision column(s) of the same name; leave them "
+                f"out with --keep (keep=), or name the decision columns with --prefix, e.g. --prefix pred_ "
+                f"({prefix!r} now)."
+            )
+
+    @property
+    def columns(self) -> list[str]:
+        """The decision columns, in output order."""
+        prefix, classifier = self.options.prefix, self.classifier
+        if classifier.task_heads:
+            tasks = [f"{task}_{part}" for task in classifier.task_heads for part in ("label", "score")]
+            return [prefix + name for name in ("label", "score", "threshold", *tasks)]
+        if classifier.multi_label:
+            return [prefix + "labels", prefix + "scores"]
+        decided = self.options.threshold is not None or self.options.threshold_mode is not None
+        if classifier.thresholds.configured or decided:
+            return [prefix + "label", prefix + "score", prefix + "threshold"]
+        return [prefix + "label", prefix + "score"]
+
+    def column_type(self, column: str) -> str:
+        """`"string"`, `"float64"`, `"strings"` or `"floats"` (lists): the type of a decision column."""
+        return _COLUMN_TYPES[column[len(self.options.prefix) :].rsplit("_", 1)[-1]]
+
+    def _item(self, row: Mapping[str, Any], number: int) -> dict[str, Any]:
+        """The pipeline input of one row, checked as the pipeline checks it (a `BadRow` naming the row otherwise)."""
+        options = self.options
+        text = row.get(options.text_column)
+        if _missing(text):
+            raise BadRow(number, f"the text ({options.text_column!r}) is missing")
+        item: dict[str, Any] = {"text": text}
+        for key in ("text_pair", "lang", "bio"):
+            column = getattr(options, f"{key}_column")
+            if column is not None and not _missing(row.get(column)):
+                item[key] = row[column]
+        for key, value in item.items():
+            if not isinstance(value, str):
+                column = getattr(options, f"{key}_column")
+                raise BadRow(number, f"{column!r} holds {type(value).__name__} {value!r:.40}, not a string")
+        if not item["text"].strip():
+            raise BadRow(number, f"the text ({options.text_column!r}) is empty")
+        try:
+            return self.classifier._as_item(item, None, None)  # the pipeline's own checks (e.g. lone surrogates)
+        except ValueError as error:
+            raise BadRow(number, str(error)) from None
+
+    def score(self, rows: Sequence[Mapping[str, Any]], first_row: int = 1) -> tuple[list[dict], list[BadRow]]:
+        """Score `rows` (numbered from `first_row`); return the output rows of the good ones and the bad ones (a row
+        given as a `BadRow`, one a reader could not parse, stays bad)."""
+        items, good, bad = [], [], []
+        for offset, row in enumerate(rows):
+            if isinstance(row, BadRow):
+                bad.append(row)
+                continue
+            try:
+                items.append(self._item(row, first_row + offset))
+                good.append(row)
+            except BadRow as error:
+                error.values = {column: row.get(column) for column in self.options.keep or ()}
+                bad.append(error)
+        arguments: dict[str, Any] = {"batch_size": self.batch_size}
+        if self.options.threshold_mode is not None:
+            arguments["threshold_mode"] = self.options.threshold_mode
+        if self.options.threshold is not None:
+            arguments["threshold"] = self.options.threshold
+        outputs = self.classifier(items, **arguments) if items else []
+        keep = self.options.keep or ()
+        return [{**{c: row.get(c) for c in keep}, **self._decision(out)} for row, out in zip(good, outputs)], bad
+
+    def _decision(self, output: Any) -> dict[str, Any]:
+        """One pipeline result as the decision columns."""
+        prefix = self.options.prefix
+        if isinstance(output, list):  # a multi-label set
+            return {prefix + "labels": [e["label"] for e in output], prefix + "scores": [e["score"] for e in output]}
+        decision = {prefix + key: output.get(key) for key in ("label", "score", "threshold")}
+        for task, head in (output.get("tasks") or {}).items():
+            decision[f"{prefix}{task}_label"], decision[f"{prefix}{task}_score"] = head["label"], head["score"]
+        return {column: decision.get(column) for column in self.columns}
+
+
+def arrow_table(rows: list[dict], scorer: RowScorer, kept_types: Mapping[str, Any] | None = None) -> Any:
+    """The output rows as a `pyarrow.Table`: decision columns of fixed types, kept columns of the input's types
+    (`kept_types`, name → Arrow type) or inferred from the rows."""
+    import pyarrow as pa
+
+    types = {"string": pa.string(), "float64": pa.float64(), "strings": pa.list_(pa.string())}
+    types["floats"] = pa.list_(pa.float64())
+    keep = scorer.options.keep or ()
+    kept = pa.Table.from_pylist([{c: row[c] for c in keep} for row in rows]) if keep and rows else None
+    fields = [
+        pa.field(c, (kept_types or {}).get(c) or (kept.schema.field(c).type if kept is not None else pa.null()))
+        for c in keep
+    ]
+    fields += [pa.field(c, types[scorer.column_type(c)]) for c in scorer.columns]
+    return pa.Table.from_pylist(rows, schema=pa.schema(fields))
+
+
+# -- reading ------------------------------------------------------------------------------------------------------
+
+
+class _Reader:
+    """Rows of a data file in chunks of dicts, from any row on; `columns` and (when cheap to know) `rows`."""
+
+    def __init__(self, path: Path, encoding: str):
+        self.path, self.encoding = path, encoding
+        self.suffix = path.suffix.lower()
+        self.columns: list[str] = []
+        self.rows: int | None = None
+        self.arrow_types: dict[str, Any] = {}
+        if self.suffix == ".parquet":
+            parquet = _pyarrow_parquet()
+            try:
+                metadata = parquet.ParquetFile(path)
+            except Exception as error:  # pyarrow's own errors name no file
+                raise ValueError(f"--data {path} is not a readable parquet file ({error}).") from None
+            schema = metadata.schema_arrow
+            self.columns, self.rows = list(schema.names), metadata.metadata.num_rows
+            self.arrow_types = {name: schema.field(name).type for name in schema.names}
+        elif self.suffix in (".csv", ".tsv"):
+            with self._open() as handle:
+                self.columns = next(csv.reader(handle, delimiter=self._delimiter), [])
+        else:
+            with open(path, "rb") as handle:
+                first = next((line for line in handle if line.strip()), None)
+                self.rows = (first is not None) + sum(1 for line in handle if line.strip())
+            row = _json_row(first, 1) if first is not None else None
+            self.columns = list(row) if isinstance(row, dict) else []
+
+    @property
+    def _delimiter(self) -> str:
+        return "\t" if self.suffix == ".tsv" else ","
+
+    def _open(self):
+        return open(self.path, encoding="utf-8-sig" if self.encoding.lower() in ("utf-8", "utf8") else self.encoding)
+
+    def chunks(self, size: int, skip: int = 0) -> Iterator[list[Any]]:
+        """Chunks of `size` rows from row `skip` (0-based); a row that is not a mapping comes as a `BadRow`."""
+        if self.suffix == ".parquet":
+            position = 0
+            for batch in _pyarrow_parquet().ParquetFile(self.path).iter_batches(batch_size=size):
+                start, position = position, position + batch.num_rows
+                if position > skip:
+                    rows = batch.slice(max(skip - start, 0)).to_pylist()
+                    yield from _rechunk(rows, size)
+            return
+        yield from _rechunk_stream(self._records(skip), size)
+
+    def _records(self, skip: int) -> Iterator[Any]:
+        try:
+            with self._open() as handle:
+                if self.suffix in (".csv", ".tsv"):
+                    records: Iterator[Any] = csv.DictReader(handle, delimiter=self._delimiter)
+                else:
+                    records = (line for line in handle if line.strip())
+                for number, record in enumerate(records, 1):
+                    if number > skip:
+                        yield _json_row(record, number) if isinstance(record, str) else record
+        except UnicodeDecodeError as error:
+            raise ValueError(
+                f"--data {self.path} is not {self.encoding} text ({error.reason} at byte {error.start} of a block). "
+                "Pass the file's encoding with --encoding, e.g. --encoding latin-1."
+            ) from None
+
+
+def _json_row(line: str | bytes, number: int) -> Any:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as error:
+        return BadRow(number, f"not valid JSON ({error})")
+    return row if isinstance(row, dict) else BadRow(number, f"a JSON {type(row).__name__}, not an object")
+
+
+def _rechunk(rows: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def _rechunk_stream(records: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _pyarrow_parquet() -> Any:
+    try:
+        import pyarrow.parquet as parquet
+    except ImportError:
+        raise ImportError('Parquet files need pyarrow: pip install "hubheads[parquet]" (or pyarrow).') from None
+    return parquet
+
+
+# -- writing ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ScoreResult:
+    """What `score_file` wrote.
+
+    Args:
+        out (`Path`): the decisions file.
+        rows (`int`): output rows (one per scorable input row).
+        skipped (`int`): input rows written to `errors` instead (`on_error="skip"`).
+        errors (`Path`, *optional*): the side file of skipped rows, when there were any.
+        resumed_at (`int`): the input rows a previous run had finished (0 for a fresh run).
+        columns (`list[str]`): the output columns.
+    """
+
+    out: Path
+    rows: int = 0
+    skipped: int = 0
+    errors: Path | None = None
+    resumed_at: int = 0
+    columns: list[str] = field(default_factory=list)
+
+
+def errors_path(out: Path) -> Path:
+    """Where skipped rows go: `decisions.errors.jsonl` beside `decisions.parquet`."""
+    return out.with_name(f"{out.stem}.errors.jsonl")
+
+
+def partial_folder(out: Path) -> Path:
+    """The finished chunks of an unfinished run: `.decisions.parquet.partial/` beside OUT."""
+    return out.with_name(f".{out.name}.partial")
+
+
+def _fingerprint(model: Any, revision: str | None, data: Path, options: ScoreOptions, out: Path) -> dict[str, Any]:
+    """Everything that makes two runs' rows interchangeable: model files, data file, options, output format."""
+    from hubheads import __version__
+    from hubheads.sources import resolve_checkpoint
+
+    folder = resolve_checkpoint(model, revision, option="MODEL")
+    config = hashlib.sha256((folder / "config.json").read_bytes()).hexdigest()
+    weights = sorted(
+        (path.name, path.stat().st_size, path.stat().st_mtime_ns) for path in folder.glob("*.safetensors")
+    )
+    stat = data.stat()
+    fingerprint = {
+        "hubheads_version": __version__,
+        "model": os.fspath(model),
+        "revision": revision,
+        "model_folder": str(folder.resolve()),
+        "config_sha256": config,
+        "weights": [list(entry) for entry in weights],
+        "data": str(data.resolve()),
+        "data_size": stat.st_size,
+        "data_mtime_ns": stat.st_mtime_ns,
+        "options": asdict(options),
+        "format": out.suffix.lower(),
+    }
+    return json.loads(json.dumps(fingerprint))  # as run.json holds it (tuples become lists)
+
+
+def _finished_chunks(partial: Path, suffix: str) -> list[tuple[int, int, Path]]:
+    """The finished chunks of a partial run, `(start, end, path)` in order; leftovers of a killed write removed."""
+    chunks = []
+    for path in partial.iterdir():
+        name = path.name
+        if name.endswith(".tmp"):
+            path.unlink()
+        elif name.startswith("rows-") and name.endswith(suffix):
+            first, last = name[len("rows-") : -len(suffix)].split("-")
+            chunks.append((int(first), int(last), path))
+    chunks.sort()
+    expected = 0
+    for start, end, _ in chunks:
+        if start != expected:
+            raise ValueError(f"The partial run in {partial} misses rows {expected}-{start}; start over with --force.")
+        expected = end
+    ends = {end for _, end, _ in chunks}
+    for path in partial.glob("errors-*.jsonl"):  # a chunk's errors are written just before its rows
+        if int(path.name[len("errors-") : -len(".jsonl")].split("-")[1]) not in ends:
+            path.unlink()
+    return chunks
+
+
+def _write_atomically(path: Path, write: Any) -> None:
+    """`write(temporary_path)`, then rename it to `path`: `path` is never seen half-written."""
+    temporary = path.with_name(path.name + ".tmp")
+    write(temporary)
+    os.replace(temporary, path)
+
+
+def _write_chunk(
+    partial: Path, suffix: str, span: tuple[int, int], rows: list[dict], bad: list[BadRow], scorer, kept_types
+) -> None:
+    """One finished chunk: its skipped rows' file (if any) first, then its rows' file, which marks it finished."""
+    name = f"{span[0]:012d}-{span[1]:012d}"
+    if bad:
+        lines = "".join(error.to_json() + "\n" for error in bad)
+        _write_atomically(partial / f"errors-{name}.jsonl", lambda p: p.write_text(lines, "utf-8"))
+    target = partial / f"rows-{name}{suffix}"
+    if suffix == ".parquet":
+        table = arrow_table(rows, scorer, kept_types)
+        _write_atomically(target, lambda p: _pyarrow_parquet().write_table(table, p))
+    else:
+        text = "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows)
+        _write_atomically(target, lambda p: p.write_text(text, "utf-8"))
+
+
+def _assemble(chunks: list[tuple[int, int, Path]], out: Path, staging: Path) -> int:
+    """Join the finished chunks into `staging` (one file in OUT's format); return the row count."""
+    if out.suffix.lower() == ".jsonl":
+        rows = 0
+        with open(staging, "wb") as target:
+            for _, _, path in chunks:
+                with open(path, "rb") as source:
+                    for block in iter(lambda: source.read(1 << 20), b""):
+                        rows += block.count(b"\n")
+                        target.write(block)
+        return rows
+    import pyarrow as pa
+
+    parquet = _pyarrow_parquet()
+    schemas = [parquet.read_schema(path) for _, _, path in chunks]
+    schema = pa.unify_schemas(schemas, promote_options="permissive")
+    rows = 0
+    with parquet.ParquetWriter(staging, schema) as writer:
+        for _, _, path in chunks:
+            table = parquet.read_table(path).cast(schema)
+            rows += table.num_rows
+            writer.write_table(table)
+    return rows
+
+
+def score_file(
+    model: str | os.PathLike | Any,
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    options: ScoreOptions | None = None,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+    batch_size: int = 32,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    on_error: str = "stop",
+    resume: bool = False,
+    force: bool = False,
+    encoding: str = "utf-8",
+    device: Any = None,
+    progress: bool = True,
+) -> ScoreResult:
+    """Score every row of `data` with `model` and write the decisions to `out`.
+
+    Args:
+        model (`str` or `os.PathLike`):
+            A repo folder or a Hub repo id (from the local cache when `HF_HUB_OFFLINE=1`).
+        data (`str` or `os.PathLike`):
+            `.jsonl` (one object per line), `.csv`, `.tsv` or `.parquet`.
+        out (`str` or `os.PathLike`):
+            `.jsonl` or `.parquet`; an existing file is replaced only with `force=True`.
+        options (`ScoreOptions`, *optional*):
+            Columns to read, the decision mode, the columns to keep.
+        revision (`str`, *optional*):
+            Branch, tag or commit of a Hub repo id.
+        trust_remote_code (`bool`, defaults to `False`):
+            Run a model whose code lives in another repo (its config.json's `auto_map`); refused otherwise.
+        batch_size (`int`, defaults to 32), chunk_size (`int`, defaults to 2048):
+            Pipeline batch size; rows read, sorted by length and written at a time (the unit of `resume`).
+        on_error (`str`, defaults to `"stop"`):
+            `"stop"`: a bad row stops the run with its row number (the chunks before it stay, for `resume`).
+            `"skip"`: bad rows go to `errors_path(out)` with the reason, and the run goes on.
+        resume (`bool`, defaults to `False`):
+            Continue the partial run of `out` from its last finished chunk.
+        force (`bool`, defaults to `False`):
+            Replace an existing `out`; start over when a partial run exists and `resume` is not set.
+        encoding (`str`, defaults to `"utf-8"`):
+            Text encoding of a `.jsonl`, `.csv` or `.tsv` file.
+        device (*optional*):
+            Passed to `pipeline(device=...)`.
+        progress (`bool`, defaults to `True`):
+            Show a progress bar (rows and rows/s).
+    """
+    from tqdm.auto import tqdm
+
+    data, out, options = Path(data), Path(out), options or ScoreOptions()
+    _check_arguments(data, out, batch_size, chunk_size, on_error, force, resume)
+    reader = _Reader(data, encoding)
+    options = options.resolved(reader.columns)
+    fingerprint = _fingerprint(model, revision, data, options, out)
+    classifier = load_pipeline(model, revision=revision, trust_remote_code=trust_remote_code, device=device)
+    scorer = RowScorer(classifier, options, batch_size=batch_size)  # checks the columns against the model's
+    partial = partial_folder(out)
+    chunks = _open_partial(partial, fingerprint, resume, force, out)
+    done = resumed_at = chunks[-1][1] if chunks else 0
+    with tqdm(total=reader.rows, initial=done, desc=f"scoring {data.name}", unit=" rows", disable=not progress) as bar:
+        for chunk in reader.chunks(chunk_size, skip=done):
+            start, end = done, done + len(chunk)
+            rows, bad = scorer.score(chunk, start + 1)
+            if bad and on_error == "stop":
+                raise ValueError(
+                    f"--data {data}, {bad[0]}. Fix the row, or pass --on-error skip (on_error='skip') to write bad "
+                    f"rows to {errors_path(out).name} and go on; add --resume to keep the {start:,} rows done."
+                )
+            _write_chunk(partial, out.suffix.lower(), (start, end), rows, bad, scorer, reader.arrow_types)
+            done = end
+            bar.update(len(chunk))
+    result = _finish(partial, out, reader, scorer)
+    result.resumed_at = resumed_at
+    return result
+
+
+def check_whole_numbers(options: Mapping[str, Any]) -> None:
+    """Each of `options` (option name → value) is an int >= 1, else a `ValueError` naming the option."""
+    for option, value in options.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{option} must be a whole number >= 1, got {value!r}.")
+
+
+def _check_arguments(data: Path, out: Path, batch_size: int, chunk_size: int, on_error: str, force: bool, resume):
+    if data.suffix.lower() not in DATA_SUFFIXES:
+        raise ValueError(f"--data {data}: use a {', '.join(DATA_SUFFIXES)} file.")
+    if not data.is_file():
+        raise FileNotFoundError(f"--data {data} does not exist.")
+    if out.suffix.lower() not in OUT_SUFFIXES:
+        raise ValueError(f"--out {out}: write a {' or '.join(OUT_SUFFIXES)} file.")
+    if on_error not in ON_ERROR:
+        raise ValueError(f"--on-error must be one of {list(ON_ERROR)}, got {on_error!r}.")
+    check_whole_numbers({"--batch-size": batch_size, "--chunk-size": chunk_size})
+    for existing in (out, errors_path(out)):
+        if existing.exists() and not force:
+            raise FileExistsError(
+                f"{existing} exists; pass --force to replace it (it is replaced only when the run is done)."
+            )
+    if out.resolve() == data.resolve():
+        raise ValueError(f"--out {out} is the data file; write the decisions to another file.")
+
+
+def _open_partial(partial: Path, fingerprint: dict, resume: bool, force: bool, out: Path) -> list:
+    """The finished chunks to continue from (none for a fresh run), after checking the partial run matches."""
+    suffix = fingerprint["format"]
+    if partial.is_dir() and not resume:
+        if not force:
+            done = _finished_chunks(partial, suffix)
+            raise FileExistsError(
+                f"An unfinished run of --out {out} is in {partial} ({done[-1][1] if done else 0:,} rows done); pass "
+                "--resume to continue it, or --force to start over."
+            )
+        shutil.rmtree(partial)
+    if not partial.is_dir():
+        if resume:
+            raise FileNotFoundError(f"--resume: no unfinished run of --out {out} ({partial} does not exist).")
+        staging = Path(tempfile.mkdtemp(dir=partial.parent, prefix=partial.name + ".tmp-"))
+        (staging / RUN_FILE).write_text(json.dumps(fingerprint, indent=2), "utf-8")
+        os.replace(staging, partial)
+        return []
+    recorded = json.loads((partial / RUN_FILE).read_text("utf-8"))
+    changed = [
+        what for what, keys in _RUN_KEYS.items() if any(recorded.get(key) != fingerprint.get(key) for key in keys)
+    ]
+    before, now = recorded.get("options") or {}, fingerprint["options"]
+    options = [f"{key}={before.get(key)!r} then, {now[key]!r} now" for key in now if before.get(key) != now[key]]
+    if changed:
+        raise ValueError(
+            f"--resume: the unfinished run in {partial} used another {' and '.join(changed)}"
+            + (f" ({'; '.join(options)})" if options else "")
+            + ". Rows of two runs must be interchangeable; run it as before, or pass --force without --resume to "
+            "start over."
+        )
+    return _finished_chunks(partial, suffix)
+
+
+def _finish(partial: Path, out: Path, reader: _Reader, scorer: RowScorer) -> ScoreResult:
+    """Join the chunks into OUT (and the skipped rows into the errors file) by atomic renames; remove the partial."""
+    suffix = out.suffix.lower()
+    chunks = _finished_chunks(partial, suffix)
+    result = ScoreResult(out=out, columns=list(scorer.options.keep or ()) + scorer.columns)
+    staging = partial / f"assembled{suffix}"
+    result.rows = _assemble(chunks, out, staging) if chunks else _empty_output(staging, scorer, reader)
+    error_files = sorted(partial.glob("errors-*.jsonl"))
+    errors_path(out).unlink(missing_ok=True)  # a previous run's (replaced with --force): it would not match OUT
+    if error_files:
+        joined = partial / "errors.jsonl"
+        with open(joined, "wb") as target:
+            for path in error_files:
+                target.write(path.read_bytes())
+        result.skipped = sum(path.read_bytes().count(b"\n") for path in error_files)
+        result.errors = errors_path(out)
+        os.replace(joined, result.errors)
+    os.replace(staging, out)
+    shutil.rmtree(partial)
+    return result
+
+
+def _empty_output(staging: Path, scorer: RowScorer, reader: _Reader) -> int:
+    if staging.suffix == ".parquet":
+        _pyarrow_parquet().write_table(arrow_table([], scorer, reader.arrow_types), staging)
+    else:
+        staging.write_bytes(b"")
+    return 0
+
+
+__all__ = ["RowScorer", "ScoreOptions", "ScoreResult", "BadRow", "load_pipeline", "score_file"]
