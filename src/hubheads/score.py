@@ -301,16 +301,23 @@ class _Reader:
         return open(self.path, encoding="utf-8-sig" if self.encoding.lower() in ("utf-8", "utf8") else self.encoding)
 
     def chunks(self, size: int, skip: int = 0) -> Iterator[list[Any]]:
-        """Chunks of `size` rows from row `skip` (0-based); a row that is not a mapping comes as a `BadRow`."""
-        if self.suffix == ".parquet":
-            position = 0
-            for batch in _pyarrow_parquet().ParquetFile(self.path).iter_batches(batch_size=size):
-                start, position = position, position + batch.num_rows
-                if position > skip:
-                    rows = batch.slice(max(skip - start, 0)).to_pylist()
-                    yield from _rechunk(rows, size)
-            return
-        yield from _rechunk_stream(self._records(skip), size)
+        """Chunks of `size` rows (the last one shorter) from row `skip` (0-based), whatever the file's row groups;
+        a row that is not a mapping comes as a `BadRow`."""
+        chunk: list[Any] = []
+        for record in self._parquet_records(skip) if self.suffix == ".parquet" else self._records(skip):
+            chunk.append(record)
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    def _parquet_records(self, skip: int) -> Iterator[Any]:
+        position = 0
+        for batch in _pyarrow_parquet().ParquetFile(self.path).iter_batches(batch_size=8192):
+            start, position = position, position + batch.num_rows
+            if position > skip:
+                yield from batch.slice(max(skip - start, 0)).to_pylist()
 
     def _records(self, skip: int) -> Iterator[Any]:
         try:
@@ -335,22 +342,6 @@ def _json_row(line: str | bytes, number: int) -> Any:
     except json.JSONDecodeError as error:
         return BadRow(number, f"not valid JSON ({error})")
     return row if isinstance(row, dict) else BadRow(number, f"a JSON {type(row).__name__}, not an object")
-
-
-def _rechunk(rows: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
-
-
-def _rechunk_stream(records: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for record in records:
-        chunk.append(record)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _pyarrow_parquet() -> Any:
