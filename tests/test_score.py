@@ -78,10 +78,8 @@ def repos(tmp_path_factory) -> dict[str, Path]:
 def _pipeline_decisions(repo: Path, rows: list[dict]) -> list:
     """The in-memory pipeline on the same rows: the reference every score output must equal."""
     classifier = load_pipeline(repo)
-    items = [{k: v for k, v in row.items() if k in ("text", "lang", "bio") and v is not None} for row in rows]
-    if not classifier.reads_bio:
-        items = [{k: v for k, v in item.items() if k != "bio"} for item in items]
-    return classifier(items, batch_size=8)
+    arguments = {"bio": [row["bio"] for row in rows]} if classifier.reads_bio else {}
+    return classifier([row["text"] for row in rows], lang=[row["lang"] for row in rows], batch_size=8, **arguments)
 
 
 @pytest.mark.parametrize("kind", KINDS)
