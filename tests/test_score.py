@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import tiny
-from real_repos import cli
+from real_repos import cli, run_cli
 
-from hubheads import export_model
+from hubheads import export_model, install_in_offline_cache
 from hubheads.score import ScoreOptions, errors_path, load_pipeline, partial_folder, score_file
 
 LANGS = ["it", "en", "es"]
@@ -265,3 +265,16 @@ def test_the_command_line(repos, tmp_path):
     assert code == 0 and "20 rows" in stdout and "trust_label" in stdout
     code, _, stderr = cli(["score", str(repos["multi-task"]), "--data", str(data), "--out", str(tmp_path / "o.jsonl")])
     assert code == 2 and "--force" in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_a_hub_repo_id_is_scored_from_the_offline_cache(repos, tmp_path, hf_home):
+    commit = install_in_offline_cache(repos["multi-task"], "org/trust-type", cache_dir=hf_home / "hub")
+    data = _write(tmp_path / "posts.jsonl", _rows(30))
+    out = tmp_path / "out.jsonl"
+    args = ["score", "org/trust-type", "--data", str(data), "--out", str(out), "--keep", "id", "--no-progress"]
+    scored = run_cli([*args, "--revision", commit], hf_home)  # a fresh process, offline, with only this cache
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    local = score_file(repos["multi-task"], data, tmp_path / "local.jsonl", options=ScoreOptions(keep=("id",)))
+    assert _read(out) == _read(local.out)
+    missing = run_cli([*args[:1], "org/absent", *args[2:], "--force"], hf_home)
+    assert missing.returncode == 2 and "org/absent" in missing.stderr and "local Hugging Face cache" in missing.stderr
