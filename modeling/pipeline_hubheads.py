@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from typing import Any, Optional
 
 import torch
-from transformers import TextClassificationPipeline
+from transformers import BatchEncoding, TextClassificationPipeline
 from transformers.utils import logging
 
 from .configuration_hubheads import THRESHOLD_MODES, DecisionThresholds, validate_threshold
@@ -78,7 +78,23 @@ def _aligned(value: Any, name: str, count: int) -> list[Any]:
 
 
 class _Item(dict):
-    """One input as `__call__` checked it: `{"text", "text_pair", "lang", "bio"}`."""
+    """One input as `__call__` checked it: `{"text", "text_pair", "lang", "bio"}`.
+
+    `encoding` is its model inputs (`(1, length)` tensors, bio inputs included) when `__call__` tokenized its list in
+    batched tokenizer calls; `None` when `preprocess` tokenizes it."""
+
+    encoding: Optional[dict[str, Any]] = None
+
+
+def _row(encoded: Any, index: int) -> dict[str, Any]:
+    """Input `index` of a batched tokenizer call as tokenizing it alone with `return_tensors="pt"` gives it:
+    `(1, length)` tensors, converted by the installed transformers' own rules."""
+    return dict(BatchEncoding({key: [rows[index]] for key, rows in encoded.items()}, tensor_type="pt"))
+
+
+def _bio_keys(encoded: Any) -> dict[str, Any]:
+    """A tokenized bio's ids and mask under the names the model's forward takes them by."""
+    return {"bio_input_ids": encoded["input_ids"], "bio_attention_mask": encoded["attention_mask"]}
 
 
 def _is_legacy_pair(item: Any) -> bool:
@@ -224,11 +240,14 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
             )
         if isinstance(items, list) and not items:
             return []
+        # A configured model's list is tokenized in batched calls, each input's result kept for its `preprocess`.
+        lengths = self._encode_together(items, kwargs) if isinstance(items, list) and self._configured() else None
         batch_size = kwargs.get("batch_size", self._batch_size) or 1
         if isinstance(items, list) and batch_size > 1 and len(items) > batch_size and self._configured():
             # Length-sorted batches pad less; results come back in input order. A model that configures nothing
             # keeps the stock order, so its output stays identical to the stock pipeline's.
-            lengths = self._token_lengths(items)
+            if lengths is None:
+                lengths = self._token_lengths(items)
             order = sorted(range(len(items)), key=lambda i: self._batching_key(items[i], lengths[i]))
             ordered = super(TextClassificationPipeline, self).__call__([items[i] for i in order], **kwargs)
             result: Any = [None] * len(items)
@@ -257,9 +276,52 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         texts = [item["text"] for item in items]
         if any(item.get("text_pair") for item in items):
             return [len(text) + len(item.get("text_pair") or "") for text, item in zip(texts, items)]
+        return [len(ids) for ids in self._encode(texts, add_special_tokens=False)["input_ids"]]
+
+    def _encode(self, text: Any, **tokenizer_kwargs: Any) -> Any:
+        """One call of the tokenizer, under the tokenizer lock."""
         tokenizer: Any = self.tokenizer
         with self._tokenizer_lock:
-            return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+            return tokenizer(text, **tokenizer_kwargs)
+
+    def _encode_together(self, items: list, kwargs: dict) -> Optional[list[int]]:
+        """Tokenize a list's texts in one tokenizer call and its distinct bios in one more, set each input's
+        `encoding` to exactly what its own `preprocess` would tokenize, and return the inputs' token counts.
+
+        Only where the batched call is the per-input one: no tokenizer arguments (in the call or the pipeline), so
+        the one-pass truncation at the model's length applies to every input, and a text pair on every input or on
+        none. Otherwise nothing is set and `None` is returned: `preprocess` tokenizes each input itself."""
+        preprocess_params = self._preprocess_params_of(kwargs)
+        default_lang = preprocess_params.pop("lang", None)
+        one_pass = self._one_pass_kwargs(preprocess_params)
+        pairs = [item.get("text_pair") for item in items]
+        # A single input's empty pair is no pair to the tokenizer, but a pair in a batched call: those go one by one.
+        every_pair = all(isinstance(pair, str) and pair for pair in pairs)
+        if preprocess_params or one_pass is None or not (every_pair or all(pair is None for pair in pairs)):
+            return None
+        texts = [self._model_text(item["text"], item.get("lang") or default_lang) for item in items]
+        encoded = self._encode(texts, text_pair=pairs if every_pair else None, **one_pass)
+        bio_inputs = self._list_bio_inputs(items) if self.reads_bio else [{}] * len(items)
+        for index, (item, bio) in enumerate(zip(items, bio_inputs)):
+            item.encoding = {**_row(encoded, index), **bio}
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def _preprocess_params_of(self, kwargs: dict) -> dict:
+        """The keyword arguments `preprocess` gets in a call with `kwargs`: the pipeline's, updated with the call's
+        (as the base `Pipeline.__call__` merges them)."""
+        call_kwargs = {key: value for key, value in kwargs.items() if key not in ("batch_size", "num_workers")}
+        return {**self._preprocess_params, **self._sanitize_parameters(**call_kwargs)[0]}
+
+    def _list_bio_inputs(self, items: list) -> list[dict[str, Any]]:
+        """Each input's bio inputs, as `_bio_inputs` gives them, from one tokenizer call over the distinct bios (the
+        inputs of one author share their tensors)."""
+        prepared = [self.model.config.prepare_bio(item.get("bio")) for item in items]
+        distinct = list(dict.fromkeys(bio for bio in prepared if bio is not None))
+        by_bio: dict[Optional[str], dict[str, Any]] = {None: self._no_bio_inputs()}
+        if distinct:
+            encoded = self._encode(distinct, **self._bio_tokenizer_kwargs({}))
+            by_bio.update((bio, _bio_keys(_row(encoded, index))) for index, bio in enumerate(distinct))
+        return [by_bio[bio] for bio in prepared]
 
     def _batching_key(self, item: dict[str, Any], length: int) -> tuple:
         """Sort key of length-sorted batching. For a model that reads bios, one author's posts (same bio) go
@@ -347,8 +409,9 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         return positions, default
 
     def preprocess(self, inputs, lang=None, **tokenizer_kwargs) -> dict[str, Any]:  # type: ignore[override]
-        bio = None
+        bio, encoding = None, None
         if isinstance(inputs, _Item):  # an input checked by `__call__`; anything else is passed on as the stock one is
+            encoding = inputs.encoding
             inputs = dict(inputs)
             lang = inputs.pop("lang", None) or lang
             bio = inputs.pop("bio", None)
@@ -356,27 +419,44 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
                 raise PipelineInputError(
                     f"A `bio` was given, but {type(self.model).__name__} reads no author bio; drop the `bio` input."
                 )
-            prepare_text = getattr(self.model.config, "prepare_text", None)
-            if callable(prepare_text):  # the model's own normalisation and language token, exactly as in training
-                inputs["text"] = prepare_text(inputs["text"], lang)
-        model_inputs = self._tokenize(inputs, tokenizer_kwargs)
-        if self.reads_bio:
-            model_inputs.update(self._bio_inputs(bio, tokenizer_kwargs))
+            if encoding is None:
+                inputs["text"] = self._model_text(inputs["text"], lang)
+        if encoding is not None:  # tokenized by `__call__` with the rest of its list, exactly as below
+            model_inputs: Any = BatchEncoding(encoding)
+        else:
+            model_inputs = self._tokenize(inputs, tokenizer_kwargs)
+            if self.reads_bio:
+                model_inputs.update(self._bio_inputs(bio, tokenizer_kwargs))
         model_inputs[_LANG_KEY] = lang
         return model_inputs
+
+    def _model_text(self, text: str, lang: Optional[str]) -> str:
+        """The text as the model reads it: the config's `prepare_text` (its own normalisation and language token,
+        exactly as in training) when it has one."""
+        prepare_text = getattr(self.model.config, "prepare_text", None)
+        return prepare_text(text, lang) if callable(prepare_text) else text
+
+    def _one_pass_kwargs(self, tokenizer_kwargs: dict) -> Optional[dict]:
+        """The caller's tokenizer arguments with truncation at the model's default length, when the caller set none
+        of `truncation`, `max_length` and `padding`: one pass, since truncating at the model's length leaves every
+        input that fits exactly as it was. `None` otherwise, or when the model has no length."""
+        default = self._input_limits()[1]
+        if default is None or any(
+            tokenizer_kwargs.get(key) is not None for key in ("truncation", "max_length", "padding")
+        ):
+            return None
+        return {**tokenizer_kwargs, "truncation": True, "max_length": default}
 
     def _tokenize(self, inputs: Any, tokenizer_kwargs: dict) -> dict[str, Any]:
         """The stock tokenization, except that an input longer than the model accepts is truncated to its length
         (the stock pipeline crashes on it) unless the caller asked for `truncation=False`."""
-        positions, default = self._input_limits()
         truncation = tokenizer_kwargs.get("truncation")
         if truncation in (False, "do_not_truncate"):
             return self._stock_preprocess(inputs, tokenizer_kwargs)
-        if default is not None and all(
-            tokenizer_kwargs.get(key) is None for key in ("truncation", "max_length", "padding")
-        ):
-            # One pass: truncating at the model's length leaves every input that fits exactly as it was.
-            return self._stock_preprocess(inputs, {**tokenizer_kwargs, "truncation": True, "max_length": default})
+        one_pass = self._one_pass_kwargs(tokenizer_kwargs)
+        if one_pass is not None:
+            return self._stock_preprocess(inputs, one_pass)
+        positions = self._input_limits()[0]
         encoded = self._stock_preprocess(inputs, tokenizer_kwargs)
         input_ids: Any = encoded["input_ids"]  # a tensor: the stock preprocess asks for return_tensors="pt"
         if positions is None or input_ids.shape[-1] <= positions:
@@ -392,18 +472,24 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
     def _bio_inputs(self, bio: Any, tokenizer_kwargs: dict) -> dict[str, Any]:
         """The bio's token ids and mask; no bio (missing, empty, blank) is one padding token with a zero mask."""
         prepared = self.model.config.prepare_bio(bio)
-        tokenizer: Any = self.tokenizer
         if prepared is None:
-            ids = torch.tensor([[self._pad_id]])
-            return {"bio_input_ids": ids, "bio_attention_mask": torch.zeros(1, 1, dtype=torch.long)}
+            return self._no_bio_inputs()
+        return _bio_keys(self._encode(prepared, return_tensors="pt", **self._bio_tokenizer_kwargs(tokenizer_kwargs)))
+
+    def _no_bio_inputs(self) -> dict[str, torch.Tensor]:
+        """The bio inputs of an input without a bio: one padding token with a zero mask."""
+        return {
+            "bio_input_ids": torch.tensor([[self._pad_id]]),
+            "bio_attention_mask": torch.zeros(1, 1, dtype=torch.long),
+        }
+
+    def _bio_tokenizer_kwargs(self, tokenizer_kwargs: dict) -> dict[str, Any]:
+        """How a bio is tokenized: truncated at the caller's `max_length` or the model's default length (unless the
+        caller asked for `truncation=False`), without token type ids."""
         limit = tokenizer_kwargs.get("max_length") or self._input_limits()[1]
         truncation = tokenizer_kwargs.get("truncation")
         truncation = (True if truncation is None else truncation) and limit is not None
-        with self._tokenizer_lock:
-            encoded = tokenizer(
-                prepared, return_tensors="pt", return_token_type_ids=False, truncation=truncation, max_length=limit
-            )
-        return {"bio_input_ids": encoded["input_ids"], "bio_attention_mask": encoded["attention_mask"]}
+        return {"return_token_type_ids": False, "truncation": truncation, "max_length": limit}
 
     def _forward(self, model_inputs):
         lang = model_inputs.pop(_LANG_KEY, None)
