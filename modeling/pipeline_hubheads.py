@@ -484,9 +484,12 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         }
 
     def _bio_tokenizer_kwargs(self, tokenizer_kwargs: dict) -> dict[str, Any]:
-        """How a bio is tokenized: truncated at the caller's `max_length` or the model's default length (unless the
-        caller asked for `truncation=False`), without token type ids."""
-        limit = tokenizer_kwargs.get("max_length") or self._input_limits()[1]
+        """How a bio is tokenized: truncated at the caller's `max_length` or the model's default length, and never
+        past the model's positions (unless the caller asked for `truncation=False`), without token type ids."""
+        positions, default = self._input_limits()
+        limit = tokenizer_kwargs.get("max_length") or default
+        if limit is not None and positions is not None:
+            limit = min(limit, positions)  # as the text is: a longer bio would index past the position embeddings
         truncation = tokenizer_kwargs.get("truncation")
         truncation = (True if truncation is None else truncation) and limit is not None
         return {"return_token_type_ids": False, "truncation": truncation, "max_length": limit}

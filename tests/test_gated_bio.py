@@ -101,6 +101,16 @@ def test_a_row_without_bio_takes_the_no_bio_path_exactly(gated):
     assert torch.equal(model(**no_bio_inputs).logits, none)
 
 
+def test_a_bio_is_cut_at_the_models_positions_whatever_max_length_the_caller_asks():
+    model = tiny.build_gated_bio()  # xlm-roberta: 32 usable positions
+    clf = HubheadsTextClassificationPipeline(model=model, tokenizer=tiny.build_tokenizer())
+    long_bio = " ".join(["amico"] * 200)
+    capped = clf(TEXTS[0], bio=long_bio, max_length=1000)  # the text is cut at the positions too
+    assert capped == clf(TEXTS[0], bio=" ".join(["amico"] * 30), max_length=1000)  # 30 words + 2 specials = 32
+    for inputs in ([TEXTS[0]] * 3, TEXTS[0]):  # lists (batched tokenization) and single inputs
+        assert clf(inputs, bio=long_bio, max_length=40) is not None
+
+
 def test_use_bio_false_ignores_bios():
     model = tiny.build_gated_bio(use_bio=False)
     assert model.gate is None and model.classifier.in_features == 32
