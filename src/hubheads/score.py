@@ -18,11 +18,14 @@ of the wrong type stops the run with its row number, or with `on_error="skip"` g
 from __future__ import annotations
 
 import csv
+import ctypes
+import functools
 import hashlib
 import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -555,11 +558,32 @@ def score_file(
                     f"rows to {errors_path(out).name} and go on; add --resume to keep the {start:,} rows done."
                 )
             _write_chunk(partial, out.suffix.lower(), (start, end), rows, bad, scorer, reader.arrow_types)
+            _return_freed_memory()
             done = end
             bar.update(len(chunk))
     result = _finish(partial, out, reader, scorer)
     result.resumed_at = resumed_at
     return result
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    """glibc's `malloc_trim`, or `None` (another C library, another system)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return getattr(ctypes.CDLL("libc.so.6"), "malloc_trim", None)
+    except OSError:
+        return None
+
+
+def _return_freed_memory() -> None:
+    """Give the C heap's free pages back to the system after a chunk. The tensors of batches of every length leave
+    glibc's heap fragmented, and without this the process grows with the file (MiniLM: +120 MB over 20,000 rows;
+    flat with it, `benchmarks/run.py --only score`)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def check_whole_numbers(options: Mapping[str, Any]) -> None:
