@@ -84,7 +84,7 @@ def _pipeline_decisions(repo: Path, rows: list[dict]) -> list:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_decisions_equal_the_in_memory_pipeline_for_every_repo_kind(repos, tmp_path, kind):
-    rows = _rows(120, bios=kind == "gated-bio")
+    rows = _rows(120, bios=True)  # a bio column: read by the bio model, left alone (and kept) by the others
     data = _write(tmp_path / "posts.jsonl", rows)
     result = score_file(repos[kind], data, tmp_path / "out.jsonl", batch_size=8, chunk_size=50, progress=False)
     out = _read(result.out)
@@ -155,6 +155,8 @@ def test_options_and_files_are_checked_before_any_work(repos, tmp_path):
         score_file(repos["per-language"], data, out, progress=False)  # the input's gold label clashes
     with pytest.raises(ValueError, match=r"--keep names 'idx'.*\['id', 'text', 'label'\]"):
         score_file(repos["per-language"], data, out, options=ScoreOptions(keep=("idx",)), progress=False)
+    with pytest.raises(ValueError, match="--bio-column 'label': the model reads no author bio"):
+        score_file(repos["per-language"], data, out, options=ScoreOptions(bio_column="label"), progress=False)
     with pytest.raises(ValueError, match="--lang-column 'language' is not a column"):
         score_file(repos["per-language"], data, out, options=ScoreOptions(lang_column="language"), progress=False)
     with pytest.raises(ValueError, match=r"--out .*\.csv: write a \.jsonl or \.parquet"):

@@ -90,7 +90,8 @@ class Scorer:
 
     def __call__(self, batch: Any) -> Any:
         rows, columns, kept_types = _rows(batch)
-        scorer = RowScorer(self.classifier, self.options.resolved(columns), batch_size=self.batch_size)
+        options = self.options.resolved(columns, self.classifier.reads_bio)
+        scorer = RowScorer(self.classifier, options, batch_size=self.batch_size)
         scored, bad = scorer.score(rows)
         for error in bad:
             where = f"row {error.row} of the batch ({error.values}): {error.reason}"

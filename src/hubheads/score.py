@@ -114,13 +114,16 @@ class ScoreOptions:
     keep: tuple[str, ...] | None = None
     prefix: str = ""
 
-    def resolved(self, columns: Sequence[str]) -> ScoreOptions:
-        """These options against the data's columns: `lang`/`bio` picked up when present, every named column checked
-        (a `ValueError` naming the option and the columns the data has)."""
+    def resolved(self, columns: Sequence[str], reads_bio: bool) -> ScoreOptions:
+        """These options against the data's columns and the model: `lang` picked up when present, and `bio` when the
+        model reads bios; every named column checked (a `ValueError` naming the option and the columns the data
+        has), and a bio column refused for a model that reads none."""
+        if self.bio_column is not None and not reads_bio:
+            raise ValueError(f"--bio-column {self.bio_column!r}: the model reads no author bio; drop the option.")
         named = {"text_column": self.text_column, "text_pair_column": self.text_pair_column}
         found = dict(
             lang_column=self.lang_column or ("lang" if "lang" in columns else None),
-            bio_column=self.bio_column or ("bio" if "bio" in columns else None),
+            bio_column=self.bio_column or ("bio" if "bio" in columns and reads_bio else None),
         )
         for option, column in {**named, **found}.items():
             if column is not None and column not in columns:
@@ -542,9 +545,9 @@ def score_file(
     data, out, options = Path(data), Path(out), options or ScoreOptions()
     _check_arguments(data, out, batch_size, chunk_size, on_error, force, resume)
     reader = _Reader(data, encoding)
-    options = options.resolved(reader.columns)
-    fingerprint = _fingerprint(model, revision, data, options, out)
     classifier = load_pipeline(model, revision=revision, trust_remote_code=trust_remote_code, device=device)
+    options = options.resolved(reader.columns, classifier.reads_bio)
+    fingerprint = _fingerprint(model, revision, data, options, out)
     scorer = RowScorer(classifier, options, batch_size=batch_size)  # checks the columns against the model's
     partial = partial_folder(out)
     chunks = _open_partial(partial, fingerprint, resume, force, out)
