@@ -456,7 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--text-column", default="text", help="column of the texts (default: %(default)s)")
     score.add_argument("--text-pair-column", help="column of the second texts, for text-pair models")
     score.add_argument("--lang-column", help="column of the language codes (default: 'lang' if present)")
-    score.add_argument("--bio-column", help="column of the author bios, for bio models (default: 'bio' if present)")
+    score.add_argument(
+        "--bio-column", help="column of the author bios, for a model that reads them (default: 'bio' if present)"
+    )
     score.add_argument(
         "--threshold-mode",
         choices=("auto", "default", "global", "by_lang"),
