@@ -240,6 +240,24 @@ def _add_trust_option(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_data_options(command: argparse.ArgumentParser) -> None:
+    """The options that read `--data` (tune, score): its text encoding and the columns of the pipeline's inputs."""
+    command.add_argument(
+        "--encoding", default="utf-8", help="text encoding of --data, e.g. latin-1 or cp1252 (default: %(default)s)"
+    )
+    command.add_argument("--text-column", default="text", help="column of the texts (default: %(default)s)")
+    command.add_argument("--lang-column", help="column of the language codes (default: 'lang' if present)")
+    command.add_argument(
+        "--bio-column", help="column of the author bios, for a model that reads them (default: 'bio' if present)"
+    )
+
+
+def _add_run_options(command: argparse.ArgumentParser) -> None:
+    """How the pipeline runs over `--data` (tune, score)."""
+    command.add_argument("--batch-size", type=int, default=32, help="pipeline batch size (default: %(default)s)")
+    command.add_argument("--device", help="torch device, e.g. cuda:0 (default: CPU)")
+
+
 #: The help of `--allow-unknown-code` (verify, push).
 UNKNOWN_CODE_HELP = (
     "accept .py files that are not byte-identical to a released hubheads file, after reading them (verify fails on "
@@ -249,6 +267,7 @@ UNKNOWN_CODE_HELP = (
 
 def build_parser() -> argparse.ArgumentParser:
     from hubheads import __version__
+    from hubheads.modeling.configuration_hubheads import THRESHOLD_MODES
     from hubheads.score import DEFAULT_CHUNK_SIZE, ON_ERROR
     from hubheads.sources import MIN_GTE_TRANSFORMERS
     from hubheads.tuning import METRICS, MIN_LANG_EXAMPLES
@@ -320,18 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tune.add_argument("model_dir", metavar="MODEL_DIR", help="exported repo folder (or checkpoint with tokenizer)")
     tune.add_argument("--data", required=True, help="labelled dev set: .jsonl, .json, .csv or .tsv")
-    tune.add_argument(
-        "--encoding", default="utf-8", help="text encoding of --data, e.g. latin-1 or cp1252 (default: %(default)s)"
-    )
-    tune.add_argument("--text-column", default="text", help="column of the texts (default: %(default)s)")
+    _add_data_options(tune)
     tune.add_argument(
         "--label-column",
         default="label",
         help="column of the gold labels: class id or name; for multi-label, names as a list or 'a;b' "
         "(default: %(default)s; a multi-label set may instead have one 0/1 column per label)",
     )
-    tune.add_argument("--lang-column", help="column of the language codes (default: 'lang' if present)")
-    tune.add_argument("--bio-column", help="column of the author bios, for bio models (default: 'bio' if present)")
     tune.add_argument(
         "--metric",
         default="macro_f1",
@@ -344,8 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=MIN_LANG_EXAMPLES,
         help="dev rows a language needs for its own threshold (default: %(default)s)",
     )
-    tune.add_argument("--batch-size", type=int, default=32, help="pipeline batch size (default: %(default)s)")
-    tune.add_argument("--device", help="torch device for scoring, e.g. cuda:0 (default: CPU)")
+    _add_run_options(tune)
     _add_trust_option(tune)
     tune.add_argument("--force", action="store_true", help="replace thresholds and reports.json tuned before")
     tune.set_defaults(func=_tune)
@@ -453,15 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("model", metavar="MODEL", help="a repo folder, or a Hub repo id (org/name)")
     score.add_argument("--data", required=True, help="rows to score: .jsonl, .csv, .tsv or .parquet")
     score.add_argument("--out", required=True, help="decisions file to write: .jsonl or .parquet")
-    score.add_argument("--text-column", default="text", help="column of the texts (default: %(default)s)")
+    _add_data_options(score)
     score.add_argument("--text-pair-column", help="column of the second texts, for text-pair models")
-    score.add_argument("--lang-column", help="column of the language codes (default: 'lang' if present)")
-    score.add_argument(
-        "--bio-column", help="column of the author bios, for a model that reads them (default: 'bio' if present)"
-    )
     score.add_argument(
         "--threshold-mode",
-        choices=("auto", "default", "global", "by_lang"),
+        choices=THRESHOLD_MODES,
         help="which tuned threshold decides, as the pipeline's threshold_mode (default: auto)",
     )
     score.add_argument("--threshold", type=float, help="one threshold for every decision, overriding the tuned ones")
@@ -479,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
         "OUT's .errors.jsonl with the reason (default: %(default)s)",
     )
     score.add_argument("--resume", action="store_true", help="continue an interrupted run from its last chunk")
-    score.add_argument("--batch-size", type=int, default=32, help="pipeline batch size (default: %(default)s)")
+    _add_run_options(score)
     score.add_argument(
         "--chunk-size",
         type=int,
@@ -487,10 +496,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="rows read, length-sorted and written at a time (default: %(default)s)",
     )
     score.add_argument("--threads", type=int, help="torch threads (default: torch's, one per core)")
-    score.add_argument("--device", help="torch device, e.g. cuda:0 (default: CPU)")
-    score.add_argument(
-        "--encoding", default="utf-8", help="text encoding of a .jsonl/.csv/.tsv file (default: %(default)s)"
-    )
     score.add_argument("--revision", help="branch, tag or commit when MODEL is a Hub repo id")
     score.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_trust_option(score)

@@ -65,14 +65,21 @@ def load_pipeline(
     """The hubheads pipeline of a repo folder or Hub repo id (offline: from the local cache), loaded as a consumer
     with hubheads installed: the registered architectures, never the repo's copy of hubheads code; remote code from
     another repo (an `auto_map` into it) only with `trust_remote_code`, which is refused at once otherwise."""
+    from hubheads.sources import resolve_checkpoint
+
+    folder = resolve_checkpoint(model, revision, option=option)
+    return _pipeline_in(folder, model, trust_remote_code=trust_remote_code, device=device, option=option)
+
+
+def _pipeline_in(folder: Path, model: Any, *, trust_remote_code: bool, device: Any, option: str) -> Any:
+    """`load_pipeline` of `model` once it is the local `folder`."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
     import hubheads  # noqa: F401  (registers the hubheads architectures)
     from hubheads.export import read_json
     from hubheads.modeling.pipeline_hubheads import HubheadsTextClassificationPipeline
-    from hubheads.sources import check_trusted, resolve_checkpoint, runs_remote_code
+    from hubheads.sources import check_trusted, runs_remote_code
 
-    folder = resolve_checkpoint(model, revision, option=option)
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{option} {model} has no config.json; pass an exported repo or checkpoint folder.")
     config = read_json(folder / "config.json")
@@ -169,6 +176,7 @@ class RowScorer:
         self.classifier = classifier
         self.options = options
         self.batch_size = batch_size
+        self.columns = self._columns()  # the decision columns, in output order
         keep, prefix = options.keep or (), options.prefix
         clashes = sorted(set(keep) & set(self.columns))
         if clashes:
@@ -178,9 +186,8 @@ class RowScorer:
                 f"({prefix!r} now)."
             )
 
-    @property
-    def columns(self) -> list[str]:
-        """The decision columns, in output order."""
+    def _columns(self) -> list[str]:
+        """The decision columns this model's outputs fill (the class docstring lists them by model kind)."""
         prefix, classifier = self.options.prefix, self.classifier
         if classifier.task_heads:
             tasks = [f"{task}_{part}" for task in classifier.task_heads for part in ("label", "score")]
@@ -393,12 +400,13 @@ def partial_folder(out: Path) -> Path:
     return out.with_name(f".{out.name}.partial")
 
 
-def _fingerprint(model: Any, revision: str | None, data: Path, options: ScoreOptions, out: Path) -> dict[str, Any]:
-    """Everything that makes two runs' rows interchangeable: model files, data file, options, output format."""
+def _fingerprint(
+    model: Any, revision: str | None, folder: Path, data: Path, options: ScoreOptions, out: Path
+) -> dict[str, Any]:
+    """Everything that makes two runs' rows interchangeable: model files (in `folder`, where `model` at `revision`
+    is), data file, options, output format."""
     from hubheads import __version__
-    from hubheads.sources import resolve_checkpoint
 
-    folder = resolve_checkpoint(model, revision, option="MODEL")
     config = hashlib.sha256((folder / "config.json").read_bytes()).hexdigest()
     weights = sorted(
         (path.name, path.stat().st_size, path.stat().st_mtime_ns) for path in folder.glob("*.safetensors")
@@ -545,9 +553,12 @@ def score_file(
     data, out, options = Path(data), Path(out), options or ScoreOptions()
     _check_arguments(data, out, batch_size, chunk_size, on_error, force, resume)
     reader = _Reader(data, encoding)
-    classifier = load_pipeline(model, revision=revision, trust_remote_code=trust_remote_code, device=device)
+    from hubheads.sources import resolve_checkpoint
+
+    folder = resolve_checkpoint(model, revision, option="MODEL")
+    classifier = _pipeline_in(folder, model, trust_remote_code=trust_remote_code, device=device, option="MODEL")
     options = options.resolved(reader.columns, classifier.reads_bio)
-    fingerprint = _fingerprint(model, revision, data, options, out)
+    fingerprint = _fingerprint(model, revision, folder, data, options, out)
     scorer = RowScorer(classifier, options, batch_size=batch_size)  # checks the columns against the model's
     partial = partial_folder(out)
     chunks = _open_partial(partial, fingerprint, resume, force, out)
@@ -680,8 +691,9 @@ def _finish(partial: Path, out: Path, reader: _Reader, scorer: RowScorer) -> Sco
         joined = partial / "errors.jsonl"
         with open(joined, "wb") as target:
             for path in error_files:
-                target.write(path.read_bytes())
-        result.skipped = sum(path.read_bytes().count(b"\n") for path in error_files)
+                lines = path.read_bytes()
+                result.skipped += lines.count(b"\n")
+                target.write(lines)
         result.errors = errors_path(out)
         os.replace(joined, result.errors)
     os.replace(staging, out)
