@@ -83,6 +83,9 @@ def _tune(args: argparse.Namespace) -> int:
         force=args.force,
         trust_remote_code=args.trust_remote_code,
         encoding=args.encoding,
+        bootstrap=args.bootstrap,
+        folds=args.folds,
+        seed=args.seed,
     )
     print(f"Tuned {args.model_dir} on {result.reports['data']['rows']} rows of {args.data} ({args.metric})")
     print("\n".join(summary(result)))
@@ -271,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     from hubheads.score import DEFAULT_CHUNK_SIZE, ON_ERROR
     from hubheads.sources import MIN_GTE_TRANSFORMERS
     from hubheads.tuning import METRICS, MIN_LANG_EXAMPLES
+    from hubheads.uncertainty import BOOTSTRAP_RESAMPLES, FOLDS, SEED
 
     parser = argparse.ArgumentParser(
         prog="hubheads",
@@ -333,8 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
             "global, per language (languages with fewer than --min-lang-examples rows of both classes use the global "
             "one), per label for multi-label models, on the primary head of multi-task models. Writes them into "
             "MODEL_DIR/config.json and postprocessing.json, and the metrics (at the default threshold, the best "
-            "global one, the per-language ones; per-language table; classification reports) into reports.json. "
-            "Ties go to 0.5 when it is optimal, otherwise to the middle of the optimal interval nearest to 0.5."
+            "global one, the per-language ones; per-language table; classification reports), each with a bootstrap "
+            "95%% interval, a cross-validated estimate of the tuned rule, and the metric at every threshold (for the "
+            "card's figures) into reports.json. Ties go to 0.5 when it is optimal, otherwise to the middle of the "
+            "optimal interval nearest to 0.5."
         ),
     )
     tune.add_argument("model_dir", metavar="MODEL_DIR", help="exported repo folder (or checkpoint with tokenizer)")
@@ -358,6 +364,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=MIN_LANG_EXAMPLES,
         help="dev rows a language needs for its own threshold (default: %(default)s)",
     )
+    tune.add_argument(
+        "--bootstrap",
+        type=int,
+        default=BOOTSTRAP_RESAMPLES,
+        metavar="N",
+        help="bootstrap resamples behind each metric's 95%% interval; 0 for none (default: %(default)s)",
+    )
+    tune.add_argument(
+        "--folds",
+        type=int,
+        default=FOLDS,
+        metavar="K",
+        help="cross-validation folds for the out-of-sample estimate of the tuned rule; 0 to skip "
+        "(default: %(default)s)",
+    )
+    tune.add_argument("--seed", type=int, default=SEED, help="seed of the resamples and folds (default: %(default)s)")
     _add_run_options(tune)
     _add_trust_option(tune)
     tune.add_argument("--force", action="store_true", help="replace thresholds and reports.json tuned before")

@@ -618,11 +618,11 @@ def _return_freed_memory() -> None:
         trim(0)
 
 
-def check_whole_numbers(options: Mapping[str, Any]) -> None:
-    """Each of `options` (option name → value) is an int >= 1, else a `ValueError` naming the option."""
+def check_whole_numbers(options: Mapping[str, Any], minimum: int = 1) -> None:
+    """Each of `options` (option name → value) is an int >= `minimum`, else a `ValueError` naming the option."""
     for option, value in options.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{option} must be a whole number >= 1, got {value!r}.")
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{option} must be a whole number >= {minimum}, got {value!r}.")
 
 
 def _check_arguments(data: Path, out: Path, batch_size: int, chunk_size: int, on_error: str, force: bool, resume):

@@ -41,7 +41,21 @@ from hubheads.tuning import (
     best_threshold,
     decision_metrics,
     metric_at,
+    metric_curve,
+    score_histogram,
     thresholds_by_lang,
+)
+from hubheads.uncertainty import (
+    BOOTSTRAP_RESAMPLES,
+    CONFIDENCE,
+    FOLDS,
+    SEED,
+    Bootstrap,
+    binary_metrics,
+    interval,
+    multi_class_metrics,
+    multi_label_metrics,
+    stratified_folds,
 )
 
 REPORTS_FILE = "reports.json"
@@ -49,6 +63,7 @@ DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv")
 MIN_LABEL_EXAMPLES = 5
 GRID_STEP = 0.05
 TUNED_KEYS = ("best_threshold_global", "thresholds_by_lang", "label_thresholds")
+HISTOGRAM_BINS = 40
 
 
 @dataclass
@@ -147,7 +162,7 @@ class _Columns:
     def error(self, number: int, column: str, value: Any, expected: str) -> ValueError:
         return ValueError(f"--data {self.path}, row {number}: `{column}` is {value!r}; expected {expected}.")
 
-    def texts(self, column: str) -> list[str]:
+    def texts_of(self, column: str) -> list[str]:
         self.require(column, "--text-column")
         for number, row in enumerate(self.rows, 1):
             if not isinstance(row.get(column), str):
@@ -212,6 +227,108 @@ def _classification_report(gold: np.ndarray, predicted: np.ndarray, names: Seque
     )
 
 
+@dataclass(frozen=True)
+class Estimates:
+    """How `tune` measures the uncertainty of its dev results (see `hubheads.uncertainty`).
+
+    Args:
+        bootstrap (`int`, *optional*, defaults to 1000): bootstrap resamples per interval; 0 reports no intervals.
+        folds (`int`, *optional*, defaults to 5): cross-validation folds for the out-of-sample estimate of the tuned
+            rule; 0 skips it.
+        seed (`int`, *optional*, defaults to 0): the seed of the resamples and of the folds.
+    """
+
+    bootstrap: int = BOOTSTRAP_RESAMPLES
+    folds: int = FOLDS
+    seed: int = SEED
+
+    def __post_init__(self) -> None:
+        check_whole_numbers({"--bootstrap": self.bootstrap, "--seed": self.seed}, minimum=0)
+        if not isinstance(self.folds, int) or isinstance(self.folds, bool) or self.folds == 1 or self.folds < 0:
+            raise ValueError(f"--folds must be 0 (no cross-validation) or at least 2, got {self.folds!r}.")
+
+    def describe(self) -> dict[str, Any]:
+        return {"resamples": self.bootstrap, "seed": self.seed, "confidence": CONFIDENCE, "method": "percentile"}
+
+
+def _intervals(samples: Mapping[str, np.ndarray]) -> dict[str, list[float] | None]:
+    return {name: interval(values) for name, values in samples.items()}
+
+
+@dataclass
+class _BinaryChoice:
+    """The thresholds `tune` chooses for a binary decision: a global one, and per language when they pay."""
+
+    global_threshold: float
+    global_value: float
+    by_lang: dict[str, float]
+    kept: bool
+
+    def cuts(self, langs: Sequence[str | None]) -> np.ndarray:
+        """The threshold each row is decided at."""
+        by_lang = self.by_lang if self.kept else {}
+        return np.array([by_lang.get(lang or "", self.global_threshold) for lang in langs], dtype=float)
+
+
+def _choose_binary(
+    scores: np.ndarray, gold: np.ndarray, langs: Sequence[str | None], metric: str, min_lang_examples: int
+) -> _BinaryChoice:
+    """The best global threshold, and the best per-language ones, kept only if the whole dev set gains too (each
+    language optimised on its own can lower the pooled score)."""
+    global_threshold, global_value = best_threshold(scores, gold, metric)
+    tagged = [i for i, lang in enumerate(langs) if lang is not None]
+    by_lang = thresholds_by_lang(
+        scores[tagged].tolist(), gold[tagged].tolist(), [str(langs[i]) for i in tagged], metric, min_lang_examples
+    )
+    choice = _BinaryChoice(global_threshold, global_value, by_lang, kept=bool(by_lang))
+    if by_lang:
+        choice.kept = decision_metrics(scores >= choice.cuts(langs), gold)[metric] >= global_value - 1e-12
+    return choice
+
+
+def _lang_reason(rows: int, positives: int, lang: str, choice: _BinaryChoice, names: Sequence[str], reports: dict):
+    """Why a language is decided at its own threshold or at the global one, in words for the card and the demo."""
+    if lang in choice.by_lang and choice.kept:
+        return "own threshold"
+    if lang in choice.by_lang:
+        metric, pooled = reports["metric"], reports["rules"]["best_by_lang"]["metrics"][reports["metric"]]
+        return (
+            f"global: the per-language thresholds together lowered the whole dev set's {metric} "
+            f"({pooled:.4f} < {choice.global_value:.4f})"
+        )
+    if rows < reports["min_lang_examples"]:
+        return f"global: {rows} dev rows, fewer than {reports['min_lang_examples']}"
+    return f"global: no dev row of class {names[1] if positives == 0 else names[0]!r}"
+
+
+def _cross_validated(
+    decide: Any, n: int, strata: Sequence[str], labels: Sequence[str], estimates: Estimates
+) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """Out-of-fold decisions: `decide(train, held_out)` chooses thresholds on the rows `train` and returns the
+    decisions of the rows `held_out`. Returns them (`None` when skipped) and what was done."""
+    if not estimates.folds:
+        return None, {"skipped": "--folds 0"}
+    folds = min(estimates.folds, int(min(np.unique(np.asarray(labels, dtype=str), return_counts=True)[1])))
+    if folds < 2:
+        return None, {"skipped": "a class has fewer than 2 dev rows"}
+    decisions: np.ndarray | None = None
+    for held_out in stratified_folds(strata, labels, folds, estimates.seed):
+        train = np.setdiff1d(np.arange(n), held_out)
+        fold_decisions = decide(train, held_out)
+        if decisions is None:
+            decisions = np.zeros((n,) + fold_decisions.shape[1:], dtype=bool)
+        decisions[held_out] = fold_decisions
+    return decisions, {"folds": folds, "seed": estimates.seed}
+
+
+def _estimate(in_sample: Mapping[str, float], observed: Mapping[str, np.ndarray], samples: Mapping[str, np.ndarray]):
+    """The cross-validation entry of each metric: in-sample, cross-validated and its interval."""
+    return {
+        name: {"in_sample": float(in_sample[name]), "estimate": float(observed[name][0]), "interval": interval(values)}
+        for name, values in samples.items()
+    }
+
+
 def _binary_reports(
     scores: np.ndarray,
     gold: np.ndarray,
@@ -220,100 +337,139 @@ def _binary_reports(
     metric: str,
     default: float,
     min_lang_examples: int,
+    estimates: Estimates = Estimates(),
 ) -> tuple[DecisionThresholds, dict[str, Any]]:
     """Global and per-language thresholds of a binary decision (`score` = probability of label 1), and reports."""
     for name, count in ((names[0], int((gold == 0).sum())), (names[1], int(gold.sum()))):
         if count == 0:
             raise ValueError(f"The dev set has no row of class {name!r}; tuning needs both classes.")
-    global_threshold, global_value = best_threshold(scores, gold, metric)
+    choice = _choose_binary(scores, gold, langs, metric, min_lang_examples)
     grid_threshold, grid_value = best_grid_threshold(scores, gold, metric, GRID_STEP)
-    tagged = [i for i, lang in enumerate(langs) if lang is not None]
-    by_lang = thresholds_by_lang(
-        scores[tagged].tolist(), gold[tagged].tolist(), [str(langs[i]) for i in tagged], metric, min_lang_examples
-    )
-    cuts = {
-        "default": np.full(len(scores), default),
-        "best_global": np.full(len(scores), global_threshold),
-    }
-    if by_lang:
-        cuts["best_by_lang"] = np.array([by_lang.get(lang or "", global_threshold) for lang in langs])
-    rules = {
+    cuts = {"default": np.full(len(scores), default), "best_global": np.full(len(scores), choice.global_threshold)}
+    if choice.by_lang:
+        cuts["best_by_lang"] = np.array([choice.by_lang.get(lang or "", choice.global_threshold) for lang in langs])
+    # One bootstrap over the rows' (gold, decision of each rule) patterns gives every rule's intervals.
+    patterns = np.stack([gold] + [scores >= cut for cut in cuts.values()], axis=1).astype(np.int8)
+    boot = Bootstrap(patterns, estimates.bootstrap, estimates.seed)
+    rules: dict[str, dict[str, Any]] = {
         rule: {
             "metrics": decision_metrics(scores >= cut, gold),
+            "intervals": _intervals(binary_metrics(boot, 0, column, METRICS)),
             "classification_report": _classification_report(gold, (scores >= cut).astype(int), names),
         }
-        for rule, cut in cuts.items()
+        for column, (rule, cut) in enumerate(cuts.items(), 1)
     }
-    # Per-language thresholds optimise each language on its own; keep them only if the whole dev set gains too.
-    by_lang_kept = bool(by_lang) and rules["best_by_lang"]["metrics"][metric] >= global_value - 1e-12
     thresholds = DecisionThresholds(
         default_threshold=default,
-        best_threshold_global=global_threshold,
-        thresholds_by_lang=by_lang if by_lang_kept else {},
+        best_threshold_global=choice.global_threshold,
+        thresholds_by_lang=choice.by_lang if choice.kept else {},
     )
-    table = {}
-    for lang in sorted({lang for lang in langs if lang is not None}):
-        rows = np.array([i for i, row_lang in enumerate(langs) if row_lang == lang])
+    reports: dict[str, Any] = {
+        "positive_label": names[1],
+        "metric": metric,
+        "min_lang_examples": min_lang_examples,
+        "thresholds": thresholds.to_dict(),
+        "best_global": {"threshold": choice.global_threshold, "value": choice.global_value},
+        "grid": {"step": GRID_STEP, "threshold": grid_threshold, "value": grid_value},
+        "rules": rules,
+        "by_lang_tuned": choice.by_lang,
+        "by_lang_kept": choice.kept,
+    }
+    deployed = "best_by_lang" if choice.kept else "best_global"
+    table: dict[str, dict[str, Any]] = {}
+    curves: dict[str, Any] = {}
+    lang_array = np.array([lang or "" for lang in langs], dtype=object)
+    for index, lang in enumerate(sorted({lang for lang in langs if lang is not None})):
+        rows = np.flatnonzero(lang_array == lang)
+        lang_boot = Bootstrap(patterns[rows], estimates.bootstrap, [estimates.seed, index + 1])
         table[lang] = {
             "rows": len(rows),
             "positives": int(gold[rows].sum()),
-            "threshold": by_lang[lang] if lang in by_lang and by_lang_kept else global_threshold,
-            "tuned": lang in by_lang and by_lang_kept,
+            "threshold": choice.by_lang[lang] if lang in choice.by_lang and choice.kept else choice.global_threshold,
+            "tuned": lang in choice.by_lang and choice.kept,
             "metrics": {
                 rule: float(decision_metrics(scores[rows] >= cut[rows], gold[rows])[metric])
                 for rule, cut in cuts.items()
             },
+            "intervals": {
+                rule: interval(binary_metrics(lang_boot, 0, column, [metric])[metric])
+                for column, rule in enumerate(cuts, 1)
+            },
         }
-    reports = {
-        "positive_label": names[1],
-        "thresholds": thresholds.to_dict(),
-        "best_global": {"threshold": global_threshold, "value": global_value},
-        "grid": {"step": GRID_STEP, "threshold": grid_threshold, "value": grid_value},
-        "rules": rules,
-        "by_lang": table,
-        "by_lang_tuned": by_lang,
-        "by_lang_kept": by_lang_kept,
-    }
+        table[lang]["reason"] = _lang_reason(len(rows), table[lang]["positives"], lang, choice, names, reports)
+        curves[lang] = metric_curve(scores[rows], gold[rows], metric)
+
+    def decide(train: np.ndarray, held_out: np.ndarray) -> np.ndarray:
+        fold = _choose_binary(scores[train], gold[train], [langs[i] for i in train], metric, min_lang_examples)
+        return scores[held_out] >= fold.cuts([langs[i] for i in held_out])
+
+    strata = [f"{lang}|{label}" for lang, label in zip(langs, gold)]
+    decisions, cross_validation = _cross_validated(decide, len(gold), strata, gold.astype(str).tolist(), estimates)
+    if decisions is not None:
+        cv_boot = Bootstrap(np.stack([gold, decisions], axis=1).astype(np.int8), estimates.bootstrap, estimates.seed)
+        observed = binary_metrics(cv_boot, 0, 1, METRICS, observed=True)
+        cross_validation.update(
+            stratified_by=["language", "label"],
+            rule=deployed,
+            metrics=_estimate(rules[deployed]["metrics"], observed, binary_metrics(cv_boot, 0, 1, METRICS)),
+        )
+    reports.update(
+        by_lang=table,
+        bootstrap=estimates.describe(),
+        cross_validation=cross_validation,
+        curves={"metric": metric, "pooled": metric_curve(scores, gold, metric), "by_lang": curves},
+        score_histograms={
+            "bins": HISTOGRAM_BINS,
+            "panels": {
+                f"P({names[1]})": {name: score_histogram(scores[gold == value]) for value, name in enumerate(names)}
+            },
+        },
+    )
     return thresholds, reports
 
 
+def _choose_labels(scores: np.ndarray, gold: np.ndarray, metric: str) -> tuple[float, float, dict[int, float]]:
+    """The pooled global threshold, its value, and the labels (by column) with enough examples of both kinds to
+    get their own threshold."""
+    global_threshold, global_value = best_threshold(scores.ravel(), gold.ravel(), metric)
+    own: dict[int, float] = {}
+    for j in range(gold.shape[1]):
+        positives = int(gold[:, j].sum())
+        if min(positives, len(gold) - positives) >= MIN_LABEL_EXAMPLES:
+            own[j] = best_threshold(scores[:, j], gold[:, j], metric)[0]
+    return global_threshold, global_value, own
+
+
 def _multi_label_reports(
-    scores: np.ndarray, gold: np.ndarray, names: Sequence[str], metric: str, default: float
+    scores: np.ndarray,
+    gold: np.ndarray,
+    names: Sequence[str],
+    metric: str,
+    default: float,
+    estimates: Estimates = Estimates(),
 ) -> tuple[DecisionThresholds, dict[str, Any]]:
     """One threshold per label with enough examples of both kinds, a pooled global one for the rest, and reports."""
     from sklearn.metrics import accuracy_score, f1_score
 
     if not gold.any():
         raise ValueError("The dev set has no label set to 1 on any row; tuning needs positive examples.")
-    global_threshold, global_value = best_threshold(scores.ravel(), gold.ravel(), metric)
-    per_label: dict[str, Any] = {}
-    label_thresholds = {}
-    for j, name in enumerate(names):
-        positives = int(gold[:, j].sum())
-        tuned = min(positives, len(gold) - positives) >= MIN_LABEL_EXAMPLES
-        threshold = best_threshold(scores[:, j], gold[:, j], metric)[0] if tuned else global_threshold
-        if tuned:
-            label_thresholds[name] = threshold
-        grid_threshold, grid_value = best_grid_threshold(scores[:, j], gold[:, j], metric, GRID_STEP)
-        per_label[name] = {
-            "support": positives,
-            "threshold": threshold,
-            "tuned": tuned,
-            "metrics": {
-                "default": metric_at(scores[:, j], gold[:, j], default, metric),
-                "tuned": metric_at(scores[:, j], gold[:, j], threshold, metric),
-                "grid": grid_value,
-            },
-            "grid_threshold": grid_threshold,
-        }
+    global_threshold, global_value, own = _choose_labels(scores, gold, metric)
+    label_thresholds = {names[j]: threshold for j, threshold in own.items()}
     cuts = {
         "default": np.full(len(names), default),
         "best_global": np.full(len(names), global_threshold),
-        "per_label": np.array([label_thresholds.get(name, global_threshold) for name in names]),
+        "per_label": np.array([own.get(j, global_threshold) for j in range(len(names))]),
     }
-    rules = {}
+    labels = len(names)
+    # Columns: the gold label set, then each rule's decisions, a block of `labels` columns each.
+    patterns = np.concatenate([gold] + [scores >= cut for cut in cuts.values()], axis=1).astype(np.int8)
+    boot = Bootstrap(patterns, estimates.bootstrap, estimates.seed)
+    block = {rule: slice(labels * i, labels * (i + 1)) for i, rule in enumerate(cuts, 1)}
+    rules: dict[str, dict[str, Any]] = {}
     for rule, cut in cuts.items():
         predicted = (scores >= cut).astype(int)
+        samples = multi_label_metrics(boot, slice(0, labels), block[rule])
+        samples.pop("per_label_f1")
         rules[rule] = {
             "metrics": {
                 "micro_f1": float(f1_score(gold, predicted, average="micro", zero_division=0)),
@@ -321,29 +477,103 @@ def _multi_label_reports(
                 "samples_f1": float(f1_score(gold, predicted, average="samples", zero_division=0)),
                 "subset_accuracy": float(accuracy_score(gold, predicted)),
             },
+            "intervals": _intervals(samples),
             "classification_report": _classification_report(gold, predicted, names),
         }
+    per_label: dict[str, Any] = {}
+    for j, name in enumerate(names):
+        grid_threshold, grid_value = best_grid_threshold(scores[:, j], gold[:, j], metric, GRID_STEP)
+        threshold = float(cuts["per_label"][j])
+        per_label[name] = {
+            "support": int(gold[:, j].sum()),
+            "threshold": threshold,
+            "tuned": j in own,
+            "metrics": {
+                "default": metric_at(scores[:, j], gold[:, j], default, metric),
+                "tuned": metric_at(scores[:, j], gold[:, j], threshold, metric),
+                "grid": grid_value,
+            },
+            "intervals": {
+                shown: interval(binary_metrics(boot, j, block[rule].start + j, [metric])[metric])
+                for shown, rule in (("default", "default"), ("tuned", "per_label"))
+            },
+            "grid_threshold": grid_threshold,
+        }
+    deployed = "per_label" if label_thresholds else "best_global"
+
+    def decide(train: np.ndarray, held_out: np.ndarray) -> np.ndarray:
+        fold_global, _, fold_own = _choose_labels(scores[train], gold[train], metric)
+        fold_cuts = np.array([fold_own.get(j, fold_global) for j in range(labels)])
+        return scores[held_out] >= fold_cuts
+
+    # Stratified by each row's rarest label (or none): every label's positives spread over the folds.
+    frequency = gold.sum(axis=0)
+    strata = [
+        names[int(min(np.flatnonzero(row), key=lambda j: frequency[j]))] if row.any() else "(none)" for row in gold
+    ]
+    coarse = _common_strata(strata, estimates.folds)
+    decisions, cross_validation = _cross_validated(decide, len(gold), strata, coarse, estimates)
+    if decisions is not None:
+        cv_patterns = np.concatenate([gold, decisions], axis=1).astype(np.int8)
+        cv_boot = Bootstrap(cv_patterns, estimates.bootstrap, estimates.seed)
+        observed = multi_label_metrics(cv_boot, slice(0, labels), slice(labels, 2 * labels), observed=True)
+        samples = multi_label_metrics(cv_boot, slice(0, labels), slice(labels, 2 * labels))
+        observed.pop("per_label_f1"), samples.pop("per_label_f1")
+        cross_validation.update(
+            stratified_by=["rarest label"],
+            rule=deployed,
+            metrics=_estimate(rules[deployed]["metrics"], observed, samples),
+        )
     thresholds = DecisionThresholds(
         default_threshold=default, best_threshold_global=global_threshold, label_thresholds=label_thresholds
     )
     reports = {
+        "metric": metric,
+        "min_label_examples": MIN_LABEL_EXAMPLES,
         "thresholds": thresholds.to_dict(),
         "best_global": {"threshold": global_threshold, "value": global_value},
         "rules": rules,
         "per_label": per_label,
+        "bootstrap": estimates.describe(),
+        "cross_validation": cross_validation,
+        "curves": {
+            "metric": metric,
+            "pooled": metric_curve(scores.ravel(), gold.ravel(), metric),
+            "per_label": {name: metric_curve(scores[:, j], gold[:, j], metric) for j, name in enumerate(names)},
+        },
+        "score_histograms": {
+            "bins": HISTOGRAM_BINS,
+            "panels": {
+                name: {
+                    f"not {name}": score_histogram(scores[gold[:, j] == 0, j]),
+                    name: score_histogram(scores[gold[:, j] == 1, j]),
+                }
+                for j, name in enumerate(names)
+            },
+        },
     }
     return thresholds, reports
 
 
-def _head_report(gold: np.ndarray, predicted: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
+def _common_strata(strata: Sequence[str], folds: int) -> list[str]:
+    """`strata`, with those of fewer than `folds` rows merged into the most common one."""
+    values, counts = np.unique(np.asarray(strata, dtype=str), return_counts=True)
+    common = values[counts.argmax()]
+    small = set(values[counts < max(folds, 2)])
+    return [common if stratum in small else stratum for stratum in strata]
+
+
+def _head_report(gold: np.ndarray, predicted: np.ndarray, names: Sequence[str], estimates: Estimates) -> dict:
     from sklearn.metrics import accuracy_score, f1_score
 
+    boot = Bootstrap(np.stack([gold, predicted], axis=1), estimates.bootstrap, estimates.seed)
     return {
         "labels": list(names),
         "metrics": {
             "accuracy": float(accuracy_score(gold, predicted)),
             "macro_f1": float(f1_score(gold, predicted, average="macro", labels=range(len(names)), zero_division=0)),
         },
+        "intervals": _intervals(multi_class_metrics(boot, len(names))),
         "classification_report": _classification_report(gold, predicted, names),
     }
 
@@ -387,6 +617,9 @@ def tune_model(
     progress: bool = True,
     trust_remote_code: bool = False,
     encoding: str = "utf-8",
+    bootstrap: int = BOOTSTRAP_RESAMPLES,
+    folds: int = FOLDS,
+    seed: int = SEED,
 ) -> TuneResult:
     """Tune the decision thresholds of the model in `model_dir` on the labelled rows of `data`, and write them.
 
@@ -423,6 +656,13 @@ def tune_model(
             gte-multilingual-base's `Alibaba-NLP/new-impl`). Without it such a model is refused at once.
         encoding (`str`, *optional*, defaults to `"utf-8"`):
             The text encoding of `data` (a UTF-8 byte-order mark is skipped), e.g. `"latin-1"` or `"cp1252"`.
+        bootstrap (`int`, *optional*, defaults to 1000):
+            Bootstrap resamples behind the 95% interval of every reported metric; 0 reports no intervals.
+        folds (`int`, *optional*, defaults to 5):
+            Cross-validation folds (stratified by language and label) for the out-of-sample estimate of the tuned
+            rule: thresholds chosen on k - 1 folds decide the held-out one. 0 skips it.
+        seed (`int`, *optional*, defaults to 0):
+            The seed of the bootstrap resamples and the folds: the same data gives the same reports.json.
 
     Ties between equally good thresholds resolve as in [`hubheads.tuning.best_threshold`]: 0.5 if it is optimal,
     otherwise the middle of the optimal interval nearest to 0.5.
@@ -433,6 +673,7 @@ def tune_model(
     if metric not in METRICS:
         raise ValueError(f"--metric must be one of {list(METRICS)}, got {metric!r}.")
     check_whole_numbers({"--min-lang-examples": min_lang_examples, "--batch-size": batch_size})
+    estimates = Estimates(bootstrap=bootstrap, folds=folds, seed=seed)
     config = read_json(folder / "config.json")
     check_trusted(config, folder, trust_remote_code)
     previous = [key for key in TUNED_KEYS if config.get(key)] + (
@@ -442,70 +683,33 @@ def tune_model(
         raise FileExistsError(
             f"MODEL_DIR {folder} was tuned before ({', '.join(previous)}); pass --force (force=True) to replace it."
         )
-    names = label_names(config)
-    multi_label = config.get("problem_type") == MULTI_LABEL
-    rows = read_rows(data, encoding)
-    if not multi_label and len(names) != 2:
-        if any(isinstance(row.get(label_column), list) for row in rows):
-            raise ValueError(
-                f"--data {data} gives several gold labels per row, but {folder}'s config.json has no "
-                f"`problem_type: multi_label_classification`, so its {len(names)} classes are exclusive. If the model "
-                "was trained multi-label (sigmoid per label), mark it so: `hubheads export SRC OUT --multi-label`, "
-                "then tune OUT."
-            )
-        raise ValueError(
-            f"Decision thresholds need a binary or multi-label model; {folder} has {len(names)} classes "
-            f"({names}). Its argmax decisions need no tuning."
-        )
-    columns = _Columns(Path(data), rows)
-    texts = columns.texts(text_column)
-    if lang_column is not None:
-        columns.require(lang_column, "--lang-column")
-    lang_column = lang_column or ("lang" if columns.has("lang") else None)
-    langs = [lang.lower() if lang else None for lang in columns.optional_strings(lang_column)] if lang_column else []
-    reads_bio = bool(config.get("use_bio"))
-    if bio_column is not None:
-        columns.require(bio_column, "--bio-column")
-        if not reads_bio:
-            raise ValueError(f"--bio-column {bio_column!r} given, but {folder} is not a model that reads bios.")
-    bio_column = bio_column or ("bio" if reads_bio and columns.has("bio") else None)
-    bios = columns.optional_strings(bio_column) if bio_column else []
-    gold = (
-        columns.label_sets(label_column, names)
-        if multi_label
-        else columns.class_ids(label_column, names, "--label-column")
-    )
-
-    items: list[dict[str, Any]] = [{"text": text} for text in texts]
-    for item, lang in zip(items, langs):
-        item["lang"] = lang
-    for item, bio in zip(items, bios):
-        item["bio"] = bio
-    outputs, model_config = _score_rows(folder, items, batch_size, device, progress, runs_remote_code(config))
+    columns = {"text": text_column, "label": label_column, "lang": lang_column, "bio": bio_column}
+    dev = _read_dev_set(folder, config, Path(data), encoding, columns)
+    outputs, model_config = _score_rows(folder, dev.items(), batch_size, device, progress, runs_remote_code(config))
 
     default = config.get("default_threshold")
     default = FALLBACK_THRESHOLD if default is None else float(default)
     task_heads = getattr(model_config, "task_heads", None)
     heads = task_heads() if callable(task_heads) else None
-    reports: dict[str, Any] = {}
-    if multi_label:
-        scores = np.array([_probabilities(ranked, names) for ranked in outputs])
-        thresholds, reports = _multi_label_reports(scores, gold, names, metric, default)
+    if dev.multi_label:
+        scores = np.array([_probabilities(ranked, dev.names) for ranked in outputs])
+        thresholds, reports = _multi_label_reports(scores, dev.gold, dev.names, metric, default, estimates)
         kind = "multi_label"
     else:
         primary = [output["tasks"][next(iter(heads))] for output in outputs] if heads else outputs
-        scores = np.array([_probabilities(ranked, names)[1] for ranked in primary])
+        scores = np.array([_probabilities(ranked, dev.names)[1] for ranked in primary])
+        langs = dev.langs or [None] * len(dev.texts)
         thresholds, reports = _binary_reports(
-            scores, gold, langs or [None] * len(rows), names, metric, default, min_lang_examples
+            scores, dev.gold, langs, dev.names, metric, default, min_lang_examples, estimates
         )
         kind = "multi_task" if heads else "binary"
     if heads:
         reports["tasks"] = {}
         for task, (_, head_names) in list(heads.items())[1:]:
-            if columns.has(task):
-                head_gold = columns.class_ids(task, head_names, f"a `{task}` column")
+            if dev.has(task):
+                head_gold = dev.class_ids(task, head_names, f"a `{task}` column")
                 predicted = np.array([head_names.index(output["tasks"][task][0]["label"]) for output in outputs])
-                reports["tasks"][task] = _head_report(head_gold, predicted, head_names)
+                reports["tasks"][task] = _head_report(head_gold, predicted, head_names, estimates)
 
     from hubheads import __version__
 
@@ -516,16 +720,78 @@ def tune_model(
         "data": {
             "file": Path(data).name,
             "sha256": sha256_file(Path(data)),
-            "rows": len(rows),
-            "columns": {"text": text_column, "label": label_column, "lang": lang_column, "bio": bio_column},
+            "rows": len(dev.texts),
+            "columns": dev.column_names,
         },
-        "labels": names,
+        "labels": dev.names,
         "min_lang_examples": min_lang_examples,
         "min_label_examples": MIN_LABEL_EXAMPLES,
         **reports,
     }
     declared = rewrite_decisions(folder, thresholds, {REPORTS_FILE: reports})
     return TuneResult(thresholds=thresholds, reports=reports, pipeline_declared=declared)
+
+
+class _DevSet(_Columns):
+    """The dev rows `tune` scores: texts, languages, bios and gold labels, read with the model's label names."""
+
+    def __init__(self, path: Path, rows: list[dict[str, Any]], names: list[str], multi_label: bool, reads_bio: bool):
+        super().__init__(path, rows)
+        self.names, self.multi_label, self.reads_bio = names, multi_label, reads_bio
+        self.texts: list[str] = []
+        self.langs: list[str | None] = []
+        self.bios: list[str | None] = []
+        self.gold = np.zeros(0, dtype=int)
+        self.column_names: dict[str, str | None] = {}
+
+    def items(self) -> list[dict[str, Any]]:
+        """The pipeline's inputs, one per row."""
+        items: list[dict[str, Any]] = [{"text": text} for text in self.texts]
+        for item, lang in zip(items, self.langs):
+            item["lang"] = lang
+        for item, bio in zip(items, self.bios):
+            item["bio"] = bio
+        return items
+
+
+def _read_dev_set(folder: Path, config: Mapping[str, Any], data: Path, encoding: str, columns: dict) -> _DevSet:
+    """Read the dev rows of `data` for the model in `folder`, with the columns named in `columns` (text, label, lang,
+    bio; lang and bio are picked up when present and the model uses them)."""
+    names = label_names(config)
+    multi_label = config.get("problem_type") == MULTI_LABEL
+    rows = read_rows(data, encoding)
+    if not multi_label and len(names) != 2:
+        if any(isinstance(row.get(columns["label"]), list) for row in rows):
+            raise ValueError(
+                f"--data {data} gives several gold labels per row, but {folder}'s config.json has no "
+                f"`problem_type: multi_label_classification`, so its {len(names)} classes are exclusive. If the model "
+                "was trained multi-label (sigmoid per label), mark it so: `hubheads export SRC OUT --multi-label`, "
+                "then tune OUT."
+            )
+        raise ValueError(
+            f"Decision thresholds need a binary or multi-label model; {folder} has {len(names)} classes "
+            f"({names}). Its argmax decisions need no tuning."
+        )
+    dev = _DevSet(data, rows, names, multi_label, reads_bio=bool(config.get("use_bio")))
+    dev.texts = dev.texts_of(columns["text"])
+    lang_column, bio_column = columns["lang"], columns["bio"]
+    if lang_column is not None:
+        dev.require(lang_column, "--lang-column")
+    lang_column = lang_column or ("lang" if dev.has("lang") else None)
+    if lang_column:
+        dev.langs = [lang.lower() if lang else None for lang in dev.optional_strings(lang_column)]
+    if bio_column is not None:
+        dev.require(bio_column, "--bio-column")
+        if not dev.reads_bio:
+            raise ValueError(f"--bio-column {bio_column!r} given, but {folder} is not a model that reads bios.")
+    bio_column = bio_column or ("bio" if dev.reads_bio and dev.has("bio") else None)
+    dev.bios = dev.optional_strings(bio_column) if bio_column else []
+    label_column = columns["label"]
+    dev.gold = (
+        dev.label_sets(label_column, names) if multi_label else dev.class_ids(label_column, names, "--label-column")
+    )
+    dev.column_names = {"text": columns["text"], "label": label_column, "lang": lang_column, "bio": bio_column}
+    return dev
 
 
 def deployed_rule(reports: Mapping[str, Any]) -> str:
@@ -535,23 +801,54 @@ def deployed_rule(reports: Mapping[str, Any]) -> str:
     return "best_by_lang" if reports["by_lang_kept"] else "best_global"
 
 
+def _with_interval(value: float, bounds: Sequence[float] | None) -> str:
+    return f"{value:.4f}" + (f" [{bounds[0]:.4f}, {bounds[1]:.4f}]" if bounds else "")
+
+
+def cross_validation_line(reports: Mapping[str, Any]) -> str | None:
+    """The cross-validated estimate of the deployed rule next to its in-sample score, or `None` without one."""
+    cross_validation = reports.get("cross_validation") or {}
+    metric = reports["metric"] if reports["metric"] in cross_validation.get("metrics", {}) else "macro_f1"
+    if metric not in cross_validation.get("metrics", {}):
+        return None
+    values = cross_validation["metrics"][metric]
+    return (
+        f"{metric} of the tuned thresholds: in-sample {values['in_sample']:.4f}; cross-validated "
+        f"({cross_validation['folds']} folds) {_with_interval(values['estimate'], values['interval'])}"
+    )
+
+
 def summary(result: TuneResult) -> list[str]:
-    """The lines `hubheads tune` prints: the thresholds and the dev metrics of each decision rule."""
+    """The lines `hubheads tune` prints: the thresholds, the dev metrics of each decision rule with their 95%
+    intervals, and the cross-validated estimate of the tuned one."""
     reports = result.reports
     metric = reports["metric"]
     lines = [f"  thresholds: {json.dumps(result.thresholds.to_dict(), sort_keys=True)}"]
-    if reports["kind"] == "multi_label":
-        for rule, values in reports["rules"].items():
-            shown = ", ".join(f"{name} {value:.4f}" for name, value in values["metrics"].items())
-            lines.append(f"  {rule:<12} {shown}")
-        return lines
+    multi_label = reports["kind"] == "multi_label"
     for rule, values in reports["rules"].items():
-        lines.append(f"  dev {metric} {rule:<12} {values['metrics'][metric]:.4f}")
-    grid = reports["grid"]
-    lines.append(f"  (best 0.05-grid threshold {grid['threshold']:.2f}: {metric} {grid['value']:.4f})")
-    if reports["by_lang_tuned"] and not reports["by_lang_kept"]:
-        lines.append("  per-language thresholds lowered the whole dev set's score; only the global one is kept")
+        intervals = values.get("intervals") or {}
+        shown = values["metrics"] if multi_label else [metric]
+        cells = ", ".join(f"{name} {_with_interval(values['metrics'][name], intervals.get(name))}" for name in shown)
+        lines.append(f"  {rule:<12} {cells}" if multi_label else f"  dev {metric} {rule:<12} {cells.split(' ', 1)[1]}")
+    if reports["kind"] != "multi_label":
+        grid = reports["grid"]
+        lines.append(f"  (best 0.05-grid threshold {grid['threshold']:.2f}: {metric} {grid['value']:.4f})")
+        if reports["by_lang_tuned"] and not reports["by_lang_kept"]:
+            lines.append("  per-language thresholds lowered the whole dev set's score; only the global one is kept")
+    estimate = cross_validation_line(reports)
+    if estimate:
+        lines.append(f"  {estimate}")
     return lines
 
 
-__all__ = ["MIN_LABEL_EXAMPLES", "REPORTS_FILE", "TuneResult", "deployed_rule", "read_rows", "summary", "tune_model"]
+__all__ = [
+    "MIN_LABEL_EXAMPLES",
+    "REPORTS_FILE",
+    "Estimates",
+    "TuneResult",
+    "cross_validation_line",
+    "deployed_rule",
+    "read_rows",
+    "summary",
+    "tune_model",
+]

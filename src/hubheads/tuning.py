@@ -22,8 +22,8 @@ def _safe_div(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.divide(numerator, denominator, out=np.zeros_like(numerator, dtype=float), where=denominator > 0)
 
 
-def _metric_values(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray, metric: str) -> np.ndarray:
-    """`metric` from confusion counts (arrays: one value per decision rule)."""
+def metric_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray, metric: str) -> np.ndarray:
+    """`metric` from confusion counts (arrays: one value per decision rule, cut point or resample)."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {list(METRICS)}, got {metric!r}")
     if metric == "accuracy":
@@ -48,7 +48,29 @@ def metric_at_cuts(scores: np.ndarray, labels: np.ndarray, metric: str) -> tuple
     # One more cut above every score: predict 0 everywhere.
     cuts = np.r_[np.nextafter(sorted_scores[0], np.inf), sorted_scores[last_of_run]]
     tp, fp = np.r_[0.0, tp], np.r_[0.0, fp]
-    return cuts, _metric_values(tp, fp, positives - tp, negatives - fp, metric)
+    return cuts, metric_from_counts(tp, fp, positives - tp, negatives - fp, metric)
+
+
+def metric_curve(scores: ArrayLike, labels: ArrayLike, metric: str = "macro_f1", max_points: int = 500) -> dict:
+    """`metric` as a function of the threshold, for a figure: `{"thresholds": [...], "values": [...], "exact": bool}`.
+
+    The thresholds are the exact cut points, ascending from 0 (predict 1 everywhere) and clipped to 1; `values[i]`
+    holds for every threshold in `(thresholds[i - 1], thresholds[i]]` (a step plot with `drawstyle="steps-pre"`).
+    Above `max_points` cut points the curve keeps evenly spaced ones and the best one (`"exact": False`).
+    """
+    cuts, values = metric_at_cuts(np.asarray(scores, dtype=float), np.asarray(labels, dtype=int), metric)
+    cuts, values = np.r_[0.0, np.minimum(cuts[::-1], 1.0)], np.r_[values[-1], values[::-1]]
+    exact = len(cuts) <= max_points
+    if not exact:
+        kept = np.unique(np.r_[np.linspace(0, len(cuts) - 1, max_points).round().astype(int), np.argmax(values)])
+        cuts, values = cuts[kept], values[kept]
+    return {"thresholds": cuts.tolist(), "values": np.round(values, 6).tolist(), "exact": exact}
+
+
+def score_histogram(scores: ArrayLike, bins: int = 40) -> list[int]:
+    """How many `scores` fall in each of `bins` equal bins over [0, 1] (the last one closed)."""
+    counts, _ = np.histogram(np.clip(np.asarray(scores, dtype=float), 0.0, 1.0), bins=bins, range=(0.0, 1.0))
+    return counts.tolist()
 
 
 def decision_metrics(predicted: ArrayLike, labels: ArrayLike) -> dict[str, float]:
@@ -57,7 +79,7 @@ def decision_metrics(predicted: ArrayLike, labels: ArrayLike) -> dict[str, float
     if p.shape != y.shape or p.size == 0:
         raise ValueError("predictions and labels must be non-empty and of the same length")
     tp, fp, fn, tn = (np.array([float(np.sum(a & b))]) for a, b in ((p, y), (p, ~y), (~p, y), (~p, ~y)))
-    return {metric: float(_metric_values(tp, fp, fn, tn, metric)[0]) for metric in METRICS}
+    return {metric: float(metric_from_counts(tp, fp, fn, tn, metric)[0]) for metric in METRICS}
 
 
 def best_threshold(scores: Iterable[float], labels: Iterable[int], metric: str = "macro_f1") -> tuple[float, float]:
