@@ -95,17 +95,23 @@ def test_the_cards_usage_code_runs_against_the_repo(tmp_path, hf_home):
     assert "'threshold':" in completed.stdout
 
 
-def test_multi_label_and_multi_task_cards(tmp_path):
+def _tuned_tags(tmp_path, rows: int, seed: int):
+    """A tuned multi-label repo (tmp_path / "tags") of the tiny model, on `rows` generated dev rows."""
     model = build_model(num_labels=len(MULTI_LABELS), id2label=dict(enumerate(MULTI_LABELS)))
     with torch.no_grad():
         model.classifier.weight.mul_(0.05)
     model.config.problem_type = "multi_label_classification"
     export_model(model, tmp_path / "tags", tokenizer=build_tokenizer())
-    texts = sample_texts(80, seed=8)
-    rows = [{"text": t, "label": [MULTI_LABELS[i % 5], MULTI_LABELS[(i * 3) % 5]]} for i, t in enumerate(texts)]
-    (tmp_path / "tags.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    texts = sample_texts(rows, seed=seed)
+    dev = [{"text": t, "label": [MULTI_LABELS[i % 5], MULTI_LABELS[(i * 3) % 5]]} for i, t in enumerate(texts)]
+    (tmp_path / "tags.jsonl").write_text("".join(json.dumps(row) + "\n" for row in dev))
     tune_model(tmp_path / "tags", tmp_path / "tags.jsonl", metric="f1", progress=False)
-    content = str(render_card(tmp_path / "tags"))
+    return tmp_path / "tags"
+
+
+def test_multi_label_and_multi_task_cards(tmp_path):
+    texts = sample_texts(80, seed=8)
+    content = str(render_card(_tuned_tags(tmp_path, 80, seed=8)))
     data = ModelCard(content).data
     assert "multi-label" in data.tags
     assert {r.metric_name for r in data.eval_results} >= {
@@ -205,3 +211,87 @@ def test_card_keeps_the_authors_readme_and_refreshes_only_its_section(tmp_path, 
     assert main(["card", str(repo), "--repo-id", "org/x", "--license", "mit", "--force"]) == 0
     fresh = (repo / "README.md").read_text()
     assert "Written by the author" not in fresh and ModelCard(fresh).data.license == "mit"
+
+
+def _images(content: str) -> list[str]:
+    return re.findall(r"!\[[^\]]*\]\(([^)]+)\)", content)
+
+
+def test_the_card_shows_its_figures_intervals_and_cross_validated_estimate(tmp_path):
+    from PIL import Image
+
+    from hubheads.figures import FIGURES
+
+    repo = _tuned_binary(tmp_path)
+    content = write_card(repo, CardOptions(repo_id="org/tiny")).read_text()
+    reports = json.loads((repo / "reports.json").read_text())
+    assert _images(content) == list(FIGURES)
+    for name in FIGURES:
+        path = repo / name
+        assert path.stat().st_size < 100_000, (name, path.stat().st_size)
+        with Image.open(path) as image:  # a real PNG that decodes, on an opaque white background
+            image.load()
+            assert image.format == "PNG" and image.size[0] >= 600
+            assert image.convert("RGB").getpixel((2, 2)) == (255, 255, 255)
+    # Each metric of the results table with its interval, as reports.json has them.
+    deployed = "best_by_lang" if reports["by_lang_kept"] else "best_global"
+    value, (low, high) = (reports["rules"][deployed][key]["macro_f1"] for key in ("metrics", "intervals"))
+    assert f"| {value:.3f} [{low:.3f}, {high:.3f}] |" in content
+    assert low <= value <= high
+    estimate = reports["cross_validation"]["metrics"]["macro_f1"]
+    assert (
+        f"in-sample macro_f1 {estimate['in_sample']:.3f}; cross-validated {estimate['estimate']:.3f} "
+        f"[{estimate['interval'][0]:.3f}, {estimate['interval'][1]:.3f}]"
+    ) in content
+    assert "no (global): 10 dev rows, fewer than 20" in content  # es: why it keeps the global threshold
+    # Re-carding with the same reports draws the same bytes (no timestamps); tests/test_push.py pushes them.
+    before = {name: (repo / name).read_bytes() for name in FIGURES}
+    write_card(repo, CardOptions(repo_id="org/tiny"))
+    assert {name: (repo / name).read_bytes() for name in FIGURES} == before
+
+
+def test_multi_label_figures_have_a_panel_per_label_and_old_reports_still_render(tmp_path):
+    from hubheads.figures import render_figure
+
+    content = write_card(_tuned_tags(tmp_path, 120, seed=9)).read_text()
+    reports = json.loads((tmp_path / "tags" / "reports.json").read_text())
+    assert set(reports["curves"]["per_label"]) == set(reports["score_histograms"]["panels"]) == set(MULTI_LABELS)
+    assert _images(content) == ["threshold_curves.png", "score_distributions.png"]
+    label = MULTI_LABELS[0]
+    row = reports["per_label"][label]
+    low, high = row["intervals"]["tuned"]
+    assert f"{row['metrics']['tuned']:.3f} [{low:.3f}, {high:.3f}]" in content
+    # One panel per label: more labels, a taller figure.
+    two = {
+        **reports,
+        "score_histograms": {"bins": 40, "panels": dict(list(reports["score_histograms"]["panels"].items())[:2])},
+    }
+    assert len(render_figure("score_distributions.png", two)) < len(render_figure("score_distributions.png", reports))
+
+    # A reports.json written before tune recorded intervals, curves and folds: the card renders without them.
+    for key in ("curves", "score_histograms", "cross_validation", "bootstrap"):
+        reports.pop(key)
+    for rule in reports["rules"].values():
+        rule.pop("intervals")
+    (tmp_path / "tags" / "reports.json").write_text(json.dumps(reports))
+    for name in ("threshold_curves.png", "score_distributions.png"):
+        (tmp_path / "tags" / name).unlink()
+    content = write_card(tmp_path / "tags", force=True).read_text()
+    assert _images(content) == [] and not (tmp_path / "tags" / "threshold_curves.png").exists()
+    assert "results are optimistic" in content and " [0." not in content.split("## Dev results")[1].split("###")[0]
+
+
+def test_matplotlib_stays_out_of_the_consumers_path(tmp_path):
+    repo = _tuned_binary(tmp_path)
+    script = f"""
+import sys
+from transformers import pipeline
+from hubheads import HubheadsTextClassificationPipeline
+clf = pipeline("text-classification", model={str(repo)!r}, pipeline_class=HubheadsTextClassificationPipeline)
+clf(["a post"], lang=["it"])
+import hubheads.card, hubheads.score, hubheads.tune
+print(sorted(name for name in sys.modules if name.split(".")[0] == "matplotlib"))
+"""
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.strip().splitlines()[-1] == "[]"

@@ -16,6 +16,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tiny
 from fakehub import IGNORE_LFS_DATA_WARNING, LFS_HOST, committed_files, sha256
@@ -223,3 +224,21 @@ def test_cli_push_prints_the_commit_and_the_pinned_line(hub, repo, monkeypatch, 
     before = len(hub.sent)
     assert main(["push", str(repo), "--repo-id", "org/name", "--no-smoke"]) == 2
     assert "failed verification" in capsys.readouterr().err and len(hub.sent) == before
+
+
+def test_push_uploads_the_cards_figures(hub, repo):
+    from hubheads.card import write_card
+    from hubheads.figures import FIGURES
+    from hubheads.tune import _binary_reports
+
+    rng = np.random.default_rng(0)
+    gold = (rng.random(200) < 0.4).astype(int)
+    _, reports = _binary_reports(rng.random(200) * 0.5 + gold * 0.4, gold, ["it"] * 200, ["no", "yes"], "f1", 0.5, 20)
+    reports = {"kind": "binary", "data": {"rows": 200, "file": "dev.jsonl"}, **reports}
+    (repo / "reports.json").write_text(json.dumps(reports))
+    write_card(repo)
+    push_folder(repo, "org/name", token="hf_fake", smoke=False)
+    (commit,) = hub.commits
+    files = committed_files(commit)
+    for name in FIGURES:
+        assert base64.b64decode(files[name]["value"]["content"]) == (repo / name).read_bytes()

@@ -164,7 +164,8 @@ def test_the_recorded_curves_are_the_metric_at_each_threshold():
     rng = np.random.default_rng(9)
     scores, gold = rng.random(200), (rng.random(200) < 0.5).astype(int)
     curve = metric_curve(scores, gold, "f1")
-    assert curve["exact"] and curve["thresholds"][0] == 0.0 and len(curve["thresholds"]) == 202
+    assert curve["exact"] and curve["thresholds"][0] == 0.0 and curve["thresholds"][-1] == 1.0
+    assert len(curve["thresholds"]) == 203  # 0, each distinct score, just above the highest, and 1
     for threshold, value in zip(curve["thresholds"], curve["values"]):
         assert value == pytest.approx(metric_at(scores, gold, threshold, "f1"), abs=1e-6)
     many, many_gold = rng.random(5000), (rng.random(5000) < 0.5).astype(int)

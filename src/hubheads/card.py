@@ -11,15 +11,22 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from hubheads.architectures import ARCHITECTURES
-from hubheads.export import HANDLER_FILE, MULTI_LABEL, copy_resource, label_names, needs_remote_code, read_json
+from hubheads.export import (
+    HANDLER_FILE,
+    MULTI_LABEL,
+    copy_resource,
+    label_names,
+    needs_remote_code,
+    read_json,
+    write_atomically,
+)
 from hubheads.modeling.configuration_hubheads import NEWER_ENCODERS
 from hubheads.offline_hub import check_repo_id
 from hubheads.sources import check_trusted, code_pin, code_repos, pin_advice
@@ -102,6 +109,11 @@ def _number(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def _with_interval(value: float, bounds: Sequence[float] | None) -> str:
+    """A metric with its 95% interval, to 3 decimals: `0.911 [0.871, 0.941]`."""
+    return f"{value:.3f}" + (f" [{bounds[0]:.3f}, {bounds[1]:.3f}]" if bounds else "")
+
+
 def _ordered(rules: Mapping[str, Any]) -> list[str]:
     """Rule names from the untuned decisions to the most specific ones."""
     return [rule for rule in RULE_NAMES if rule in rules]
@@ -111,6 +123,9 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(_number(value) for value in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+REPORT_COLUMNS = ("precision", "recall", "f1-score", "support")
 
 
 def _report_table(report: Mapping[str, Any]) -> str:
@@ -123,16 +138,6 @@ def _report_table(report: Mapping[str, Any]) -> str:
         else:  # "accuracy": one number
             rows.append([f"**{name}**", "", "", values, ""])
     return _table(["", "precision", "recall", "f1-score", "support"], rows)
-
-
-REPORT_COLUMNS = ("precision", "recall", "f1-score", "support")
-REPORT_SECTIONS = (
-    "dev_results_table",
-    "dev_results_intro",
-    "per_language_table",
-    "per_label_table",
-    "classification_reports",
-)
 
 
 def _kind(config: Mapping[str, Any], reports: Mapping[str, Any]) -> str:
@@ -155,32 +160,80 @@ def _base_model(config: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _example_call(config: Mapping[str, Any]) -> str:
-    if config.get("use_bio"):
-        return 'clf(["post text"], bio=["the author\'s profile bio"], lang=["en"])'
-    if config.get("thresholds_by_lang"):
-        languages = sorted(config["thresholds_by_lang"])[:2]
-        return f"clf([{', '.join(repr('a post') for _ in languages)}], lang={languages!r})"
-    return 'clf(["a post to classify"])'
+@dataclass
+class CardContext:
+    """Everything a card section reads: the repo's config.json and reports.json, and the author's options.
 
+    Each section of the card is a function `section(context) -> str` in `SECTIONS` (an empty string leaves the
+    section out); the template places them. A new section is one function and one line of the template.
+    """
 
-def _endpoint_request(config: Mapping[str, Any]) -> str:
-    """A request body for the repo's Inference Endpoint (its handler.py), as `_example_call` calls the pipeline."""
-    if config.get("use_bio"):
-        body: dict[str, Any] = {"inputs": [{"text": "post text", "bio": "the author's profile bio", "lang": "en"}]}
-    elif config.get("thresholds_by_lang"):
-        languages = sorted(config["thresholds_by_lang"])[:2]
-        body = {"inputs": ["a post"] * len(languages), "parameters": {"lang": languages}}
-    else:
-        body = {"inputs": ["a post to classify"]}
-    return json.dumps(body, ensure_ascii=False)
+    folder: Path
+    options: CardOptions
+    config: dict[str, Any]
+    reports: dict[str, Any]
 
+    @classmethod
+    def read(cls, model_dir: str | os.PathLike, options: CardOptions | None = None) -> CardContext:
+        folder = Path(model_dir)
+        if not (folder / "config.json").is_file():
+            raise FileNotFoundError(f"MODEL_DIR {folder} has no config.json; pass an exported repo folder.")
+        return cls(folder, options or CardOptions(), read_json(folder / "config.json"), read_reports(folder))
 
-def _outputs_comment(kind: str) -> str:
-    return {
-        "multi_label": "# one list per input: every label whose score reaches its threshold",
-        "multi_task": "# the trust decision, plus every head under 'tasks'",
-    }.get(kind, "# [{'label': ..., 'score': ..., 'threshold': ...}] at the tuned threshold")
+    @property
+    def names(self) -> list[str]:
+        return label_names(self.config)
+
+    @property
+    def kind(self) -> str:
+        return _kind(self.config, self.reports)
+
+    @property
+    def remote(self) -> bool:
+        return needs_remote_code(self.config)
+
+    @property
+    def repo_id(self) -> str:
+        return self.options.repo_id or f"<org>/{self.folder.resolve().name}"
+
+    @property
+    def deployed(self) -> str | None:
+        """The rule whose decisions the repo makes, when it was tuned."""
+        return deployed_rule(self.reports) if self.reports else None
+
+    @property
+    def figures(self) -> list[str]:
+        """The figures `write_card` draws into the repo from reports.json."""
+        from hubheads.figures import figures_of
+
+        return figures_of(self.reports)
+
+    def card_data(self) -> Any:
+        """The front matter: `ModelCardData` with the dev results as `model-index` `EvalResult`s."""
+        from huggingface_hub import ModelCardData
+
+        reports, config = self.reports, self.config
+        languages = self.options.language or sorted(
+            set(reports.get("by_lang") or {})
+            | set(config.get("languages") or [])
+            | set(config.get("thresholds_by_lang") or {})
+        )
+        deployed = self.deployed
+        return ModelCardData(
+            model_name=self.repo_id.split("/")[-1],
+            base_model=self.options.base_model or _base_model(config),
+            language=languages or None,
+            license=self.options.license,
+            library_name="transformers",
+            pipeline_tag="text-classification",
+            tags=["hubheads", "text-classification", self.kind.replace("_", "-")]
+            + (["custom_code"] if self.remote else []),
+            datasets=[self.options.dataset_id] if self.options.dataset_id else None,
+            metrics=sorted({METRIC_TYPES[name][0] for name in reports["rules"][deployed]["metrics"]})
+            if deployed
+            else None,
+            eval_results=_eval_results(reports, self.options, deployed) if deployed else None,
+        )
 
 
 def _eval_results(reports: Mapping[str, Any], options: CardOptions, deployed: str) -> list[Any]:
@@ -212,20 +265,293 @@ def _eval_results(reports: Mapping[str, Any], options: CardOptions, deployed: st
     return results
 
 
-def _limitations(config: Mapping[str, Any], reports: Mapping[str, Any], kind: str, remote: bool) -> str:
-    items = []
-    if reports:
-        rows = reports["data"]["rows"]
-        items.append(
+# The sections. Each reads the context and returns markdown (or "" to leave its part of the template out).
+
+
+def _description(context: CardContext) -> str:
+    config = context.config
+    return (
+        f"A {context.kind.replace('_', '-')} text classifier ({config.get('model_type', '?')}) with labels "
+        + ", ".join(f"`{name}`" for name in context.names)
+        + ". Its repo carries the decision thresholds its author tuned"
+        + (", applied by the repo's pipeline." if context.remote else ".")
+    )
+
+
+def _example_call(config: Mapping[str, Any]) -> str:
+    if config.get("use_bio"):
+        return 'clf(["post text"], bio=["the author\'s profile bio"], lang=["en"])'
+    if config.get("thresholds_by_lang"):
+        languages = sorted(config["thresholds_by_lang"])[:2]
+        return f"clf([{', '.join(repr('a post') for _ in languages)}], lang={languages!r})"
+    return 'clf(["a post to classify"])'
+
+
+def _outputs_comment(kind: str) -> str:
+    return {
+        "multi_label": "# one list per input: every label whose score reaches its threshold",
+        "multi_task": "# the trust decision, plus every head under 'tasks'",
+    }.get(kind, "# [{'label': ..., 'score': ..., 'threshold': ...}] at the tuned threshold")
+
+
+def _usage_remote(context: CardContext) -> str:
+    options, repo_id = context.options, context.repo_id
+    pinned = f'model="{repo_id}", {"trust_remote_code=True, " if context.remote else ""}revision="{options.revision}"'
+    pin = code_pin(context.config)
+    if pin:
+        pinned += f", {pin}"
+    opt_in = options.revision != "main" and not re.fullmatch(r"[0-9a-f]{40}", options.revision)
+    lines = ["from transformers import pipeline", ""]
+    if opt_in:
+        lines += [
+            f"# {repo_id}'s main branch, as before (no remote code, the untuned decisions):",
+            f'# pipeline("text-classification", model="{repo_id}")',
+            f"# {options.revision}: the tuned decisions, opted in with revision=",
+        ]
+    lines += [
+        f'clf = pipeline("text-classification", {pinned})',
+        f"{_example_call(context.config)}  {_outputs_comment(context.kind)}",
+    ]
+    return "\n".join(lines)
+
+
+def _revision_note(context: CardContext) -> str:
+    if context.options.revision == "main":
+        return (
+            'Remote code runs on your machine: replace `revision="main"` with a commit id of this repo (`hubheads '
+            "push` prints it) so the code you run is the code you read."
+        )
+    return "`revision` pins the commit whose code you read: remote code runs on your machine."
+
+
+def _usage_pip(context: CardContext) -> str:
+    return "\n".join(
+        [
+            "from transformers import pipeline",
+            "from hubheads import HubheadsTextClassificationPipeline",
+            "",
+            f'clf = pipeline("text-classification", model="{context.repo_id}", '
+            f'pipeline_class=HubheadsTextClassificationPipeline, revision="{context.options.revision}")',
+            _example_call(context.config),
+        ]
+    )
+
+
+def _usage_load(context: CardContext) -> str:
+    if context.config.get("model_type") not in ARCHITECTURES:
+        return ""
+    load_arguments = f'"{context.repo_id}", trust_remote_code=True, revision="{context.options.revision}"'
+    return "\n".join(
+        [
+            "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
+            "",
+            "# The config class is this repo's code too, and transformers 5 reads the config before it",
+            "# picks a tokenizer: without trust_remote_code=True it asks on the terminal. (`import hubheads`",
+            "# instead loads both from the installed package, without trust_remote_code.)",
+            f"tokenizer = AutoTokenizer.from_pretrained({load_arguments})",
+            f"model = AutoModelForSequenceClassification.from_pretrained({load_arguments})",
+        ]
+    )
+
+
+def _endpoint_request(context: CardContext) -> str:
+    """A request body for the repo's Inference Endpoint (its handler.py), as `_example_call` calls the pipeline."""
+    config = context.config
+    if not (context.folder / HANDLER_FILE).is_file():
+        return ""
+    if config.get("use_bio"):
+        body: dict[str, Any] = {"inputs": [{"text": "post text", "bio": "the author's profile bio", "lang": "en"}]}
+    elif config.get("thresholds_by_lang"):
+        languages = sorted(config["thresholds_by_lang"])[:2]
+        body = {"inputs": ["a post"] * len(languages), "parameters": {"lang": languages}}
+    else:
+        body = {"inputs": ["a post to classify"]}
+    return json.dumps(body, ensure_ascii=False)
+
+
+def _decision_rule(context: CardContext) -> str:
+    if context.kind == "multi_label":
+        return (
+            "Each label is returned when its sigmoid score reaches `label_thresholds[label]`, else "
+            "`best_threshold_global`, else `default_threshold`."
+        )
+    return (
+        f"`{context.names[1]}` is returned when its probability reaches `thresholds_by_lang[lang]` for the input's "
+        'language, else `best_threshold_global`, else `default_threshold`. Pass `threshold_mode="default"` for the '
+        "untuned decisions, or `threshold=` to override."
+    )
+
+
+def _thresholds_table(context: CardContext) -> str:
+    config = context.config
+    rows = [[f"`{key}`", config[key]] for key in ("default_threshold", "best_threshold_global") if key in config]
+    rows += [[f"`thresholds_by_lang[{lang}]`", v] for lang, v in (config.get("thresholds_by_lang") or {}).items()]
+    rows += [[f"`label_thresholds[{label}]`", v] for label, v in (config.get("label_thresholds") or {}).items()]
+    return _table(["key", "value"], rows) if rows else ""
+
+
+def _dev_results_intro(context: CardContext) -> str:
+    reports = context.reports
+    if not reports:
+        return ""
+    metric = reports["metric"]
+    intro = f"On {reports['data']['rows']} dev rows (`{reports['data']['file']}`); thresholds maximise {metric}."
+    if "grid" in reports:
+        intro += (
+            f" The exact search found {reports['best_global']['threshold']:.4f} ({metric} "
+            f"{reports['best_global']['value']:.4f}); the best threshold of a 0.05 grid, "
+            f"{reports['grid']['threshold']:.2f}, reaches {reports['grid']['value']:.4f}."
+        )
+    if reports.get("bootstrap", {}).get("resamples"):
+        intro += (
+            f" In brackets: 95% bootstrap intervals ({reports['bootstrap']['resamples']} resamples of the dev rows)."
+        )
+    return intro
+
+
+def _dev_results_table(context: CardContext) -> str:
+    reports, deployed = context.reports, context.deployed
+    if not reports:
+        return ""
+    metric_names = list(next(iter(reports["rules"].values()))["metrics"])
+    rows = []
+    for rule in _ordered(reports["rules"]):
+        values = reports["rules"][rule]
+        intervals = values.get("intervals") or {}
+        shown = RULE_NAMES[rule] + (" (deployed)" if rule == deployed else "")
+        rows.append([shown] + [_with_interval(values["metrics"][name], intervals.get(name)) for name in metric_names])
+    return _table(["decision rule"] + [METRIC_TYPES[m][2] for m in metric_names], rows)
+
+
+def _figures(context: CardContext) -> str:
+    from hubheads.figures import SCORES_FIGURE, THRESHOLD_FIGURE
+
+    captions = {
+        THRESHOLD_FIGURE: (
+            f"Dev {context.reports.get('metric')} at every threshold: the dashed line is the default threshold, the "
+            "dots the thresholds the repo uses."
+        ),
+        SCORES_FIGURE: "The dev scores of each class, with the default (dashed) and tuned (solid) thresholds.",
+    }
+    return "\n\n".join(f"![{captions[name]}]({name})" for name in context.figures)
+
+
+def _per_language_table(context: CardContext) -> str:
+    reports = context.reports
+    if not reports.get("by_lang"):
+        return ""
+    metric = reports["metric"]
+    rules = _ordered(next(iter(reports["by_lang"].values()))["metrics"])
+
+    def own(row: Mapping[str, Any]) -> str:
+        reason = str(row.get("reason", "")).removeprefix("global: ")
+        return "yes" if row["tuned"] else "no (global)" + (f": {reason}" if reason else "")
+
+    return _table(
+        ["language", "rows", "positives", "threshold", "own threshold"]
+        + [f"{metric} @ {RULE_NAMES[r]}" for r in rules],
+        [
+            [lang, row["rows"], row["positives"], row["threshold"], own(row)]
+            + [_with_interval(row["metrics"][r], (row.get("intervals") or {}).get(r)) for r in rules]
+            for lang, row in reports["by_lang"].items()
+        ],
+    )
+
+
+def _per_label_table(context: CardContext) -> str:
+    reports = context.reports
+    if not reports.get("per_label"):
+        return ""
+    metric = reports["metric"]
+    rows = []
+    for label, row in reports["per_label"].items():
+        intervals = row.get("intervals") or {}
+        rows.append(
+            [label, row["support"], row["threshold"], "yes" if row["tuned"] else "no (global)"]
+            + [_with_interval(row["metrics"][rule], intervals.get(rule)) for rule in ("default", "tuned")]
+        )
+    return _table(
+        ["label", "positives", "threshold", "own threshold", f"{metric} @ default", f"{metric} @ tuned"], rows
+    )
+
+
+def _classification_reports(context: CardContext) -> str:
+    reports, deployed = context.reports, context.deployed
+    if not reports:
+        return ""
+    blocks = [
+        f"### {RULE_NAMES[rule].capitalize()}{' (deployed)' if rule == deployed else ''}\n\n"
+        + _report_table(reports["rules"][rule]["classification_report"])
+        for rule in _ordered(reports["rules"])
+        if rule in (deployed, "default")
+    ]
+    for task, head in (reports.get("tasks") or {}).items():
+        intervals = head.get("intervals") or {}
+        summary = ", ".join(
+            f"{METRIC_TYPES[name][2].lower()} {_with_interval(value, intervals.get(name))}"
+            for name, value in head["metrics"].items()
+        )
+        blocks.append(f"### The `{task}` head\n\n{summary}\n\n" + _report_table(head["classification_report"]))
+    return "\n\n".join(blocks)
+
+
+def _hyperparameters(context: CardContext) -> str:
+    values = context.options.hyperparameters
+    if not values:
+        return "Not given (pass `hubheads card --hyperparams FILE`)."
+    return _table(["hyperparameter", "value"], [[f"`{k}`", f"`{v}`"] for k, v in values.items()])
+
+
+def _configuration_table(context: CardContext) -> str:
+    config = context.config
+    backbone = config.get("backbone_config") or {}
+    rows: list[list[Any]] = [
+        ["architecture", ", ".join(config.get("architectures") or [config.get("model_type", "?")])],
+        ["model type", config.get("model_type", "?")],
+        ["kind", context.kind.replace("_", "-")],
+        ["labels", ", ".join(f"`{name}`" for name in context.names)],
+    ]
+    if backbone:
+        rows.append(["encoder", backbone.get("model_type", "?")])
+    if config.get("type_label_names"):
+        rows.append(["type labels", ", ".join(f"`{name}`" for name in config["type_label_names"])])
+    for key in ("use_bio", "gated_bio", "use_lang_token", "languages", "text_normalize", "max_seq_length", "pooling"):
+        if key in config:
+            rows.append([key, config[key]])
+    return _table(["", ""], rows)
+
+
+def _tuned_in_sample(reports: Mapping[str, Any]) -> str:
+    """What the limitations say of results measured on the rows the thresholds were chosen on."""
+    rows = reports["data"]["rows"]
+    estimate = (reports.get("cross_validation") or {}).get("metrics") or {}
+    metric = reports["metric"] if reports["metric"] in estimate else "macro_f1"
+    if metric not in estimate:
+        return (
             f"The thresholds were chosen on the same {rows}-row dev set the results above are measured on, so those "
             "results are optimistic; expect somewhat lower scores on new data."
         )
+    values, folds = estimate[metric], reports["cross_validation"]["folds"]
+    return (
+        f"The thresholds were tuned on the same {rows}-row dev set the results above are measured on: in-sample "
+        f"{metric} {values['in_sample']:.3f}; cross-validated "
+        f"{_with_interval(values['estimate'], values['interval'])} "
+        f"(thresholds chosen on {folds - 1} of {folds} folds, scored on the held-out one). Expect about the "
+        "cross-validated figure on new data like the dev set."
+    )
+
+
+def _limitations(context: CardContext) -> str:
+    config, reports = context.config, context.reports
+    items = []
+    if reports:
+        items.append(_tuned_in_sample(reports))
         by_lang = reports.get("by_lang") or {}
         untuned = sorted(lang for lang, row in by_lang.items() if not row["tuned"])
         if untuned:
             items.append(
-                f"Languages with fewer than {reports['min_lang_examples']} dev rows of both classes "
-                f"({', '.join(untuned)}), and languages not in the dev set, use the global threshold."
+                f"Languages without their own threshold ({', '.join(untuned)}; the per-language table says why), "
+                "and languages not in the dev set, use the global threshold."
             )
         per_label = reports.get("per_label") or {}
         fallback = sorted(label for label, row in per_label.items() if not row["tuned"])
@@ -241,7 +567,7 @@ def _limitations(config: Mapping[str, Any], reports: Mapping[str, Any], kind: st
         items.append(f"Inputs longer than {length} tokens are truncated.")
     if config.get("use_bio"):
         items.append("Posts without an author bio take the model's no-bio path; decisions that need the bio degrade.")
-    if remote:
+    if context.remote:
         items.append(
             "The stock pipeline call runs this repo's Python files (`trust_remote_code=True`); read them and pin "
             "`revision`, or install hubheads to run the packaged copy instead."
@@ -260,22 +586,26 @@ def _limitations(config: Mapping[str, Any], reports: Mapping[str, Any], kind: st
     return "\n".join(f"- {item}" for item in items)
 
 
-def _configuration_rows(config: Mapping[str, Any], kind: str, names: Sequence[str]) -> list[list[Any]]:
-    backbone = config.get("backbone_config") or {}
-    rows: list[list[Any]] = [
-        ["architecture", ", ".join(config.get("architectures") or [config.get("model_type", "?")])],
-        ["model type", config.get("model_type", "?")],
-        ["kind", kind.replace("_", "-")],
-        ["labels", ", ".join(f"`{name}`" for name in names)],
-    ]
-    if backbone:
-        rows.append(["encoder", backbone.get("model_type", "?")])
-    if config.get("type_label_names"):
-        rows.append(["type labels", ", ".join(f"`{name}`" for name in config["type_label_names"])])
-    for key in ("use_bio", "gated_bio", "use_lang_token", "languages", "text_normalize", "max_seq_length", "pooling"):
-        if key in config:
-            rows.append([key, config[key]])
-    return rows
+#: The card's sections, by the name the template gives them.
+SECTIONS: dict[str, Callable[[CardContext], str]] = {
+    "description": _description,
+    "usage_remote": _usage_remote,
+    "revision_note": _revision_note,
+    "usage_pip": _usage_pip,
+    "usage_load": _usage_load,
+    "endpoint_request": _endpoint_request,
+    "decision_rule": _decision_rule,
+    "thresholds_table": _thresholds_table,
+    "dev_results_intro": _dev_results_intro,
+    "dev_results_table": _dev_results_table,
+    "figures": _figures,
+    "per_language_table": _per_language_table,
+    "per_label_table": _per_label_table,
+    "classification_reports": _classification_reports,
+    "hyperparameters": _hyperparameters,
+    "configuration_table": _configuration_table,
+    "limitations": _limitations,
+}
 
 
 def _required_keys(reports: Mapping[str, Any]) -> list[tuple[str, ...]]:
@@ -331,197 +661,23 @@ def read_reports(folder: Path) -> dict[str, Any]:
 
 
 def render_card(model_dir: str | os.PathLike, options: CardOptions | None = None) -> Any:
-    """The `ModelCard` of the repo in `model_dir`, from its config.json and (if tuned) reports.json."""
-    from huggingface_hub import ModelCard, ModelCardData
+    """The `ModelCard` of the repo in `model_dir`, from its config.json and (if tuned) reports.json.
+
+    The card shows the figures of `hubheads.figures` that reports.json holds the data for; `write_card` draws them.
+    """
+    from huggingface_hub import ModelCard
 
     from hubheads import __version__
 
-    folder = Path(model_dir)
-    options = options or CardOptions()
-    if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"MODEL_DIR {folder} has no config.json; pass an exported repo folder.")
-    config = read_json(folder / "config.json")
-    reports = read_reports(folder)
-    names = label_names(config)
-    kind = _kind(config, reports)
-    thresholds = {key: config[key] for key in ("default_threshold", "best_threshold_global") if key in config}
-    remote = needs_remote_code(config)
-    repo_id = options.repo_id or f"<org>/{folder.resolve().name}"
-    title = repo_id.split("/")[-1]
-
-    languages = options.language or sorted(
-        set(reports.get("by_lang") or {})
-        | set(config.get("languages") or [])
-        | set(config.get("thresholds_by_lang") or {})
-    )
-    deployed = deployed_rule(reports) if reports else None
-    card_data = ModelCardData(
-        model_name=title,
-        base_model=options.base_model or _base_model(config),
-        language=languages or None,
-        license=options.license,
-        library_name="transformers",
-        pipeline_tag="text-classification",
-        tags=["hubheads", "text-classification", kind.replace("_", "-")] + (["custom_code"] if remote else []),
-        datasets=[options.dataset_id] if options.dataset_id else None,
-        metrics=sorted({METRIC_TYPES[name][0] for name in reports["rules"][deployed]["metrics"]}) if reports else None,
-        eval_results=_eval_results(reports, options, deployed) if deployed else None,
-    )
-
-    remote_arguments = "trust_remote_code=True" if remote else ""
-    pinned = f'model="{repo_id}", {remote_arguments + ", " if remote else ""}revision="{options.revision}"'
-    pin = code_pin(config)
-    if pin:
-        pinned += f", {pin}"
-    example = _example_call(config)
-    opt_in = options.revision != "main" and not re.fullmatch(r"[0-9a-f]{40}", options.revision)
-    usage_remote = "\n".join(
-        ["from transformers import pipeline", ""]
-        + (
-            [
-                f"# {repo_id}'s main branch, as before (no remote code, the untuned decisions):",
-                f'# pipeline("text-classification", model="{repo_id}")',
-                f"# {options.revision}: the tuned decisions, opted in with revision=",
-            ]
-            if opt_in
-            else []
-        )
-        + [
-            f'clf = pipeline("text-classification", {pinned})',
-            f"{example}  {_outputs_comment(kind)}",
-        ]
-    )
-    usage_pip = "\n".join(
-        [
-            "from transformers import pipeline",
-            "from hubheads import HubheadsTextClassificationPipeline",
-            "",
-            f'clf = pipeline("text-classification", model="{repo_id}", '
-            f'pipeline_class=HubheadsTextClassificationPipeline, revision="{options.revision}")',
-            example,
-        ]
-    )
-    usage_load = ""
-    if config.get("model_type") in ARCHITECTURES:
-        load_arguments = f'"{repo_id}", trust_remote_code=True, revision="{options.revision}"'
-        usage_load = "\n".join(
-            [
-                "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
-                "",
-                "# The config class is this repo's code too, and transformers 5 reads the config before it",
-                "# picks a tokenizer: without trust_remote_code=True it asks on the terminal. (`import hubheads`",
-                "# instead loads both from the installed package, without trust_remote_code.)",
-                f"tokenizer = AutoTokenizer.from_pretrained({load_arguments})",
-                f"model = AutoModelForSequenceClassification.from_pretrained({load_arguments})",
-            ]
-        )
-    if options.revision == "main":
-        revision_note = (
-            'Remote code runs on your machine: replace `revision="main"` with a commit id of this repo (`hubheads '
-            "push` prints it) so the code you run is the code you read."
-        )
-    else:
-        revision_note = "`revision` pins the commit whose code you read: remote code runs on your machine."
-
-    threshold_rows = [[f"`{key}`", value] for key, value in thresholds.items()]
-    threshold_rows += [
-        [f"`thresholds_by_lang[{lang}]`", v] for lang, v in (config.get("thresholds_by_lang") or {}).items()
-    ]
-    threshold_rows += [
-        [f"`label_thresholds[{label}]`", v] for label, v in (config.get("label_thresholds") or {}).items()
-    ]
-    decision_rule = {
-        "multi_label": "Each label is returned when its sigmoid score reaches `label_thresholds[label]`, else "
-        "`best_threshold_global`, else `default_threshold`.",
-    }.get(
-        kind,
-        f"`{names[1]}` is returned when its probability reaches `thresholds_by_lang[lang]` for the input's language, "
-        'else `best_threshold_global`, else `default_threshold`. Pass `threshold_mode="default"` for the untuned '
-        "decisions, or `threshold=` to override.",
-    )
-
-    sections: dict[str, str] = {}
-    if reports:
-        metric = reports["metric"]
-        metric_names = list(next(iter(reports["rules"].values()))["metrics"])
-        rule_rows = []
-        for rule in _ordered(reports["rules"]):
-            values = reports["rules"][rule]
-            shown = RULE_NAMES[rule] + (" (deployed)" if rule == deployed else "")
-            rule_rows.append([shown] + [values["metrics"][name] for name in metric_names])
-        sections["dev_results_table"] = _table(
-            ["decision rule"] + [METRIC_TYPES[m][2] for m in metric_names], rule_rows
-        )
-        intro = f"On {reports['data']['rows']} dev rows (`{reports['data']['file']}`); thresholds maximise {metric}."
-        if "grid" in reports:
-            intro += (
-                f" The exact search found {reports['best_global']['threshold']:.4f} ({metric} "
-                f"{reports['best_global']['value']:.4f}); the best threshold of a 0.05 grid, "
-                f"{reports['grid']['threshold']:.2f}, reaches {reports['grid']['value']:.4f}."
-            )
-        sections["dev_results_intro"] = intro
-        if reports.get("by_lang"):
-            rules = _ordered(next(iter(reports["by_lang"].values()))["metrics"])
-            sections["per_language_table"] = _table(
-                ["language", "rows", "positives", "threshold", "own threshold"]
-                + [f"{metric} @ {RULE_NAMES[r]}" for r in rules],
-                [
-                    [lang, row["rows"], row["positives"], row["threshold"], "yes" if row["tuned"] else "no (global)"]
-                    + [row["metrics"][r] for r in rules]
-                    for lang, row in reports["by_lang"].items()
-                ],
-            )
-        if reports.get("per_label"):
-            sections["per_label_table"] = _table(
-                ["label", "positives", "threshold", "own threshold", f"{metric} @ default", f"{metric} @ tuned"],
-                [
-                    [label, row["support"], row["threshold"], "yes" if row["tuned"] else "no (global)"]
-                    + [row["metrics"]["default"], row["metrics"]["tuned"]]
-                    for label, row in reports["per_label"].items()
-                ],
-            )
-        blocks = [
-            f"### {RULE_NAMES[rule].capitalize()}{' (deployed)' if rule == deployed else ''}\n\n"
-            + _report_table(reports["rules"][rule]["classification_report"])
-            for rule in _ordered(reports["rules"])
-            if rule in (deployed, "default")
-        ]
-        blocks += [
-            f"### The `{task}` head\n\n" + _report_table(head["classification_report"])
-            for task, head in (reports.get("tasks") or {}).items()
-        ]
-        sections["classification_reports"] = "\n\n".join(blocks)
-
-    hyperparameters = (
-        _table(["hyperparameter", "value"], [[f"`{k}`", f"`{v}`"] for k, v in options.hyperparameters.items()])
-        if options.hyperparameters
-        else "Not given (pass `hubheads card --hyperparams FILE`)."
-    )
-    description = (
-        f"A {kind.replace('_', '-')} text classifier ({config.get('model_type', '?')}) with labels "
-        + ", ".join(f"`{name}`" for name in names)
-        + ". Its repo carries the decision thresholds its author tuned"
-        + (", applied by the repo's pipeline." if remote else ".")
-    )
+    context = CardContext.read(model_dir, options)
     template = resources.files("hubheads.hub_templates").joinpath(TEMPLATE).read_text(encoding="utf-8")
     return ModelCard.from_template(
-        card_data,
+        context.card_data(),
         template_str=template,
-        title=title,
-        description=description,
-        usage_remote=usage_remote,
-        usage_pip=usage_pip,
-        usage_load=usage_load,
-        endpoint_request=_endpoint_request(config) if (folder / HANDLER_FILE).is_file() else "",
-        revision_note=revision_note,
-        decision_rule=decision_rule,
-        thresholds_table=_table(["key", "value"], threshold_rows) if threshold_rows else "",
-        hyperparameters=hyperparameters,
-        configuration_table=_table(["", ""], _configuration_rows(config, kind, names)),
-        limitations=_limitations(config, reports, kind, remote),
+        title=context.repo_id.split("/")[-1],
         hubheads_version=__version__,
-        has_reports=bool(reports),
-        **{**dict.fromkeys(REPORT_SECTIONS, ""), **sections},
+        has_reports=bool(context.reports),
+        **{name: section(context) for name, section in SECTIONS.items()},
     )
 
 
@@ -588,8 +744,10 @@ def write_card(
 
     An existing README.md (the author's own, or an earlier card) keeps its text: only the hubheads section (between
     `SECTION_START` and `SECTION_END`, appended when missing) is rewritten and the front matter merged (the author's
-    keys kept, `tags` and `model-index` merged). `force=True` replaces it wholesale with a fresh card. A repo whose
-    `auto_map` runs another repo's code needs `trust_remote_code=True`, since the card tells consumers to run it.
+    keys kept, `tags` and `model-index` merged). `force=True` replaces it wholesale with a fresh card. The figures
+    the card shows (`hubheads.figures`: threshold curves, score distributions) are drawn into `model_dir` first.
+    A repo whose `auto_map` runs another repo's code needs `trust_remote_code=True`, since the card tells consumers
+    to run it.
     """
     path = Path(model_dir) / CARD_FILE
     if (Path(model_dir) / "config.json").is_file():
@@ -599,18 +757,13 @@ def write_card(
             # A repo exported before hubheads wrote the Inference Endpoints handler: the card documents it, so add it.
             copy_resource("hubheads.modeling", HANDLER_FILE, path.parent / HANDLER_FILE)
     card = render_card(model_dir, options)
+    from hubheads.figures import draw_figures
+
+    draw_figures(read_reports(Path(model_dir)), model_dir)  # before the card that shows them
     text = str(card)
     if path.exists() and not force:
         text = merge_into_readme(path.read_text(encoding="utf-8"), card)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".README.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, text)
     return path
 
 

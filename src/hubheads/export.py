@@ -113,6 +113,21 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
         handle.write("\n")
 
 
+def write_atomically(path: Path, content: bytes | str) -> None:
+    """Write `content` (text as UTF-8) to `path` through a temporary file beside it and `os.replace`, so `path` is
+    never left half-written."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def _merged_thresholds(
     config: Mapping[str, Any], postprocessing: Mapping[str, Any], overrides: Mapping[str, Any], id2label: list[str]
 ) -> DecisionThresholds:

@@ -44,8 +44,9 @@ def check_hub_for_push() -> None:
 
 
 #: The files `push_folder` uploads: the kinds of file an export writes (config and tokenizer JSON, safetensors
-#: weights, the modeling and pipeline files, the card, vocabularies, sentencepiece models, .gitattributes).
-UPLOAD_PATTERNS = ["*.json", "*.safetensors", "*.py", "*.md", "*.txt", "*.model", ".gitattributes"]
+#: weights, the modeling and pipeline files, the card and its figures, vocabularies, sentencepiece models,
+#: .gitattributes).
+UPLOAD_PATTERNS = ["*.json", "*.safetensors", "*.py", "*.md", "*.png", "*.txt", "*.model", ".gitattributes"]
 #: Never uploaded, even when a pattern above matches: anything in a subfolder (an export is flat; a subfolder is a
 #: trainer checkpoint, a cache or a run directory).
 UPLOAD_IGNORE_PATTERNS = ["*/*"]
@@ -196,7 +197,7 @@ def push_folder(
     given, and one `upload_folder` call commits the folder.
 
     Only the kinds of file an export writes are uploaded (`UPLOAD_PATTERNS`: `*.json`, `*.safetensors`, `*.py`,
-    `*.md`, `*.txt`, `*.model`, `.gitattributes`), and only from the top level of the folder, so logs, pickles,
+    `*.md`, `*.png`, `*.txt`, `*.model`, `.gitattributes`), and only from the top level of the folder, so logs, pickles,
     trainer checkpoints (`checkpoint-500/`) and caches lying next to the export never reach the Hub; nor does a
     symlink whose target lies outside the folder, even with `force=True` (its content is not the repo's). The folder is
     uploaded in place rather than copied into a temporary folder first: `export_model` already wrote it as a unit

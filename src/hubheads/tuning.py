@@ -54,12 +54,14 @@ def metric_at_cuts(scores: np.ndarray, labels: np.ndarray, metric: str) -> tuple
 def metric_curve(scores: ArrayLike, labels: ArrayLike, metric: str = "macro_f1", max_points: int = 500) -> dict:
     """`metric` as a function of the threshold, for a figure: `{"thresholds": [...], "values": [...], "exact": bool}`.
 
-    The thresholds are the exact cut points, ascending from 0 (predict 1 everywhere) and clipped to 1; `values[i]`
+    The thresholds are the exact cut points, ascending from 0 (predict 1 everywhere) to 1; `values[i]`
     holds for every threshold in `(thresholds[i - 1], thresholds[i]]` (a step plot with `drawstyle="steps-pre"`).
     Above `max_points` cut points the curve keeps evenly spaced ones and the best one (`"exact": False`).
     """
     cuts, values = metric_at_cuts(np.asarray(scores, dtype=float), np.asarray(labels, dtype=int), metric)
     cuts, values = np.r_[0.0, np.minimum(cuts[::-1], 1.0)], np.r_[values[-1], values[::-1]]
+    if cuts[-1] < 1.0:  # above every score: predict 0 everywhere, up to 1
+        cuts, values = np.r_[cuts, 1.0], np.r_[values, values[-1]]
     exact = len(cuts) <= max_points
     if not exact:
         kept = np.unique(np.r_[np.linspace(0, len(cuts) - 1, max_points).round().astype(int), np.argmax(values)])
