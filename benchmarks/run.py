@@ -130,6 +130,43 @@ def tuning_speed(rows: int = 1_000_000) -> list[tuple[str, float, str]]:
     return [("tune 1M (probability, label, lang) rows, seconds (target < 3)", time.perf_counter() - start, "")]
 
 
+def estimate_speed(rows: int = 1_000_000) -> list[tuple[str, float, str]]:
+    """`tune`'s reports on 1M scored rows with and without the intervals and the cross-validation, and the pattern
+    bootstrap against resampling the rows themselves (as scipy.stats.bootstrap or sklearn.utils.resample do)."""
+    import numpy as np
+
+    from hubheads.tune import Estimates, _binary_reports
+    from hubheads.tuning import decision_metrics
+    from hubheads.uncertainty import Bootstrap, binary_metrics
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random(rows) < 0.3).astype(int)
+    scores = np.clip(rng.normal(0.35 + 0.3 * labels, 0.2), 0, 1)
+    langs = rng.choice(["it", "en", "es"], size=rows).tolist()
+
+    def reports(estimates: Estimates) -> float:
+        start = time.perf_counter()
+        _binary_reports(scores, labels, langs, ["no", "yes"], "macro_f1", 0.5, 20, estimates)
+        return time.perf_counter() - start
+
+    plain, full = reports(Estimates(bootstrap=0, folds=0)), reports(Estimates())
+    predicted = scores >= 0.5
+    start = time.perf_counter()
+    boot = Bootstrap(np.stack([labels, predicted], axis=1), 1000)
+    binary_metrics(boot, 0, 1, ["macro_f1"])
+    patterns = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(20):  # 20 resamples of the rows, scaled to 1000
+        drawn = rng.integers(0, rows, rows)
+        decision_metrics(predicted[drawn], labels[drawn])
+    row_resampling = (time.perf_counter() - start) * 1000 / 20
+    return [
+        ("tune's reports on 1M rows, 1000-resample intervals + 5-fold CV, seconds", full, ""),
+        ("  the same without intervals and CV, seconds", plain, ""),
+        ("bootstrap of 1M rows x 1000: resampling rows / counting patterns (x faster)", row_resampling / patterns, ""),
+    ]
+
+
 def streaming_memory(backbone: str, count: int) -> list[tuple[str, float, str]]:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -301,7 +338,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         nargs="*",
-        choices=["pipeline", "multi-task", "bio", "tune", "memory", "score", "ray"],
+        choices=["pipeline", "multi-task", "bio", "tune", "estimates", "memory", "score", "ray"],
         help="run only these sections",
     )
     args = parser.parse_args()
@@ -317,6 +354,7 @@ def main() -> None:
         "multi-task": lambda: multi_task_vs_two_models(backbone, args.repeats),
         "bio": lambda: bio_deduplication(backbone, args.repeats),
         "tune": tuning_speed,
+        "estimates": estimate_speed,
         "memory": lambda: streaming_memory(backbone, args.stream),
         "score": lambda: score_throughput(backbone, args.rows),
         "ray": lambda: ray_scaling(backbone, args.ray_rows),

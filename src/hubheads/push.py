@@ -197,12 +197,12 @@ def push_folder(
     given, and one `upload_folder` call commits the folder.
 
     Only the kinds of file an export writes are uploaded (`UPLOAD_PATTERNS`: `*.json`, `*.safetensors`, `*.py`,
-    `*.md`, `*.png`, `*.txt`, `*.model`, `.gitattributes`), and only from the top level of the folder, so logs, pickles,
-    trainer checkpoints (`checkpoint-500/`) and caches lying next to the export never reach the Hub; nor does a
-    symlink whose target lies outside the folder, even with `force=True` (its content is not the repo's). The folder is
-    uploaded in place rather than copied into a temporary folder first: `export_model` already wrote it as a unit
-    (atomically), so a copy would only double the disk space of the weights, and the patterns give the same guarantee
-    about what is sent. Files left out are logged.
+    `*.md`, `*.png`, `*.txt`, `*.model`, `.gitattributes`), and only from the top level of the folder, so logs,
+    pickles, trainer checkpoints (`checkpoint-500/`) and caches lying next to the export never reach the Hub; nor
+    does a symlink whose target lies outside the folder, even with `force=True` (its content is not the repo's). The
+    folder is uploaded in place rather than copied into a temporary folder first: `export_model` already wrote it as
+    a unit (atomically), so a copy would only double the disk space of the weights, and the patterns give the same
+    guarantee about what is sent. Files left out are logged.
 
     With `hf_xet` installed, huggingface_hub 2.x splits an upload of more than 256 files or 100 MB of non-LFS content
     into several commits; an export is far below both, so the push is one commit.

@@ -264,25 +264,27 @@ class _BinaryChoice:
     by_lang: dict[str, float]
     kept: bool
 
-    def cuts(self, langs: Sequence[str | None]) -> np.ndarray:
-        """The threshold each row is decided at."""
-        by_lang = self.by_lang if self.kept else {}
-        return np.array([by_lang.get(lang or "", self.global_threshold) for lang in langs], dtype=float)
+    def cuts(self, langs: np.ndarray, candidate: bool = False) -> np.ndarray:
+        """The threshold each row (by language code, `""` for none) is decided at; with `candidate=True`, as if the
+        per-language thresholds were kept."""
+        cuts = np.full(len(langs), self.global_threshold)
+        for lang, threshold in self.by_lang.items() if self.kept or candidate else ():
+            cuts[langs == lang] = threshold
+        return cuts
 
 
 def _choose_binary(
-    scores: np.ndarray, gold: np.ndarray, langs: Sequence[str | None], metric: str, min_lang_examples: int
+    scores: np.ndarray, gold: np.ndarray, langs: np.ndarray, metric: str, min_lang_examples: int
 ) -> _BinaryChoice:
-    """The best global threshold, and the best per-language ones, kept only if the whole dev set gains too (each
-    language optimised on its own can lower the pooled score)."""
+    """The best global threshold, and the best per-language ones (`langs`: codes, `""` for none), kept only if the
+    whole dev set gains too (each language optimised on its own can lower the pooled score)."""
     global_threshold, global_value = best_threshold(scores, gold, metric)
-    tagged = [i for i, lang in enumerate(langs) if lang is not None]
-    by_lang = thresholds_by_lang(
-        scores[tagged].tolist(), gold[tagged].tolist(), [str(langs[i]) for i in tagged], metric, min_lang_examples
-    )
-    choice = _BinaryChoice(global_threshold, global_value, by_lang, kept=bool(by_lang))
+    tagged = langs != ""
+    by_lang = thresholds_by_lang(scores[tagged], gold[tagged], langs[tagged], metric, min_lang_examples)
+    choice = _BinaryChoice(global_threshold, global_value, by_lang, kept=False)
     if by_lang:
-        choice.kept = decision_metrics(scores >= choice.cuts(langs), gold)[metric] >= global_value - 1e-12
+        pooled = decision_metrics(scores >= choice.cuts(langs, candidate=True), gold)[metric]
+        choice.kept = pooled >= global_value - 1e-12
     return choice
 
 
@@ -302,7 +304,7 @@ def _lang_reason(rows: int, positives: int, lang: str, choice: _BinaryChoice, na
 
 
 def _cross_validated(
-    decide: Any, n: int, strata: Sequence[str], labels: Sequence[str], estimates: Estimates
+    decide: Any, n: int, strata: Sequence[str] | np.ndarray, labels: Sequence[str], estimates: Estimates
 ) -> tuple[np.ndarray | None, dict[str, Any]]:
     """Out-of-fold decisions: `decide(train, held_out)` chooses thresholds on the rows `train` and returns the
     decisions of the rows `held_out`. Returns them (`None` when skipped) and what was done."""
@@ -343,11 +345,12 @@ def _binary_reports(
     for name, count in ((names[0], int((gold == 0).sum())), (names[1], int(gold.sum()))):
         if count == 0:
             raise ValueError(f"The dev set has no row of class {name!r}; tuning needs both classes.")
-    choice = _choose_binary(scores, gold, langs, metric, min_lang_examples)
+    lang_array = np.array([lang or "" for lang in langs], dtype=str)
+    choice = _choose_binary(scores, gold, lang_array, metric, min_lang_examples)
     grid_threshold, grid_value = best_grid_threshold(scores, gold, metric, GRID_STEP)
     cuts = {"default": np.full(len(scores), default), "best_global": np.full(len(scores), choice.global_threshold)}
     if choice.by_lang:
-        cuts["best_by_lang"] = np.array([choice.by_lang.get(lang or "", choice.global_threshold) for lang in langs])
+        cuts["best_by_lang"] = choice.cuts(lang_array, candidate=True)
     # One bootstrap over the rows' (gold, decision of each rule) patterns gives every rule's intervals.
     patterns = np.stack([gold] + [scores >= cut for cut in cuts.values()], axis=1).astype(np.int8)
     boot = Bootstrap(patterns, estimates.bootstrap, estimates.seed)
@@ -378,7 +381,6 @@ def _binary_reports(
     deployed = "best_by_lang" if choice.kept else "best_global"
     table: dict[str, dict[str, Any]] = {}
     curves: dict[str, Any] = {}
-    lang_array = np.array([lang or "" for lang in langs], dtype=object)
     for index, lang in enumerate(sorted({lang for lang in langs if lang is not None})):
         rows = np.flatnonzero(lang_array == lang)
         lang_boot = Bootstrap(patterns[rows], estimates.bootstrap, [estimates.seed, index + 1])
@@ -400,10 +402,10 @@ def _binary_reports(
         curves[lang] = metric_curve(scores[rows], gold[rows], metric)
 
     def decide(train: np.ndarray, held_out: np.ndarray) -> np.ndarray:
-        fold = _choose_binary(scores[train], gold[train], [langs[i] for i in train], metric, min_lang_examples)
-        return scores[held_out] >= fold.cuts([langs[i] for i in held_out])
+        fold = _choose_binary(scores[train], gold[train], lang_array[train], metric, min_lang_examples)
+        return scores[held_out] >= fold.cuts(lang_array[held_out])
 
-    strata = [f"{lang}|{label}" for lang, label in zip(langs, gold)]
+    strata = np.char.add(np.char.add(lang_array, "|"), gold.astype(str))
     decisions, cross_validation = _cross_validated(decide, len(gold), strata, gold.astype(str).tolist(), estimates)
     if decisions is not None:
         cv_boot = Bootstrap(np.stack([gold, decisions], axis=1).astype(np.int8), estimates.bootstrap, estimates.seed)

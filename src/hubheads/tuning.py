@@ -91,8 +91,8 @@ def best_threshold(scores: Iterable[float], labels: Iterable[int], metric: str =
     returned threshold is 0.5 when an optimal interval contains it, otherwise the middle of the optimal interval
     nearest to 0.5 (the lower one on a tie): the least surprising choice, with a margin on both sides.
     """
-    scores_array = np.asarray(list(scores), dtype=float)
-    labels_array = np.asarray(list(labels), dtype=int)
+    scores_array = np.asarray(scores if isinstance(scores, np.ndarray) else list(scores), dtype=float)
+    labels_array = np.asarray(labels if isinstance(labels, np.ndarray) else list(labels), dtype=int)
     if scores_array.shape != labels_array.shape or scores_array.size == 0:
         raise ValueError("scores and labels must be non-empty and of the same length")
     if not set(np.unique(labels_array)) <= {0, 1}:
@@ -133,18 +133,20 @@ def best_grid_threshold(
 
 
 def thresholds_by_lang(
-    scores: Sequence[float],
-    labels: Sequence[int],
-    langs: Sequence[str],
+    scores: ArrayLike,
+    labels: ArrayLike,
+    langs: Sequence[str] | np.ndarray,
     metric: str = "macro_f1",
     min_examples: int = MIN_LANG_EXAMPLES,
 ) -> dict[str, float]:
     """The best threshold per language, for languages with at least `min_examples` rows of both classes mixed in;
     smaller groups are left out, so they fall back to the global threshold."""
+    scores_array, labels_array = np.asarray(scores, dtype=float), np.asarray(labels, dtype=int)
+    langs_array = np.asarray(langs, dtype=str)
     result = {}
-    for lang in sorted(set(langs)):
-        rows = [i for i, row_lang in enumerate(langs) if row_lang == lang]
-        group_labels = [labels[i] for i in rows]
-        if len(rows) >= min_examples and 0 < sum(group_labels) < len(rows):
-            result[lang] = best_threshold([scores[i] for i in rows], group_labels, metric)[0]
+    for lang in np.unique(langs_array).tolist():
+        rows = langs_array == lang
+        positives, count = int(labels_array[rows].sum()), int(rows.sum())
+        if count >= min_examples and 0 < positives < count:
+            result[lang] = best_threshold(scores_array[rows], labels_array[rows], metric)[0]
     return result

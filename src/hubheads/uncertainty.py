@@ -45,11 +45,11 @@ class Bootstrap:
     """
 
     def __init__(self, patterns: np.ndarray, resamples: int, seed: int | Sequence[int] = SEED):
-        patterns = np.asarray(patterns)
+        patterns = np.asarray(patterns, dtype=np.int64)
         patterns = patterns.reshape(len(patterns), -1)
         if len(patterns) == 0:
             raise ValueError("Bootstrap needs at least one row.")
-        self.patterns, observed = np.unique(patterns, axis=0, return_counts=True)
+        self.patterns, observed = _distinct_rows(patterns)
         self.rows = len(patterns)
         self.observed = observed.astype(float)
         rng = np.random.default_rng(seed)
@@ -66,6 +66,18 @@ class Bootstrap:
     def observed_total(self, values: np.ndarray) -> np.ndarray:
         """The sum over the original rows of `values`, shaped like one resample of `total`."""
         return self.observed[None, :] @ np.asarray(values, dtype=float)
+
+
+def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of an integer matrix and how often each occurs. Each row is read as one number in mixed
+    radix when that fits in 63 bits (a 1-D `np.unique`, much faster than `np.unique(axis=0)` on a million rows)."""
+    low = rows.min(axis=0)
+    radix = rows.max(axis=0) - low + 1
+    if float(np.prod(radix.astype(float))) >= 2.0**62:
+        return np.unique(rows, axis=0, return_counts=True)
+    weights = np.cumprod(np.r_[1, radix[:-1]]).astype(np.int64)
+    _, first, counts = np.unique((rows - low) @ weights, return_index=True, return_counts=True)
+    return rows[first], counts
 
 
 def interval(samples: np.ndarray, confidence: float = CONFIDENCE) -> list[float] | None:
@@ -122,7 +134,9 @@ def multi_class_metrics(boot: Bootstrap, classes: int, observed: bool = False):
     return {"accuracy": correct / boot.rows, "macro_f1": _f1(tp, fp, fn).mean(axis=-1)}
 
 
-def stratified_folds(strata: Sequence[str], labels: Sequence[str], folds: int, seed: int = SEED) -> list[np.ndarray]:
+def stratified_folds(
+    strata: Sequence[str] | np.ndarray, labels: Sequence[str] | np.ndarray, folds: int, seed: int = SEED
+) -> list[np.ndarray]:
     """The held-out row indices of each of `folds` folds, stratified by `strata` (e.g. language and label); a
     stratum with fewer rows than folds is stratified by its `labels` value alone.
 
