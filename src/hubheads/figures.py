@@ -100,26 +100,40 @@ def _scores_figure(reports: Mapping[str, Any]) -> Any:
     histograms = reports["score_histograms"]
     panels = list(histograms["panels"].items())[:MAX_PANELS]
     edges = np.linspace(0, 1, histograms["bins"] + 1)
-    columns = min(len(panels), 4)
+    columns = 1 if len(panels) == 1 else 2 if len(panels) <= 4 else 3
     rows = -(-len(panels) // columns)
-    figure = Figure(
-        figsize=(7 if columns > 1 else 6, 2.4 * rows + 0.6), dpi=100, facecolor="white", layout="constrained"
-    )
+    size = (6, 3) if len(panels) == 1 else (7, 2.2 * rows + 0.7)
+    figure = Figure(figsize=size, dpi=100, facecolor="white", layout="constrained")
     grid = figure.subplots(rows, columns, squeeze=False, sharex=True)
     default = reports["thresholds"]["default_threshold"]
     per_label = reports.get("per_label") or {}
-    for axes, (panel, classes) in zip(grid.flat, panels):
-        for (name, counts), colour in zip(classes.items(), COLOURS[:2][::-1]):
+    colours = (COLOURS[1], COLOURS[0])  # negative class, positive class
+    for index, (axes, (panel, classes)) in enumerate(zip(grid.flat, panels)):
+        (negative, negative_counts), (positive, positive_counts) = classes.items()
+        for name, counts, colour in ((negative, negative_counts, colours[0]), (positive, positive_counts, colours[1])):
             counts = np.asarray(counts, dtype=float)
             share = counts / counts.sum() if counts.sum() else counts
             axes.stairs(share, edges, fill=True, alpha=0.2, color=colour)
-            axes.stairs(share, edges, color=colour, linewidth=1.2, label=f"{name} ({int(counts.sum())})")
+            shown = (
+                f"{name} ({int(counts.sum())})"
+                if len(panels) == 1
+                else ("label absent", "label present")[name == positive]
+            )
+            axes.stairs(share, edges, color=colour, linewidth=1.2, label=shown)
         tuned = per_label[panel]["threshold"] if panel in per_label else reports["best_global"]["threshold"]
         axes.axvline(default, color="#777777", linestyle="--", linewidth=1)
         axes.axvline(tuned, color=INK, linewidth=1.2)
-        axes.set_title(panel, color=INK, fontsize=9)
-        _style(axes, "score", "share of class")
-        axes.legend(fontsize=7, frameon=False, labelcolor=INK)
+        title = (
+            panel
+            if len(panels) == 1
+            else f"{panel}: {int(sum(positive_counts))} of {int(sum(positive_counts) + sum(negative_counts))} rows"
+        )
+        axes.set_title(title, color=INK, fontsize=9)
+        _style(
+            axes, "score" if index >= len(panels) - columns else "", "share of class" if index % columns == 0 else ""
+        )
+        if len(panels) == 1 or index == 0:
+            axes.legend(fontsize=7, frameon=False, labelcolor=INK, loc="upper center")
     for axes in list(grid.flat)[len(panels) :]:
         axes.set_visible(False)
     figure.suptitle("Dev score distributions (dashed: default threshold, solid: tuned)", color=INK, fontsize=10)
