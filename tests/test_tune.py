@@ -284,8 +284,23 @@ def test_cli_tune_prints_the_rules_and_fails_in_one_line(binary_repo, capsys):
     assert main(["tune", str(repo), "--data", str(data), "--metric", "accuracy"]) == 0
     out = capsys.readouterr().out
     assert "dev accuracy best_global" in out and "0.05-grid" in out
+    reports = json.loads((repo / "reports.json").read_text())
+    low, high = reports["rules"]["best_global"]["intervals"]["accuracy"]
+    assert f"dev accuracy best_global  {reports['best_global']['value']:.4f} [{low:.4f}, {high:.4f}]" in out
+    estimate = reports["cross_validation"]["metrics"]["accuracy"]
+    assert f"in-sample {estimate['in_sample']:.4f}; cross-validated (5 folds) {estimate['estimate']:.4f}" in out
     assert main(["tune", str(repo), "--data", str(data)]) == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
+    # The same seed gives the same reports; --bootstrap 0 and --folds 0 leave the estimates out.
+    assert main(["tune", str(repo), "--data", str(data), "--metric", "accuracy", "--force"]) == 0
+    assert json.loads((repo / "reports.json").read_text()) == reports
+    capsys.readouterr()
+    assert main(["tune", str(repo), "--data", str(data), "--bootstrap", "0", "--folds", "0", "--force"]) == 0
+    assert "cross-validated" not in capsys.readouterr().out
+    reports = json.loads((repo / "reports.json").read_text())
+    assert reports["cross_validation"] == {"skipped": "--folds 0"} and reports["bootstrap"]["resamples"] == 0
+    assert main(["tune", str(repo), "--data", str(data), "--folds", "1", "--force"]) == 2
+    assert "--folds must be 0 (no cross-validation) or at least 2" in capsys.readouterr().err
 
 
 def test_a_spreadsheet_csv_with_a_byte_order_mark_reads_its_first_column(tmp_path):
