@@ -256,7 +256,7 @@ def _cli_cases(tmp_path: Path) -> list:
         ("threshold-out-of-range", ["export", ck, out, "--threshold", "2"], "best_threshold_global"),
         ("label-threshold-single-label", ["export", ck, out, "--label-threshold", "LABEL_0=0.3"], "multi-label"),
         ("bad-lang-threshold", ["export", ck, out, "--lang-threshold", "it:0.7"], "NAME=VALUE"),
-        ("demo-negative-budget", ["demo", "--out", out, "--train-seconds", "-1"], "train-seconds"),
+        ("demo-negative-budget", ["demo", "--out", out, "--train-steps", "-1"], "train-steps"),
         ("demo-out-not-empty", ["demo", "--out", str(full)], "--force"),
     ]
 

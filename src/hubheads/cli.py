@@ -223,7 +223,7 @@ def _import_weights(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from hubheads.demo import run_demo
 
-    run_demo(args.out, force=args.force, train_seconds=args.train_seconds)
+    run_demo(args.out, force=args.force, train_steps=args.train_steps)
     return 0
 
 
@@ -270,6 +270,8 @@ UNKNOWN_CODE_HELP = (
 
 def build_parser() -> argparse.ArgumentParser:
     from hubheads import __version__
+    from hubheads.demo import THREADS as DEMO_THREADS
+    from hubheads.demo import TRAIN_STEPS
     from hubheads.modeling.configuration_hubheads import THRESHOLD_MODES
     from hubheads.score import DEFAULT_CHUNK_SIZE, ON_ERROR
     from hubheads.sources import MIN_GTE_TRANSFORMERS
@@ -562,10 +564,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="fine-tune, threshold, export and consume a real MiniLM classifier offline",
+        help="fine-tune, threshold, export and consume real MiniLM classifiers offline",
         description=(
-            "Fine-tune MiniLM-L6 on the bundled example posts, pick per-language thresholds on a dev split, export "
-            "the repos, and run them in a fresh process through the offline Hub cache with the stock pipeline."
+            "Fine-tune MiniLM-L6 into four classifiers on the bundled example posts, tune their thresholds on the dev "
+            "splits, export, card and verify the repos, and run them in a fresh process through the offline Hub "
+            "cache with the stock pipeline, counting the dev decisions the thresholds fixed and broke; then score a "
+            "file and bring an existing plain repo through export, tune and card. Fixed seeds, a fixed number of "
+            f"steps and {DEMO_THREADS} torch thread(s) for training: two runs print the same figures."
         ),
     )
     demo.add_argument(
@@ -573,7 +578,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--force", action="store_true", help="replace an existing demo folder")
     demo.add_argument(
-        "--train-seconds", type=float, default=60.0, help="training budget of the binary model (default: %(default)s)"
+        "--train-steps",
+        type=int,
+        metavar="N",
+        help="optimizer steps of 16 rows for every model (each phase of the multi-task one), instead of each "
+        f"model's own: {', '.join(f'{name} {steps}' for name, steps in TRAIN_STEPS.items())}",
     )
     demo.set_defaults(func=_demo)
     return parser

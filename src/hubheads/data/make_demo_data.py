@@ -1,12 +1,22 @@
 """Regenerate the demo's example sets (deterministic): `python make_demo_data.py` in this folder.
 
-demo_posts.jsonl: replies labelled supportive (1) or dismissive (0), in en / it / es, with different base rates per
-language, mixed signals and 8% label noise; dev rows use phrases never seen in training, so the model is unsure on
-them and tuned thresholds matter. demo_post_tags.jsonl: posts tagged with any of question / complaint / praise /
-request. demo_post_bio.jsonl: posts that use a group name, labelled 1 ("reclaimed") when the author's bio says
-they belong to the group and 0 otherwise, so only the bio decides (the reclamation setting, on a harmless word).
-demo_trust_type.jsonl: posts with a content type (news / opinion / advert / question) and a trust label
-that is 1 ("unreliable") for about one post in six, like the imbalanced trust head of the public multi-task card.
+Every row's gold label is what its text says to a speaker of its language: a reader of the demo's examples should
+never have to take a label on trust. So there are no mixed-signal posts and no flipped labels. Label noise would stand
+for annotators who disagree, but on template text a flipped label is simply wrong, and the demo shows dev rows to its
+reader; the dev set's difficulty comes from what the model has not seen instead:
+
+demo_posts.jsonl: replies labelled supportive (1) or dismissive (0), in en / it / es. Dev rows use phrasings never
+seen in training, so the model is unsure on them, and the languages have different base rates (Italian replies are
+mostly dismissive), so where a language's unsure posts fall differs: per-language thresholds matter.
+demo_post_tags.jsonl: posts tagged with any of question / complaint / praise / request. demo_post_bio.jsonl: posts
+that name a group in the third person (nothing in the post says whether the author belongs to it), labelled 1
+("reclaimed") when the author's bio says they belong to the group, and 0 when it does not or when there is no bio: only
+the bio decides (the reclamation setting, on a harmless word). demo_trust_type.jsonl: posts with a content type (news /
+opinion / advert / question) and a trust label that is 1 ("unreliable") for about one post in six, like the imbalanced
+trust head of the public multi-task card; an unreliable post always carries a tell-tale phrase, a reliable one a source
+or nothing.
+
+The last phrases of each list appear only in dev rows.
 """
 
 import json
@@ -56,10 +66,10 @@ PHRASES = {
             "sono fiero di te",
             "continua così, stai andando bene",
             "ti sostengo, sei coraggiosa",
-            "ti mando forza oggi",
-            "la tua storia conta per me",
+            "ti mando un abbraccio forte",
+            "la tua storia è importante per me",
             "ben detto, sono d'accordo",
-            "non sei sola in questo",
+            "non sei sola",
             "felice per te, complimenti",
             "ti ascolto e ti credo",
             "che messaggio gentile",
@@ -72,13 +82,13 @@ PHRASES = {
             "smettila di scrivere sciocchezze",
             "non sai di cosa parli",
             "che discorso noioso",
-            "vai a leggere un libro prima",
+            "prima vai a leggerti un libro",
             "il thread peggiore di oggi",
             "ti lamenti sempre di tutto",
-            "non interessa a nessuno, sinceramente",
+            "non interessa a nessuno, davvero",
             "post imbarazzante, cancellalo",
-            "tienilo per chi se ne importa",
-            "fa imbarazzo leggerlo",
+            "raccontalo a qualcuno a cui interessa",
+            "che imbarazzo leggerlo",
             "ancora tu, sul serio?",
             "inutile, come sempre",
         ],
@@ -90,7 +100,7 @@ PHRASES = {
             "estoy orgulloso de ti",
             "sigue así, lo estás haciendo bien",
             "te apoyo, eres valiente",
-            "te mando fuerza hoy",
+            "te mando mucha fuerza",
             "tu historia me importa",
             "bien dicho, estoy de acuerdo",
             "no estás sola en esto",
@@ -106,7 +116,7 @@ PHRASES = {
             "deja de publicar tonterías",
             "no tienes idea de lo que dices",
             "qué opinión tan aburrida",
-            "vete a leer un libro primero",
+            "antes vete a leer un libro",
             "el peor hilo de hoy",
             "siempre te quejas de todo",
             "a nadie le importa, la verdad",
@@ -118,15 +128,16 @@ PHRASES = {
         ],
     },
 }
+# Openers fit either label; closers depend on it ("lol" or "..." after a kind reply reads as mockery).
 OPENERS = {
-    "en": ["", "honestly, ", "wow, ", "ok so ", "look, "],
-    "it": ["", "sinceramente, ", "wow, ", "allora ", "senti, "],
-    "es": ["", "sinceramente, ", "vaya, ", "bueno ", "mira, "],
+    "en": ["", "honestly, ", "wow, ", "ok, ", "look, "],
+    "it": ["", "sinceramente, ", "wow, ", "allora, ", "senti, "],
+    "es": ["", "sinceramente, ", "vaya, ", "bueno, ", "mira, "],
 }
 CLOSERS = {
-    "en": ["", " :)", "!", " lol", "..."],
-    "it": ["", " :)", "!", " ahah", "..."],
-    "es": ["", " :)", "!", " jaja", "..."],
+    "en": {1: ["", " :)", "!", " <3"], 0: ["", "!", " lol", "..."]},
+    "it": {1: ["", " :)", "!", " <3"], 0: ["", "!", " ahah", "..."]},
+    "es": {1: ["", " :)", "!", " <3"], 0: ["", "!", " jaja", "..."]},
 }
 POSITIVE_RATE = {"en": 0.5, "it": 0.25, "es": 0.4}  # Italian replies are mostly dismissive in this sample
 DEV_PHRASES = 4  # the last 4 phrases of each list appear only in dev
@@ -160,11 +171,11 @@ TAGS = {
     ],
     "request": [
         "please add a dark mode",
-        "can you send me the link",
+        "send me the link please",
         "please fix the login page",
         "share the slides please",
         "add more examples please",
-        "could you call me back",
+        "please call me back",
         "please extend the deadline",
     ],
 }
@@ -218,30 +229,31 @@ UNRELIABLE = [
     "wake up people!!!",
 ]
 
+# Group names in the third person: nothing in a post says whether its author belongs to the group.
 GROUP_POSTS = {
     "en": [
-        "we {g} never sleep",
-        "{g} are the best people honestly",
-        "only {g} would understand this",
         "classic {g} behaviour lol",
-        "being one of the {g} is a lifestyle",
-        "{g} unite, the weekend is ours",
+        "only {g} would understand this",
+        "the {g} are at it again",
+        "{g} will love this update",
+        "this thread is full of {g}",
+        "typical {g}, arguing about the rules for an hour",
     ],
     "it": [
-        "noi {g} non dormiamo mai",
-        "i {g} sono i migliori",
-        "solo i {g} possono capirlo",
         "tipico dei {g} ahah",
-        "essere {g} è uno stile di vita",
-        "{g} uniti, il weekend è nostro",
+        "solo i {g} possono capirlo",
+        "ecco di nuovo i {g}",
+        "ai {g} piacerà questo aggiornamento",
+        "questo thread è pieno di {g}",
+        "tipici {g}, un'ora a discutere delle regole",
     ],
     "es": [
-        "los {g} nunca dormimos",
-        "los {g} son lo mejor",
-        "solo los {g} entienden esto",
         "típico de {g} jaja",
-        "ser {g} es un estilo de vida",
-        "{g} unidos, el finde es nuestro",
+        "solo los {g} entienden esto",
+        "ya están otra vez los {g}",
+        "a los {g} les va a encantar esta actualización",
+        "este hilo está lleno de {g}",
+        "típicos {g}, una hora discutiendo las reglas",
     ],
 }
 GROUPS = {
@@ -249,50 +261,52 @@ GROUPS = {
     "it": ["nerd", "gamer", "secchioni"],
     "es": ["frikis", "gamers", "empollones"],
 }
+# Bios that say the author is one of the group...
 IN_GROUP_BIOS = {
     "en": [
-        "lifelong {g} and proud of it",
-        "I build robots, {g} forever",
-        "one of the {g}, coding at night",
-        "{g} club president",
-        "card games and {g} meetups",
+        "one of the {g} since school",
+        "president of the {g} club",
+        "proud to be one of the {g}",
+        "I build robots with my fellow {g}",
+        "card games every friday with the other {g}",
     ],
     "it": [
-        "{g} da sempre e fiero di esserlo",
-        "costruisco robot, {g} per sempre",
-        "uno dei {g}, programmo di notte",
+        "uno dei {g} fin dalla scuola",
         "presidente del club dei {g}",
-        "giochi di carte e raduni di {g}",
+        "orgoglioso di essere uno dei {g}",
+        "costruisco robot con gli altri {g}",
+        "giochi di carte ogni venerdì con gli altri {g}",
     ],
     "es": [
-        "{g} de toda la vida y orgulloso",
-        "construyo robots, {g} para siempre",
-        "uno de los {g}, programo de noche",
+        "uno de los {g} desde el colegio",
         "presidente del club de {g}",
-        "juegos de cartas y quedadas de {g}",
+        "orgulloso de ser uno de los {g}",
+        "construyo robots con los demás {g}",
+        "juegos de cartas cada viernes con los demás {g}",
     ],
 }
+# ... and bios that say nothing of it.
 OUT_GROUP_BIOS = {
     "en": [
         "football dad, coffee lover",
         "marketing manager in Leeds",
         "I run marathons",
         "gardening and cats",
-        "real estate agent",
+        "real estate agent, two kids",
     ],
     "it": [
         "papà calciatore, amo il caffè",
         "marketing manager a Milano",
         "corro maratone",
         "giardinaggio e gatti",
-        "agente immobiliare",
+        "agente immobiliare, due figli",
     ],
     "es": [
         "padre futbolero, amante del café",
         "gerente de marketing en Sevilla",
         "corro maratones",
         "jardinería y gatos",
-        "agente inmobiliario",
+        "agente inmobiliario, dos hijos",
     ],
 }
 
@@ -305,12 +319,7 @@ def main() -> None:
             for _ in range(count):
                 label = int(rng.random() < POSITIVE_RATE[lang])
                 pool = {y: p[:-DEV_PHRASES] if split == "train" else p[-DEV_PHRASES:] for y, p in phrases.items()}
-                text = rng.choice(OPENERS[lang]) + rng.choice(pool[label])
-                if rng.random() < 0.35:  # mixed signals
-                    text += ", " + rng.choice(pool[1 - label])
-                text += rng.choice(CLOSERS[lang])
-                if rng.random() < 0.08:  # annotators disagree
-                    label = 1 - label
+                text = rng.choice(OPENERS[lang]) + rng.choice(pool[label]) + rng.choice(CLOSERS[lang][label])
                 rows.append({"text": text, "lang": lang, "label": label, "split": split})
     rng.shuffle(rows)
     tagged = []
@@ -320,7 +329,8 @@ def main() -> None:
             labels = sorted(rng.sample(names, rng.choice([1, 1, 2, 2, 3])), key=names.index)
             parts = [rng.choice(TAGS[t][:-2] if split == "train" else TAGS[t][-2:]) for t in labels]
             rng.shuffle(parts)
-            tagged.append({"text": " ".join(parts), "labels": labels, "split": split})
+            text = " ".join(part if part.endswith("?") else part + "." for part in parts)  # one sentence each
+            tagged.append({"text": text, "labels": labels, "split": split})
     trust_type = []
     types = list(CONTENT)
     for split, count in (("train", 420), ("dev", 180)):
@@ -330,7 +340,8 @@ def main() -> None:
             sentences = CONTENT[types[type_label]]
             text = rng.choice(sentences[:-2] if split == "train" else sentences[-2:])
             markers = UNRELIABLE if unreliable else RELIABLE
-            if rng.random() < 0.8:  # not every post carries a tell-tale marker; dev markers are never seen in training
+            # An unreliable post always shows why; a reliable one names its source or nothing. Dev markers are unseen.
+            if unreliable or rng.random() < 0.75:
                 text += ", " + rng.choice(markers[:-2] if split == "train" else markers[-2:])
             trust_type.append({"text": text, "label": unreliable, "type": types[type_label], "split": split})
     post_bio = []
@@ -338,11 +349,12 @@ def main() -> None:
         for _ in range(count):
             lang = rng.choice(list(GROUP_POSTS))
             group = rng.choice(GROUPS[lang])
-            label = int(rng.random() < 0.5)
-            bios = IN_GROUP_BIOS if label else OUT_GROUP_BIOS
+            in_group = rng.random() < 0.5
+            bios = IN_GROUP_BIOS if in_group else OUT_GROUP_BIOS
             bio_choices = bios[lang][:-1] if split == "train" else bios[lang][-1:]
             posts = GROUP_POSTS[lang][:-1] if split == "train" else GROUP_POSTS[lang][-1:]
             bio = rng.choice(bio_choices).format(g=group) if rng.random() < 0.9 else None  # some authors have none
+            label = int(in_group and bio is not None)  # without a bio, nothing says the author belongs
             post_bio.append(
                 {"text": rng.choice(posts).format(g=group), "bio": bio, "lang": lang, "label": label, "split": split}
             )
