@@ -86,7 +86,8 @@ def _pipeline_decisions(repo: Path, rows: list[dict]) -> list:
 def test_decisions_equal_the_in_memory_pipeline_for_every_repo_kind(repos, tmp_path, kind):
     rows = _rows(120, bios=True)  # a bio column: read by the bio model, left alone (and kept) by the others
     data = _write(tmp_path / "posts.jsonl", rows)
-    result = score_file(repos[kind], data, tmp_path / "out.jsonl", batch_size=8, chunk_size=50, progress=False)
+    # --out in a folder that does not exist yet: score makes it.
+    result = score_file(repos[kind], data, tmp_path / "new" / "out.jsonl", batch_size=8, chunk_size=50, progress=False)
     out = _read(result.out)
     assert result.rows == len(out) == len(rows)
     assert [row["id"] for row in out] == list(range(len(rows))), "one output row per input row, in order"

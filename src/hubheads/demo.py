@@ -251,17 +251,11 @@ def _metric_name(metric: str) -> str:
     return metric.replace("_f1", "-F1").replace("f1", "F1").replace("_", " ")
 
 
-def _lang_reason(reports: dict[str, Any], lang: str) -> str:
-    """Why `lang` is decided at its own threshold or at the global one, from the fields of a binary reports.json."""
-    row = reports["by_lang"][lang]
-    if row["tuned"]:
-        return "own threshold"
-    if lang in reports["by_lang_tuned"]:
-        return "global: the per-language thresholds were dropped (below)"
-    if row["rows"] < reports["min_lang_examples"]:
-        return f"global: {row['rows']} dev rows, fewer than {reports['min_lang_examples']}"
-    missing = reports["labels"][1] if row["positives"] == 0 else reports["labels"][0]
-    return f"global: no dev row of class {missing!r}"
+def _figures_in(repo: Path) -> str:
+    """The card figures `hubheads card` drew into `repo`, listed for the output."""
+    from hubheads.figures import FIGURES
+
+    return ", ".join(name for name in FIGURES if (repo / name).is_file())
 
 
 def _print_tuning(reports: dict[str, Any]) -> None:
@@ -312,7 +306,7 @@ def _print_tuning(reports: dict[str, Any]) -> None:
     for lang, row in reports["by_lang"].items():
         print(
             f"{INDENT}  {lang:<4}  {row['rows']:>4}  {row['positives']:>13}  {row['threshold']:.3f}      "
-            f"{row['metrics']['default']:.3f} -> {row['metrics'][deployed]:.3f}   {_lang_reason(reports, lang)}"
+            f"{row['metrics']['default']:.3f} -> {row['metrics'][deployed]:.3f}   {row['reason']}"
         )
     if reports["by_lang_tuned"] and not reports["by_lang_kept"]:
         dropped = ", ".join(f"{lang} {value:.3f}" for lang, value in reports["by_lang_tuned"].items())
@@ -604,9 +598,8 @@ def _existing_repo(checkpoint: Path, out: Path, data: Path) -> None:
         f"{INDENT}  between {SECTION_START} and {SECTION_END}; front matter: the author's license "
         f"({front.get('license')}) kept, {len(results)} dev results added as model-index"
     )
-    figures = sorted(path.relative_to(repo).as_posix() for path in repo.rglob("*.png"))
-    if figures:
-        print(f"{INDENT}card figures: {', '.join(figures)}")
+    if _figures_in(repo):
+        print(f"{INDENT}card figures: {_figures_in(repo)}")
     for line in (
         f"{REPO_PUBLISHED}'s main loads without remote code. The tuned repo declares the hubheads pipeline, so on",
         "main it would break every consumer who calls the repo without trust_remote_code=True (push refuses that).",
@@ -654,7 +647,7 @@ def _run(out: Path, backbone: Path, steps: dict[str, int]) -> dict[str, Any]:
     from hubheads.card import CardOptions, write_card
     from hubheads.export import export_model
     from hubheads.offline_hub import install_in_offline_cache, run_stock_pipelines
-    from hubheads.tune import tune_model
+    from hubheads.tune import cross_validation_line, tune_model
     from hubheads.verify import verify_repo
 
     checkpoints, repos, hf_home = out / "checkpoints", out / "repos", out / "hf_home"
@@ -704,10 +697,12 @@ def _run(out: Path, backbone: Path, steps: dict[str, int]) -> dict[str, Any]:
         if not report.ok:
             raise RuntimeError(f"hubheads verify rejected the demo repo {name}:\n{report.format()}")
         commit = install_in_offline_cache(repos / name, repo_id, cache_dir=hf_home / "hub")
-        figures = sorted(path.relative_to(repos / name).as_posix() for path in (repos / name).rglob("*.png"))
-        shown = f"; card figures: {', '.join(figures)}" if figures else ""
-        print(f"{INDENT}{repo_id} @ {commit[:12]}: verify {len(report.findings)} checks ok{shown}")
+        print(f"{INDENT}{repo_id} @ {commit[:12]}: verify {len(report.findings)} checks ok")
         _print_tuning(reports[name])
+        estimate = cross_validation_line(reports[name])
+        if estimate:
+            print(f"{INDENT}  {estimate}")
+        print(f"{INDENT}  card figures: {_figures_in(repos / name)}")
 
     print("[6/8] A consumer's fresh process (hubheads blocked, HF_HUB_OFFLINE=1) decides every dev row with the")
     print(f"{INDENT}stock pipeline, with the tuned thresholds and at 0.5 (argmax), against the gold labels")

@@ -552,6 +552,7 @@ def score_file(
 
     data, out, options = Path(data), Path(out), options or ScoreOptions()
     _check_arguments(data, out, batch_size, chunk_size, on_error, force, resume)
+    out.parent.mkdir(parents=True, exist_ok=True)  # `--out decisions/posts.jsonl` into a folder not made yet
     reader = _Reader(data, encoding)
     from hubheads.sources import resolve_checkpoint
 

@@ -825,7 +825,11 @@ def summary(result: TuneResult) -> list[str]:
     intervals, and the cross-validated estimate of the tuned one."""
     reports = result.reports
     metric = reports["metric"]
-    lines = [f"  thresholds: {json.dumps(result.thresholds.to_dict(), sort_keys=True)}"]
+    rounded = {
+        key: {name: round(value, 4) for name, value in value.items()} if isinstance(value, dict) else round(value, 4)
+        for key, value in result.thresholds.to_dict().items()
+    }
+    lines = [f"  thresholds: {json.dumps(rounded, sort_keys=True)} (to 4 decimals; config.json has them in full)"]
     multi_label = reports["kind"] == "multi_label"
     for rule, values in reports["rules"].items():
         intervals = values.get("intervals") or {}
