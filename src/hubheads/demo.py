@@ -551,8 +551,7 @@ def _hubheads_offline(arguments: list[str], hf_home: Path) -> None:
 
 def _score_file(repos: Path, data: Path, decisions: Path, consumer: list[dict[str, Any]]) -> None:
     """Step 7: `hubheads score` over the dev posts, checked against the consumer's pipeline call."""
-    decisions.mkdir(parents=True, exist_ok=True)  # score writes beside --out, into an existing folder
-    out = decisions / "supportive-minilm.jsonl"
+    out = decisions / "supportive-minilm.jsonl"  # score makes the decisions/ folder
     _hubheads(["score", str(repos / "supportive-minilm"), "--data", str(data), "--out", str(out), "--prefix", "pred_"])
     scored = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     print(f"{INDENT}the first rows of {out.name} (gold `label` beside the decision columns):")
