@@ -426,10 +426,12 @@ def _dev_results_table(context: CardContext) -> str:
 def _figures(context: CardContext) -> str:
     from hubheads.figures import SCORES_FIGURE, THRESHOLD_FIGURE
 
+    if not context.figures:
+        return ""
     captions = {
         THRESHOLD_FIGURE: (
-            f"Dev {context.reports.get('metric')} at every threshold: the dashed line is the default threshold, the "
-            "dots the thresholds the repo uses."
+            f"Dev {METRIC_TYPES[context.reports['metric']][2]} at every threshold: the dashed line is the default "
+            "threshold, the dots the thresholds the repo uses."
         ),
         SCORES_FIGURE: "The dev scores of each class, with the default (dashed) and tuned (solid) thresholds.",
     }

@@ -27,12 +27,6 @@ FIGURES = (THRESHOLD_FIGURE, SCORES_FIGURE)
 COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 INK, GRID = "#222222", "#DDDDDD"
 MAX_PANELS = 12
-METRIC_NAMES = {
-    "macro_f1": "macro-F1",
-    "f1": "F1",
-    "accuracy": "accuracy",
-    "balanced_accuracy": "balanced accuracy",
-}
 
 
 def figures_of(reports: Mapping[str, Any]) -> list[str]:
@@ -70,7 +64,9 @@ def _style(axes: Any, xlabel: str, ylabel: str) -> None:
 def _threshold_figure(reports: Mapping[str, Any]) -> Any:
     from matplotlib.figure import Figure
 
-    metric = METRIC_NAMES.get(reports["metric"], reports["metric"])
+    from hubheads.card import METRIC_TYPES
+
+    metric = METRIC_TYPES[reports["metric"]][2]
     default = reports["thresholds"]["default_threshold"]
     lines = _lines(reports)[: len(COLOURS)]
     figure = Figure(figsize=(7, 3.6), dpi=100, facecolor="white", layout="constrained")

@@ -288,7 +288,9 @@ def _choose_binary(
     return choice
 
 
-def _lang_reason(rows: int, positives: int, lang: str, choice: _BinaryChoice, names: Sequence[str], reports: dict):
+def _lang_reason(
+    rows: int, positives: int, lang: str, choice: _BinaryChoice, names: Sequence[str], reports: dict
+) -> str:
     """Why a language is decided at its own threshold or at the global one, in words for the card and the demo."""
     if lang in choice.by_lang and choice.kept:
         return "own threshold"
