@@ -118,6 +118,14 @@ def test_demo_writes_tuned_carded_verified_repos(run):
         )
     assert stdout.count("verify 8 checks ok") == 4
     assert "code from transformers_modules.hubheads_hyphen_demo" in stdout
+    # Each card shows its figures (drawn into the repo) and the cross-validated estimate of the tuned rule.
+    for name in MODELS:
+        readme = (out / f"repos/{name}/README.md").read_text()
+        for figure in ("threshold_curves.png", "score_distributions.png"):
+            assert f"]({figure})" in readme and (out / f"repos/{name}/{figure}").stat().st_size > 0, (name, figure)
+        assert "cross-validated" in readme.split("## Limitations")[1], name
+    assert stdout.count("card figures: threshold_curves.png, score_distributions.png") == 5  # and supportive-replies
+    assert stdout.count("of the tuned thresholds: in-sample") == 5  # and step 8's `hubheads tune`
 
 
 @pytest.mark.slow
@@ -268,8 +276,9 @@ def test_two_runs_print_the_same_figures(runs):
     (first, first_out), (second, second_out) = runs
     assert first_out.replace(str(first), "OUT") == second_out.replace(str(second), "OUT")
     for name in MODELS:
-        weights = [(out / f"repos/{name}/model.safetensors").read_bytes() for out in (first, second)]
-        assert weights[0] == weights[1], name
+        for file in ("model.safetensors", "reports.json", "threshold_curves.png", "score_distributions.png"):
+            contents = [(out / f"repos/{name}/{file}").read_bytes() for out in (first, second)]
+            assert contents[0] == contents[1], (name, file)
 
 
 def test_demo_refuses_to_overwrite_without_force(tmp_path, capsys):
