@@ -30,7 +30,7 @@ from hubheads.export import (
 from hubheads.modeling.configuration_hubheads import NEWER_ENCODERS
 from hubheads.offline_hub import check_repo_id
 from hubheads.sources import check_trusted, code_pin, code_repos, pin_advice
-from hubheads.tune import REPORTS_FILE, deployed_rule
+from hubheads.tune import REPORTS_FILE, cross_validated_estimate, deployed_rule, with_interval
 
 TEMPLATE = "modelcard_template.md"
 CARD_FILE = "README.md"
@@ -107,11 +107,6 @@ def read_hyperparameters(path: str | os.PathLike) -> dict[str, Any]:
 def _number(value: Any) -> str:
     """Metrics and thresholds to 4 decimals; other values as they are."""
     return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
-def _with_interval(value: float, bounds: Sequence[float] | None) -> str:
-    """A metric with its 95% interval, to 3 decimals: `0.911 [0.871, 0.941]`."""
-    return f"{value:.3f}" + (f" [{bounds[0]:.3f}, {bounds[1]:.3f}]" if bounds else "")
 
 
 def _ordered(rules: Mapping[str, Any]) -> list[str]:
@@ -419,7 +414,9 @@ def _dev_results_table(context: CardContext) -> str:
         values = reports["rules"][rule]
         intervals = values.get("intervals") or {}
         shown = RULE_NAMES[rule] + (" (deployed)" if rule == deployed else "")
-        rows.append([shown] + [_with_interval(values["metrics"][name], intervals.get(name)) for name in metric_names])
+        rows.append(
+            [shown] + [with_interval(values["metrics"][name], intervals.get(name), digits=3) for name in metric_names]
+        )
     return _table(["decision rule"] + [METRIC_TYPES[m][2] for m in metric_names], rows)
 
 
@@ -454,7 +451,7 @@ def _per_language_table(context: CardContext) -> str:
         + [f"{metric} @ {RULE_NAMES[r]}" for r in rules],
         [
             [lang, row["rows"], row["positives"], row["threshold"], own(row)]
-            + [_with_interval(row["metrics"][r], (row.get("intervals") or {}).get(r)) for r in rules]
+            + [with_interval(row["metrics"][r], (row.get("intervals") or {}).get(r), digits=3) for r in rules]
             for lang, row in reports["by_lang"].items()
         ],
     )
@@ -470,7 +467,7 @@ def _per_label_table(context: CardContext) -> str:
         intervals = row.get("intervals") or {}
         rows.append(
             [label, row["support"], row["threshold"], "yes" if row["tuned"] else "no (global)"]
-            + [_with_interval(row["metrics"][rule], intervals.get(rule)) for rule in ("default", "tuned")]
+            + [with_interval(row["metrics"][rule], intervals.get(rule), digits=3) for rule in ("default", "tuned")]
         )
     return _table(
         ["label", "positives", "threshold", "own threshold", f"{metric} @ default", f"{metric} @ tuned"], rows
@@ -490,7 +487,7 @@ def _classification_reports(context: CardContext) -> str:
     for task, head in (reports.get("tasks") or {}).items():
         intervals = head.get("intervals") or {}
         summary = ", ".join(
-            f"{METRIC_TYPES[name][2].lower()} {_with_interval(value, intervals.get(name))}"
+            f"{METRIC_TYPES[name][2].lower()} {with_interval(value, intervals.get(name), digits=3)}"
             for name, value in head["metrics"].items()
         )
         blocks.append(f"### The `{task}` head\n\n{summary}\n\n" + _report_table(head["classification_report"]))
@@ -526,18 +523,17 @@ def _configuration_table(context: CardContext) -> str:
 def _tuned_in_sample(reports: Mapping[str, Any]) -> str:
     """What the limitations say of results measured on the rows the thresholds were chosen on."""
     rows = reports["data"]["rows"]
-    estimate = (reports.get("cross_validation") or {}).get("metrics") or {}
-    metric = reports["metric"] if reports["metric"] in estimate else "macro_f1"
-    if metric not in estimate:
+    estimate = cross_validated_estimate(reports)
+    if estimate is None:
         return (
             f"The thresholds were chosen on the same {rows}-row dev set the results above are measured on, so those "
             "results are optimistic; expect somewhat lower scores on new data."
         )
-    values, folds = estimate[metric], reports["cross_validation"]["folds"]
+    metric, values, folds = estimate
     return (
         f"The thresholds were tuned on the same {rows}-row dev set the results above are measured on: in-sample "
         f"{metric} {values['in_sample']:.3f}; cross-validated "
-        f"{_with_interval(values['estimate'], values['interval'])} "
+        f"{with_interval(values['estimate'], values['interval'], digits=3)} "
         f"(thresholds chosen on {folds - 1} of {folds} folds, scored on the held-out one). Expect about the "
         "cross-validated figure on new data like the dev set."
     )
@@ -667,11 +663,14 @@ def render_card(model_dir: str | os.PathLike, options: CardOptions | None = None
 
     The card shows the figures of `hubheads.figures` that reports.json holds the data for; `write_card` draws them.
     """
+    return _render(CardContext.read(model_dir, options))
+
+
+def _render(context: CardContext) -> Any:
     from huggingface_hub import ModelCard
 
     from hubheads import __version__
 
-    context = CardContext.read(model_dir, options)
     template = resources.files("hubheads.hub_templates").joinpath(TEMPLATE).read_text(encoding="utf-8")
     return ModelCard.from_template(
         context.card_data(),
@@ -758,10 +757,11 @@ def write_card(
         if "custom_pipelines" in config and not (path.parent / HANDLER_FILE).exists():
             # A repo exported before hubheads wrote the Inference Endpoints handler: the card documents it, so add it.
             copy_resource("hubheads.modeling", HANDLER_FILE, path.parent / HANDLER_FILE)
-    card = render_card(model_dir, options)
     from hubheads.figures import draw_figures
 
-    draw_figures(read_reports(Path(model_dir)), model_dir)  # before the card that shows them
+    context = CardContext.read(model_dir, options)
+    card = _render(context)
+    draw_figures(context.reports, model_dir)  # before the card that shows them
     text = str(card)
     if path.exists() and not force:
         text = merge_into_readme(path.read_text(encoding="utf-8"), card)
