@@ -23,6 +23,8 @@ from typing import Any, Optional
 
 from transformers import CONFIG_MAPPING, AutoConfig, PretrainedConfig
 
+from .configuration_new_gte import NewGteConfig
+
 THRESHOLD_KEYS = ("default_threshold", "best_threshold_global", "thresholds_by_lang", "label_thresholds")
 THRESHOLD_MODES = ("auto", "default", "global", "by_lang")
 FALLBACK_THRESHOLD = 0.5
@@ -209,6 +211,8 @@ def backbone_config_from(value: Any, default_model_type: str) -> PretrainedConfi
             raise ValueError("`backbone_config` given as a dict needs a `model_type` key (e.g. 'bert', 'roberta').")
         values = dict(value)
         model_type = values.pop("model_type")
+        if model_type == NewGteConfig.model_type:  # hubheads' own encoder: no transformers release registers it
+            return NewGteConfig(**values)
         if model_type in NEWER_ENCODERS and model_type not in CONFIG_MAPPING:
             raise ValueError(
                 f"`backbone_config` is a {model_type!r} encoder, which transformers ships from version "

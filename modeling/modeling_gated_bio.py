@@ -16,7 +16,7 @@ from typing import Optional
 
 import torch
 from torch import nn
-from transformers import AutoModel, PreTrainedModel
+from transformers import PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .configuration_gated_bio import GatedBioConfig
@@ -28,6 +28,7 @@ from .modeling_hubheads import (
     pool,
     symmetric_kl,
 )
+from .modeling_new_gte import encoder_from_config
 
 
 class GatedBioPreTrainedModel(PreTrainedModel):
@@ -50,7 +51,7 @@ class GatedBioForSequenceClassification(WrappedEncoderMixin, GatedBioPreTrainedM
     def __init__(self, config: GatedBioConfig):
         super().__init__(config)
         hidden_size = config.backbone_config.hidden_size
-        self.encoder = AutoModel.from_config(config.backbone_config)
+        self.encoder = encoder_from_config(config.backbone_config)
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.bio_projection: Optional[nn.Linear] = None
         self.gate: Optional[nn.Linear] = None

@@ -16,11 +16,12 @@ from typing import Optional
 
 import torch
 from torch import nn
-from transformers import AutoModel, PreTrainedModel
+from transformers import PreTrainedModel
 from transformers.modeling_outputs import ModelOutput
 
 from .configuration_residual_type_fusion import ResidualTypeFusionConfig
 from .modeling_hubheads import WrappedEncoderMixin, classification_loss, encoder_input_names, init_head_weights, pool
+from .modeling_new_gte import encoder_from_config
 
 
 @dataclass
@@ -74,7 +75,7 @@ class ResidualTypeFusionForSequenceClassification(WrappedEncoderMixin, ResidualT
         super().__init__(config)
         hidden_size = config.backbone_config.hidden_size
         num_types = len(config.type_label_names)
-        self.encoder = AutoModel.from_config(config.backbone_config)
+        self.encoder = encoder_from_config(config.backbone_config)
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.type_head = nn.Linear(hidden_size, num_types)
         self.type_projection = nn.Linear(num_types, hidden_size) if config.fusion == "residual" else None

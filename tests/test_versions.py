@@ -22,7 +22,7 @@ import tiny
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from hubheads import GatedBioCollator, add_language_tokens, export_model, install_in_offline_cache, run_stock_pipelines
+from hubheads import GatedBioCollator, GatedBioForSequenceClassification, add_language_tokens, export_model, install_in_offline_cache, run_stock_pipelines
 from hubheads.offline_hub import offline_environment
 
 pytestmark = pytest.mark.consumer
@@ -30,6 +30,11 @@ pytestmark = pytest.mark.consumer
 TEXTS = tiny.sample_texts(12, seed=21)
 LANGS = ["it", "en", "es"] * 4
 BIOS = ["love people friend", None, "", "hate enemy awful", "grazie amico", "thanks"] * 2
+
+
+#: The scores the original code gives (the "new"-format reference, run in this process, where its buffers are set),
+#: as the pipeline reports them: the probability of the returned label.
+ORIGINAL_SCORES: dict[str, list[float]] = {}
 
 
 def _cut(scores: list[float]) -> float:
@@ -112,15 +117,29 @@ def repos(tmp_path_factory) -> tuple[Path, list[dict], list[list]]:
     labels = ["LABEL_1" if p >= _cut(p_bio) else "LABEL_0" for p in p_bio]
     publish(tmp / "bio", "org/bio", [{"inputs": TEXTS, "kwargs": {"bio": BIOS, "lang": LANGS}}], labels)
 
-    # A gte-multilingual-base fine-tune in its "new" format: remote code from Alibaba-NLP/new-impl.
+    # A gte-multilingual-base fine-tune in its "new" format, exported with hubheads' own implementation of the
+    # architecture: the code repo (Alibaba-NLP/new-impl) is not in the consumer's cache, and none of it may run.
     new_model = real_repos.save_new_format(tmp / "new-ckpt")
-    export_model(tmp / "new-ckpt", tmp / "new", trust_remote_code=True)
-    install_in_offline_cache(real_repos.NEW_IMPL, real_repos.CODE_REPO, cache_dir=hf_home / "hub")
+    assert export_model(tmp / "new-ckpt", tmp / "new").converted == "new_gte"
     thresholds = json.loads((tmp / "new" / "config.json").read_text())
     p_new = [row[1] for row in tiny.probabilities(new_model, tokenizer, TEXTS)]
     cut = [thresholds["thresholds_by_lang"].get(lang, thresholds["best_threshold_global"]) for lang in LANGS]
     reclaimed = ["reclaimed" if p >= c else "not_reclaimed" for p, c in zip(p_new, cut)]
     publish(tmp / "new", "org/reclaim", [{"inputs": TEXTS, "kwargs": {"lang": LANGS}}], reclaimed)
+    ORIGINAL_SCORES["org/reclaim"] = [p if label == "reclaimed" else 1 - p for p, label in zip(p_new, reclaimed)]
+
+    # The gated post + bio model on that backbone: its encoder is hubheads' new_gte, with the base's weights.
+    torch.manual_seed(6)
+    model = GatedBioForSequenceClassification.from_backbone(tmp / "new-ckpt").eval()
+    torch.nn.init.normal_(model.classifier.weight, std=3.0)
+    rows = [{"text": t, "bio": b} for t, b in zip(TEXTS, BIOS)]
+    with torch.no_grad():
+        p_bio = model(**GatedBioCollator(tokenizer, model.config)(rows)).logits.softmax(-1)[:, 1].tolist()
+    model.config.best_threshold_global = _cut(p_bio)
+    export_model(model, tmp / "bio-gte", tokenizer=tokenizer)
+    labels = ["LABEL_1" if p >= _cut(p_bio) else "LABEL_0" for p in p_bio]
+    publish(tmp / "bio-gte", "org/bio-gte", [{"inputs": TEXTS, "kwargs": {"bio": BIOS}}], labels)
+    ORIGINAL_SCORES["org/bio-gte"] = [p if label == "LABEL_1" else 1 - p for p, label in zip(p_bio, labels)]
     return hf_home, requests, expected
 
 
@@ -161,6 +180,8 @@ def test_every_repo_kind_gives_the_hand_computed_decisions_on_every_release(repo
             assert _labels(got) == _labels(ref), name
             assert _scores(got) == pytest.approx(_scores(ref), abs=1e-5), name
         assert output["pipeline_class"] == reference["pipeline_class"], name
+        if request["repo_id"] in ORIGINAL_SCORES:
+            assert _scores(output["results"][0]) == pytest.approx(ORIGINAL_SCORES[request["repo_id"]], abs=1e-5), name
 
 
 # Loading as a card documents it, and as a pip user does: one fresh process per release. First with hubheads blocked,
@@ -208,13 +229,13 @@ def test_card_snippets_and_the_installed_package_load_silently_on_every_release(
     from hubheads.card import CardOptions, render_card
 
     snippets = {}
-    for repo_id in ("org/trust-type", "org/bio"):
+    for repo_id in ("org/trust-type", "org/bio", "org/reclaim", "org/bio-gte"):
         folder = snapshot_download(repo_id, cache_dir=hf_home / "hub", local_files_only=True)
         card = str(render_card(folder, CardOptions(repo_id=repo_id)))
         block = card.split("To load the model and its tokenizer yourself:")[1].split("```python\n")[1].split("```")[0]
         assert "AutoTokenizer.from_pretrained" in block and "trust_remote_code=True" in block
         snippets[repo_id] = block
-    own_code = [r for r in requests if r["repo_id"] != "org/reclaim"]  # org/reclaim's model code is another repo's
+    own_code = requests  # every repo: org/reclaim's model code is hubheads' new_gte, not the code repo's
     payload = {"snippets": snippets, "requests": own_code, "text": TEXTS[0]}
     completed = subprocess.run(
         [release_python, "-c", _LOADING_SCRIPT],
@@ -246,3 +267,65 @@ def test_card_snippets_and_the_installed_package_load_silently_on_every_release(
         for got, want in zip(loaded["results"], reference[repo_id]["results"]):
             assert _labels(got) == _labels(want), repo_id
             assert _scores(got) == pytest.approx(_scores(want), abs=1e-5), repo_id
+
+
+# The "new"-format reference (tests/new_impl) keeps the original code's buffers: non-persistent, filled in `__init__`,
+# never restored by `_init_weights`. Loaded through remote code as a consumer loads the original, with torch's fill of
+# uninitialised memory on (NaN, the largest integer), so that a buffer the load leaves unset is wrong every time
+# rather than right by luck: each buffer is compared with the value the code computes when it builds the model itself.
+_ORIGINAL_SCRIPT = r"""
+import json, sys
+import torch
+from transformers import AutoModelForSequenceClassification
+import transformers
+encoded = json.load(sys.stdin)  # token ids: the author's tokenizer file is transformers 5's format
+torch.use_deterministic_algorithms(True, warn_only=True)
+model = AutoModelForSequenceClassification.from_pretrained("author/reclaim", trust_remote_code=True).eval()
+torch.use_deterministic_algorithms(False)
+built = type(model)(model.config).eval()  # built directly: `__init__` computes the buffers
+persistent = set(model.state_dict())
+unset = sorted(
+    name.rsplit(".", 1)[-1]
+    for name, buffer in model.named_buffers()
+    if name not in persistent and not torch.equal(buffer, built.get_buffer(name))
+)
+logits = None
+if not unset:
+    with torch.no_grad():
+        logits = [model(input_ids=torch.tensor([ids])).logits[0].tolist() for ids in encoded]
+print(json.dumps({"version": transformers.__version__, "unset": unset, "logits": logits}))
+"""
+
+
+@pytest.fixture(scope="module")
+def original_reclaim(tmp_path_factory) -> tuple[Path, list[list[float]]]:
+    """An offline cache with the reclamation detector as its author published it (`auto_map` into the code repo,
+    which is cached too), and the logits of the reference built in this process."""
+    tmp = tmp_path_factory.mktemp("original")
+    hf_home = tmp / "hf_home"
+    model = real_repos.save_new_format(tmp / "ckpt")
+    install_in_offline_cache(tmp / "ckpt", "author/reclaim", cache_dir=hf_home / "hub")
+    install_in_offline_cache(real_repos.NEW_IMPL, real_repos.CODE_REPO, cache_dir=hf_home / "hub")
+    tokenizer = tiny.build_tokenizer()
+    with torch.no_grad():
+        logits = [model(**tokenizer(text, return_tensors="pt")).logits[0].tolist() for text in TEXTS]
+    return hf_home, logits
+
+
+def test_the_new_format_reference_loses_its_buffers_on_transformers_5_only(original_reclaim, release_python):
+    hf_home, reference = original_reclaim
+    completed = subprocess.run(
+        [release_python, "-c", _ORIGINAL_SCRIPT],
+        input=json.dumps([tiny.build_tokenizer()(text)["input_ids"] for text in TEXTS]),
+        capture_output=True,
+        text=True,
+        env=offline_environment(hf_home),
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = json.loads(completed.stdout.splitlines()[-1])
+    if int(report["version"].split(".")[0]) >= 5:
+        assert report["unset"] == ["cos_cached", "inv_freq", "position_ids", "sin_cached"], report["version"]
+    else:  # transformers 4 keeps what `__init__` computed: the scores hubheads' new_gte must reproduce
+        assert report["unset"] == [], report["version"]
+        assert np.allclose(report["logits"], reference, atol=1e-5), report["version"]

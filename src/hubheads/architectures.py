@@ -21,18 +21,31 @@ class Architecture:
     config_class: str
     model_module: str
     model_class: str
+    #: The bare encoder class (`AutoModel`), for an architecture that is also a backbone.
+    base_model_class: str | None = None
+    #: Whether every repo of this architecture needs the hubheads pipeline (multi-task heads, bios); an encoder's
+    #: plain classifier needs it only for what any classifier needs it for (thresholds, multi-label sets).
+    needs_pipeline: bool = True
 
     def auto_map(self) -> dict[str, str]:
         """The config.json `auto_map` that points transformers at the repo's copies of the files."""
-        return {
+        auto_map = {
             "AutoConfig": f"{self.config_module}.{self.config_class}",
             "AutoModelForSequenceClassification": f"{self.model_module}.{self.model_class}",
         }
+        if self.base_model_class:
+            auto_map["AutoModel"] = f"{self.model_module}.{self.base_model_class}"
+        return auto_map
 
     def classes(self) -> tuple[type, type]:
         config_class = getattr(import_module(f"hubheads.modeling.{self.config_module}"), self.config_class)
         model_class = getattr(import_module(f"hubheads.modeling.{self.model_module}"), self.model_class)
         return config_class, model_class
+
+    def base_class(self) -> type | None:
+        if not self.base_model_class:
+            return None
+        return getattr(import_module(f"hubheads.modeling.{self.model_module}"), self.base_model_class)
 
 
 ARCHITECTURES = {
@@ -52,19 +65,33 @@ ARCHITECTURES = {
             "modeling_gated_bio",
             "GatedBioForSequenceClassification",
         ),
+        # gte-multilingual-base's "new" encoder, which hubheads exports with its own implementation (see
+        # modeling/configuration_new_gte.py): the original code does not run on transformers 5.
+        Architecture(
+            "new_gte",
+            "configuration_new_gte",
+            "NewGteConfig",
+            "modeling_new_gte",
+            "NewGteForSequenceClassification",
+            base_model_class="NewGteModel",
+            needs_pipeline=False,
+        ),
     )
 }
 
 
 def register_architectures() -> None:
-    """Register every hubheads architecture with `AutoConfig` and `AutoModelForSequenceClassification`.
+    """Register every hubheads architecture with `AutoConfig` and `AutoModelForSequenceClassification` (and an
+    encoder with `AutoModel`).
 
     Calling it again is a no-op; a model type already registered to a different class is a `ValueError`.
     """
     from transformers import (
         CONFIG_MAPPING,
         MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING,
+        MODEL_MAPPING,
         AutoConfig,
+        AutoModel,
         AutoModelForSequenceClassification,
     )
 
@@ -85,6 +112,13 @@ def register_architectures() -> None:
                 raise ValueError(f"{arch.config_class} is already mapped to {mapped!r} for sequence classification.")
         else:
             AutoModelForSequenceClassification.register(config_class, model_class)
+        base_class = arch.base_class()
+        if base_class is not None:
+            if config_class in MODEL_MAPPING:
+                if MODEL_MAPPING[config_class] is not base_class:
+                    raise ValueError(f"{arch.config_class} is already mapped to {MODEL_MAPPING[config_class]!r}.")
+            else:
+                AutoModel.register(config_class, base_class)
 
 
 __all__ = ["ARCHITECTURES", "Architecture", "register_architectures"]

@@ -44,8 +44,17 @@ def _export(args: argparse.Namespace) -> int:
         revision=args.revision,
         trust_remote_code=args.trust_remote_code,
         native=args.native,
+        keep_remote_code=args.keep_remote_code,
     )
     print(f"Exported {args.src} -> {report.out_dir}")
+    if report.converted == "new_gte":
+        print(
+            '  model code: hubheads\' own implementation of the "new" architecture (model type new_gte, '
+            "modeling_new_gte.py in the repo), the same weights; no code of the checkpoint's code repo runs, on any "
+            "transformers release"
+        )
+    elif report.converted == "gte":
+        print("  model code: transformers' native gte (consumers need transformers >= 5.18.0)")
     print(f"  files: {', '.join(report.files)}")
     if report.skipped:
         print(
@@ -321,11 +330,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--tokenizer", metavar="DIR", help="take the tokenizer from DIR (when SRC has none)")
     export.add_argument("--revision", help="branch, tag, commit or refs/pr/N when SRC is a Hub repo id")
-    export.add_argument(
+    new_format = export.add_mutually_exclusive_group()
+    new_format.add_argument(
         "--native",
         action="store_true",
         help="convert a gte-multilingual-base ('new' format) checkpoint to transformers' native gte "
-        f"(transformers >= {MIN_GTE_TRANSFORMERS}): consumers then run no third-party code",
+        f"(transformers >= {MIN_GTE_TRANSFORMERS} only) instead of hubheads' own implementation (the default, which "
+        "runs on every transformers release)",
+    )
+    new_format.add_argument(
+        "--keep-remote-code",
+        action="store_true",
+        help="keep a 'new'-format checkpoint's auto_map into its code repo (Alibaba-NLP/new-impl) instead of "
+        "hubheads' own implementation; that code runs on transformers 4 only, and needs --trust-remote-code",
     )
     _add_trust_option(export)
     export.add_argument("--force", action="store_true", help="replace a non-empty OUT (atomically)")

@@ -64,6 +64,8 @@ class ExportReport:
         pipeline_declared (`bool`): whether config.json declares the hubheads pipeline.
         source_was_plain (`bool`): the source is a Hub repo that loads without remote code, but the export needs it
             (pushing it over the source's main would break consumers who call it without `trust_remote_code=True`).
+        converted (`str`, *optional*): the model type a "new"-format source was converted to (`"new_gte"`, hubheads'
+            own implementation, or `"gte"`, transformers' native one); `None` when the model code was kept.
     """
 
     out_dir: Path
@@ -72,6 +74,7 @@ class ExportReport:
     thresholds: dict[str, Any] = field(default_factory=dict)
     pipeline_declared: bool = False
     source_was_plain: bool = False
+    converted: str | None = None
 
 
 def hub_files(module: str) -> list[str]:
@@ -342,7 +345,8 @@ def write_decisions(config: dict[str, Any], thresholds: DecisionThresholds, fold
         config.pop(key, None)
     config.update(thresholds.to_dict())
     arch = ARCHITECTURES.get(config.get("model_type", ""))
-    pipeline_declared = thresholds.configured or config.get("problem_type") == MULTI_LABEL or arch is not None
+    needs_pipeline = arch is not None and arch.needs_pipeline
+    pipeline_declared = thresholds.configured or config.get("problem_type") == MULTI_LABEL or needs_pipeline
     if arch is not None:
         # Our architectures load through remote code for consumers without hubheads.
         config["auto_map"] = {**config.get("auto_map", {}), **arch.auto_map()}
@@ -475,11 +479,56 @@ def _convert_to_native_gte(src: Path, folder: Path) -> Path:
 
     model = load_native_gte(src, AutoModelForSequenceClassification)
     model.save_pretrained(folder)
-    weights = (".py", ".safetensors", "model.safetensors.index.json", *PICKLE_SUFFIXES)
-    for name in sorted(os.listdir(src)):
-        if (src / name).is_file() and name != "config.json" and not name.endswith(weights):
-            shutil.copy2(src / name, folder / name)
+    _copy_all_but_model(src, folder, weights=True)
     return folder
+
+
+def _copy_all_but_model(src: Path, folder: Path, weights: bool) -> None:
+    """Copy `src`'s files into `folder`, except config.json, code files and (with `weights=True`) the weights."""
+    left = (".py", *((".safetensors", "model.safetensors.index.json") if weights else ()), *PICKLE_SUFFIXES)
+    for name in sorted(os.listdir(src)):
+        if (src / name).is_file() and name != "config.json" and not name.endswith(left):
+            shutil.copy2(src / name, folder / name)
+
+
+def _convert_to_new_gte(src: Path, folder: Path) -> Path:
+    """Write `src` (a "new"-format checkpoint: gte-multilingual-base or a fine-tune) into `folder` for hubheads' own
+    implementation of the architecture: the same safetensors (the weight names are the original ones), config.json
+    rewritten by `new_gte_config` (its `auto_map` into the repo's own files), the rest copied; the other repo's code
+    is left behind. The converted model is loaded first, every weight accounted for, and run on sample texts: a
+    checkpoint that does not fit, or gives non-finite scores, is refused."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from hubheads.output_checks import probe
+    from hubheads.sources import load_new_gte, new_gte_config
+
+    config = new_gte_config(read_json(src / "config.json"))
+    model = load_new_gte(src, AutoModelForSequenceClassification).eval()
+    _copy_all_but_model(src, folder, weights=False)
+    write_json(folder / "config.json", config)
+    if any((folder / name).is_file() for name in TOKENIZER_FILES):
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+        probe(model, tokenizer, f"SRC {src} with hubheads' `new_gte`", config)
+    return folder
+
+
+def _new_format_route(config: Mapping[str, Any], source: Any, *, native: bool, keep_remote_code: bool) -> Any:
+    """How a checkpoint's model code reaches consumers: `None` (as it is), or the conversion of a "new"-format
+    checkpoint: hubheads' `new_gte` by default, transformers' native `gte` with `native`; `keep_remote_code` keeps
+    the `auto_map` into the code repo (`None`)."""
+    if config.get("model_type") != "new":
+        if native or keep_remote_code:
+            option = "--native" if native else "--keep-remote-code"
+            raise ValueError(
+                f'{option} applies to gte-multilingual-base\'s "new" format; {source} has model type '
+                f"{config.get('model_type')!r}. Drop {option}."
+            )
+        return None
+    if native and keep_remote_code:
+        raise ValueError("--native and --keep-remote-code are two different routes for the model code; pick one.")
+    if keep_remote_code:
+        return None
+    return _convert_to_native_gte if native else _convert_to_new_gte
 
 
 def export_model(
@@ -496,6 +545,7 @@ def export_model(
     revision: str | None = None,
     trust_remote_code: bool = False,
     native: bool = False,
+    keep_remote_code: bool = False,
 ) -> ExportReport:
     """Export a checkpoint folder, a Hub repo or an in-memory model to a Hub-ready folder.
 
@@ -523,12 +573,18 @@ def export_model(
         revision (`str`, *optional*):
             The branch, tag, commit or `refs/pr/N` of a repo id `source`.
         trust_remote_code (`bool`, *optional*, defaults to `False`):
-            Export a checkpoint whose config.json's `auto_map` runs code transformers does not ship (such as
-            gte-multilingual-base's `Alibaba-NLP/new-impl`); the repo keeps pointing at that code. Without it such a
-            checkpoint is refused, naming the code's repo.
+            Export a checkpoint whose config.json's `auto_map` runs code transformers does not ship; the repo keeps
+            pointing at that code. Without it such a checkpoint is refused, naming the code's repo. A "new"-format
+            checkpoint (gte-multilingual-base's, code in `Alibaba-NLP/new-impl`) needs it only with
+            `keep_remote_code`: by default it is exported with hubheads' own implementation of the architecture
+            (`model_type: "new_gte"`, the same weights), which runs no code of that repo and works on every
+            transformers release hubheads supports, where the original code fails on transformers 5.
         native (`bool`, *optional*, defaults to `False`):
-            Convert a "new"-format GTE checkpoint to transformers' native `gte` (transformers >= 5.18.0), with
-            transformers' own weight renames, so that consumers run no third-party code.
+            Convert a "new"-format checkpoint to transformers' native `gte` instead (transformers >= 5.18.0 only),
+            with transformers' own weight renames.
+        keep_remote_code (`bool`, *optional*, defaults to `False`):
+            Keep a "new"-format checkpoint's `auto_map` into its code repo instead (with `trust_remote_code`); that
+            code runs on transformers 4 only.
 
     Thresholds already in the source's config.json or postprocessing.json are kept unless overridden here.
 
@@ -542,17 +598,17 @@ def export_model(
     _check_out(out, src, force)
     # Only a published repo that loads without remote code has consumers that a pipeline declaration would break.
     published_plain = False
+    convert = None
     if src is not None and (src / "config.json").is_file():
         config = read_json(src / "config.json")
         published_plain = not Path(source).is_dir() and not needs_remote_code(config)
-        if native:
-            if config.get("model_type") != "new":
-                raise ValueError(
-                    f'--native converts gte-multilingual-base\'s "new" format to native `gte`; {source} has model '
-                    f"type {config.get('model_type')!r}. Drop --native."
-                )
-        else:
+        convert = _new_format_route(config, source, native=native, keep_remote_code=keep_remote_code)
+        if convert is None:
             check_trusted(config, source, trust_remote_code)
+    elif native or keep_remote_code:
+        raise ValueError(
+            "--native and --keep-remote-code apply to a checkpoint folder or repo id, not a model object."
+        )
     overrides = {
         "default_threshold": default_threshold,
         "best_threshold_global": threshold,
@@ -571,8 +627,8 @@ def export_model(
                     model: Any = source
                     model.save_pretrained(saved)
                     src = Path(saved)
-                elif native:
-                    src = _convert_to_native_gte(src, Path(saved))
+                elif convert is not None:
+                    src = convert(src, Path(saved))
                 report = _build(src, staging, overrides=overrides, multi_label=multi_label, tokenizer=tokenizer)
             for path in staging.iterdir():  # save_pretrained may write private (0600) weights; an export is shared
                 path.chmod(0o666 & ~umask)
@@ -581,6 +637,7 @@ def export_model(
             shutil.rmtree(staging, ignore_errors=True)
             raise
     report.out_dir = out
+    report.converted = {_convert_to_new_gte: "new_gte", _convert_to_native_gte: "gte"}.get(convert)
     # Declaring the pipeline is what adds remote code to a plain repo (an `auto_map` only ever comes with it).
     report.source_was_plain = published_plain and report.pipeline_declared
     return report

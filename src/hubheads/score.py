@@ -73,11 +73,12 @@ def load_pipeline(
 
 def _pipeline_in(folder: Path, model: Any, *, trust_remote_code: bool, device: Any, option: str) -> Any:
     """`load_pipeline` of `model` once it is the local `folder`."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+    from transformers import pipeline
 
     import hubheads  # noqa: F401  (registers the hubheads architectures)
     from hubheads.export import read_json
     from hubheads.modeling.pipeline_hubheads import HubheadsTextClassificationPipeline
+    from hubheads.output_checks import check_fresh_loads, guard_outputs, load_classifier, probe
     from hubheads.sources import check_trusted, runs_remote_code
 
     if not (folder / "config.json").is_file():
@@ -86,8 +87,12 @@ def _pipeline_in(folder: Path, model: Any, *, trust_remote_code: bool, device: A
     check_trusted(config, model, trust_remote_code)
     # Explicit, so transformers never prompts: True only for a checkpoint whose code lives in a repo (and the caller
     # trusted it); a hubheads architecture then loads with the registered classes, not the repo's copy.
-    loaded = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=runs_remote_code(config))
-    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+    remote_code = runs_remote_code(config)
+    what = f"{option} {model}"
+    loaded, tokenizer = load_classifier(folder, trust_remote_code=remote_code, what=what, config=config)
+    if remote_code:  # code hubheads does not know: it must give the same scores in a consumer's fresh process
+        check_fresh_loads(folder, probe(loaded, tokenizer, what, config), what, config)
+    guard_outputs(loaded, what, config)
     return pipeline(
         "text-classification",
         model=loaded,

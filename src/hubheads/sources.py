@@ -9,10 +9,12 @@
 - **Pickles.** A base whose weights exist only as pickles (`pytorch_model.bin`, as on `vinai/phobert-base`'s main) is
   loaded only with `allow_pickle=True`; transformers then reads it with `torch.load(weights_only=True)`, and whatever
   hubheads writes afterwards is safetensors.
-- **GTE natively.** From transformers 5.18.0 on, transformers ships a `gte` architecture and, in its checkpoint
-  conversion mapping, the weight renames from the "new" format. [`gte_config`] translates a "new" config.json into a
-  `GteConfig` (the one part transformers does not ship); loading the weights with it applies transformers' own renames.
-  So a gte-multilingual-base checkpoint runs with no third-party code at all.
+- **gte-multilingual-base without its code repo.** Its fine-tunes store `model_type: "new"` and load through
+  `Alibaba-NLP/new-impl`, whose non-persistent buffers transformers 5 leaves uninitialised: that code crashes or gives
+  NaN on every 5.x release. [`new_gte_config`] rewrites such a config.json for hubheads' own implementation of the
+  architecture (`modeling/modeling_new_gte.py`, the same weights under the same names), which runs on every release
+  hubheads supports; `export` does it by default. From transformers 5.18.0 on there is also transformers' native
+  `gte` ([`gte_config`]; the weight renames are transformers' own conversion mapping).
 """
 
 from __future__ import annotations
@@ -27,17 +29,6 @@ from hubheads.offline_hub import check_repo_id
 
 NEW_FORMAT = "new"
 MIN_GTE_TRANSFORMERS = "5.18.0"
-#: "new"-format config keys that `GteConfig` has no field for: they select code paths of the remote implementation;
-#: `gte_config` checks that each selects the path the native architecture implements.
-NEW_ONLY_KEYS = {
-    "position_embedding_type": "rope",
-    "pack_qkv": True,
-    "layer_norm_type": "layer_norm",
-    "logn_attention_scale": False,
-    "logn_attention_clip1": False,
-    "unpad_inputs": None,  # an execution option (unpadded batches); the same arithmetic either way
-    "use_memory_efficient_attention": None,  # an execution option (xformers); the same arithmetic either way
-}
 #: Bookkeeping keys of a config.json that describe the file, not the model.
 FILE_KEYS = ("model_type", "auto_map", "architectures", "transformers_version", "torch_dtype", "dtype")
 #: What `resolve_checkpoint` never downloads: weights for other frameworks and runtimes, which hubheads never reads.
@@ -116,8 +107,8 @@ def pin_advice(config: Mapping[str, Any], code_repo: str) -> str:
     if pin:
         return f"Review it and pin it: pipeline(..., trust_remote_code=True, revision=<this repo's commit>, {pin})."
     native = (
-        " or, for a gte-multilingual-base fine-tune, convert it to transformers' native `gte` with `hubheads export "
-        f"--native` (transformers >= {MIN_GTE_TRANSFORMERS}), which needs no remote code at all"
+        "; or, for a gte-multilingual-base fine-tune, export it without --keep-remote-code: hubheads' own "
+        "implementation of the architecture then runs instead, on every transformers release, with no other repo"
         if config.get("model_type") == NEW_FORMAT
         else ""
     )
@@ -184,7 +175,9 @@ def check_trusted(config: Mapping[str, Any], source: Any, trust_remote_code: boo
     repos = code_repos(config)
     where = ", ".join(repos) if repos else f"{source} itself"
     native = (
-        " Or convert it to transformers' native `gte` (no remote code): `hubheads export --native`."
+        " Or export it with hubheads' own implementation of the architecture, which runs no code of that repo and "
+        "works on transformers 5 (where the original code does not): `hubheads export SRC OUT`, without "
+        "--keep-remote-code."
         if config.get("model_type") == NEW_FORMAT
         else ""
     )
@@ -194,58 +187,77 @@ def check_trusted(config: Mapping[str, Any], source: Any, trust_remote_code: boo
     )
 
 
-def gte_config(config: Mapping[str, Any]) -> Any:
-    """The `GteConfig` of a "new"-format config.json (gte-multilingual-base and its fine-tunes).
+def new_gte_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config.json of a "new"-format checkpoint (gte-multilingual-base and its fine-tunes) rewritten for
+    hubheads' own implementation of the architecture (`model_type: "new_gte"`, `auto_map` into the repo's own copy
+    of `modeling_new_gte.py`).
 
-    Every key `GteConfig` knows is kept (sizes, dropout, labels, the hubheads threshold keys as extra keys). A
-    fixed-NTK `rope_scaling` (`{"type": "ntk", "factor": f}`) is folded into the base the remote code computes,
-    `rope_theta * f ** (head_dim / (head_dim - 2))`. A config that selects a code path the native architecture does
-    not implement (no rotary positions, unpacked qkv, RMS norm, log-n attention scaling) is a `ValueError` naming the
-    key.
+    Every other key is kept (sizes, dropout, labels, the hubheads threshold keys). A fixed-NTK `rope_scaling` is folded
+    into `rope_theta` as the original code computes it; a config that selects a code path the implementation does not
+    have (no rotary positions, unpacked qkv, RMS norm, log-n attention scaling) is a `ValueError` naming the key.
     """
+    from hubheads.architectures import ARCHITECTURES
+    from hubheads.modeling.configuration_new_gte import NEW_FORMAT_PATHS, NewGteConfig
+
+    if config.get("model_type") != NEW_FORMAT:
+        raise ValueError(f"model_type must be {NEW_FORMAT!r} to convert, got {config.get('model_type')!r}.")
+    values = {key: value for key, value in config.items() if key not in FILE_KEYS}
+    checked = NewGteConfig(**values)
+    for key in ("rope_scaling", *NEW_FORMAT_PATHS):
+        values.pop(key, None)
+    arch = ARCHITECTURES[NewGteConfig.model_type]
+    return {
+        **values,
+        "rope_theta": checked.rope_theta,
+        "model_type": arch.model_type,
+        "architectures": [arch.model_class],
+        "auto_map": arch.auto_map(),
+    }
+
+
+def gte_config(config: Mapping[str, Any]) -> Any:
+    """The `GteConfig` (transformers' native `gte`, 5.18.0 and later) of a "new"-format config.json, with the keys
+    and checks of `new_gte_config`."""
     check_native_gte('Converting a "new"-format (gte-multilingual-base) checkpoint')
     from transformers import AutoConfig
 
-    if config.get("model_type") != NEW_FORMAT:
-        raise ValueError(f"model_type must be {NEW_FORMAT!r} for a GTE conversion, got {config.get('model_type')!r}.")
-    values = {key: value for key, value in config.items() if key not in FILE_KEYS}
-    for key, supported in NEW_ONLY_KEYS.items():
-        value = values.pop(key, supported)
-        if supported is not None and value != supported:
-            raise ValueError(
-                f"config.json sets `{key}` to {value!r}; transformers' native `gte` implements only {supported!r}, so "
-                "this checkpoint can only run through its remote code (--trust-remote-code, without --native)."
-            )
-    scaling = values.pop("rope_scaling", None)
-    theta = float(values.pop("rope_theta", 10000.0))
-    if scaling:
-        if not isinstance(scaling, Mapping) or scaling.get("type", scaling.get("rope_type")) != "ntk":
-            raise ValueError(
-                f"config.json's `rope_scaling` {scaling!r} is not a fixed-NTK scaling, the only kind the conversion "
-                "to native `gte` translates; run the checkpoint through its remote code instead."
-            )
-        head_dim = int(values["hidden_size"]) // int(values["num_attention_heads"])
-        theta *= float(scaling["factor"]) ** (head_dim / (head_dim - 2))
-    values["rope_parameters"] = {"rope_type": "default", "rope_theta": theta}
+    values = {key: value for key, value in new_gte_config(config).items() if key not in FILE_KEYS}
+    values["rope_parameters"] = {"rope_type": "default", "rope_theta": values.pop("rope_theta")}
     return AutoConfig.for_model("gte", **values)
 
 
-def load_native_gte(folder: Path, auto_class: Any, **kwargs: Any) -> Any:
-    """Load the "new"-format checkpoint in `folder` with transformers' native `gte` (`auto_class`, e.g.
-    `AutoModelForSequenceClassification`), refusing a partial load: every weight of the model must come from the
-    checkpoint."""
-    model, info = auto_class.from_pretrained(
-        folder, config=gte_config(read_json(folder / "config.json")), output_loading_info=True, **kwargs
-    )
+def _load_complete(folder: Path, auto_class: Any, config: Any, target: str) -> Any:
+    """`auto_class.from_pretrained(folder, config=config)`, refusing a partial load: every weight of the model must
+    come from the checkpoint (and, for a sequence classifier, every weight of the checkpoint must be used)."""
+    model, info = auto_class.from_pretrained(folder, config=config, output_loading_info=True)
     missing = sorted(info.get("missing_keys") or [])
     mismatched = sorted(str(item) for item in info.get("mismatched_keys") or [])
-    if missing or mismatched:
+    unexpected = sorted(info.get("unexpected_keys") or []) if "Sequence" in auto_class.__name__ else []
+    if missing or mismatched or unexpected:
         raise ValueError(
-            f"{folder} did not convert completely to native `gte`: missing {missing or 'none'}, mismatched "
-            f"{mismatched or 'none'}. It is not a gte-multilingual-base-style checkpoint; run it through its remote "
-            "code (--trust-remote-code) instead."
+            f"{folder} did not convert completely to {target}: missing {missing or 'none'}, mismatched "
+            f"{mismatched or 'none'}, unused {unexpected or 'none'}. It is not a gte-multilingual-base-style "
+            "checkpoint; run it through its remote code (--keep-remote-code --trust-remote-code) instead."
         )
     return model
+
+
+def load_native_gte(folder: Path, auto_class: Any) -> Any:
+    """Load the "new"-format checkpoint in `folder` with transformers' native `gte` (`auto_class`, e.g.
+    `AutoModelForSequenceClassification`), refusing a partial load."""
+    return _load_complete(folder, auto_class, gte_config(read_json(folder / "config.json")), "native `gte`")
+
+
+def load_new_gte(folder: Path, auto_class: Any) -> Any:
+    """Load the "new"-format checkpoint in `folder` with hubheads' implementation of the architecture (`auto_class`:
+    `AutoModel` or `AutoModelForSequenceClassification`, the hubheads architectures being registered), refusing a
+    partial load. No code of the checkpoint's own code repo runs."""
+    import hubheads  # noqa: F401  (registers `new_gte`)
+    from hubheads.modeling.configuration_new_gte import NewGteConfig
+
+    values = {key: value for key, value in new_gte_config(read_json(folder / "config.json")).items()}
+    config = NewGteConfig(**{key: value for key, value in values.items() if key not in FILE_KEYS})
+    return _load_complete(folder, auto_class, config, "hubheads' `new_gte`")
 
 
 def load_encoder(
@@ -264,19 +276,17 @@ def load_encoder(
             are read with `torch.load(weights_only=True)`. Without it, such a base is refused, naming both ways out.
         trust_remote_code (`bool`, *optional*, defaults to `False`): accepted for symmetry with transformers, but a
             remote-code encoder cannot be rebuilt from `backbone_config` on a consumer's machine, so it is refused
-            either way; "new"-format GTE checkpoints are converted to transformers' native `gte` instead.
+            either way; "new"-format GTE checkpoints load with hubheads' own implementation (`new_gte`) instead.
 
     Raises:
         `ValueError`: pickle-only weights without `allow_pickle`, or a remote-code encoder that is not GTE.
-        `ImportError`: a GTE checkpoint under a transformers older than 5.18.0.
     """
     from transformers import AutoModel
 
     folder = resolve_checkpoint(source, revision, option="backbone")
     config = read_json(folder / "config.json") if (folder / "config.json").is_file() else {}
     if config.get("model_type") == NEW_FORMAT:
-        check_native_gte(f'The backbone {source} ("new" format, gte-multilingual-base)')
-        return load_native_gte(folder, AutoModel)
+        return load_new_gte(folder, AutoModel)
     if runs_remote_code(config):
         raise ValueError(
             f"The backbone {source} is remote code from {', '.join(code_repos(config)) or source} (model type "
@@ -313,6 +323,8 @@ __all__ = [
     "has_native_gte",
     "load_encoder",
     "load_native_gte",
+    "load_new_gte",
+    "new_gte_config",
     "pin_advice",
     "resolve_checkpoint",
     "runs_remote_code",

@@ -26,6 +26,14 @@ def _rotate_half(x):
 
 
 class NewRotaryEmbedding(nn.Module):
+    """Rotary angles, precomputed for every position up to `max_position_embeddings`.
+
+    As in the public code this stands in for, `inv_freq` and the cos/sin caches are non-persistent buffers computed in
+    `__init__` and never restored by `_init_weights`: transformers 5 builds the model on the meta device and refills
+    such buffers with uninitialised memory, so a load under 5.x gives garbage or NaN. Kept on purpose (tests see what
+    consumers see).
+    """
+
     def __init__(self, config):
         super().__init__()
         dim = config.hidden_size // config.num_attention_heads
@@ -37,15 +45,20 @@ class NewRotaryEmbedding(nn.Module):
             base = base * float(scaling["factor"]) ** (dim / (dim - 2))
         self.dim, self.base = dim, base
         self.register_buffer("inv_freq", self.compute_inv_freq(), persistent=False)
+        self._set_cos_sin_cache(config.max_position_embeddings)
 
     def compute_inv_freq(self):
         return 1.0 / (self.base ** (torch.arange(0, self.dim, 2, dtype=torch.float32) / self.dim))
 
-    def forward(self, seq_len, device):
-        positions = torch.arange(seq_len, device=device, dtype=torch.float32)
-        freqs = torch.outer(positions, self.inv_freq.to(device))  # (seq, dim / 2)
+    def _set_cos_sin_cache(self, seq_len):
+        positions = torch.arange(seq_len, dtype=torch.float32)
+        freqs = torch.outer(positions, self.inv_freq)  # (seq, dim / 2)
         angles = torch.cat((freqs, freqs), dim=-1)  # (seq, dim)
-        return angles.cos(), angles.sin()
+        self.register_buffer("cos_cached", angles.cos(), persistent=False)
+        self.register_buffer("sin_cached", angles.sin(), persistent=False)
+
+    def forward(self, position_ids):
+        return self.cos_cached[position_ids], self.sin_cached[position_ids]  # (seq, dim) each
 
 
 class NewEmbeddings(nn.Module):
@@ -58,6 +71,7 @@ class NewEmbeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.rotary_emb = NewRotaryEmbedding(config)
+        self.register_buffer("position_ids", torch.arange(config.max_position_embeddings), persistent=False)
 
     def forward(self, input_ids, token_type_ids=None):
         embeddings = self.word_embeddings(input_ids)
@@ -136,10 +150,8 @@ class NewPreTrainedModel(PreTrainedModel):
     base_model_prefix = "new"
 
     def _init_weights(self, module):
-        # transformers 5 builds the model on the meta device: a buffer that is not in the checkpoint must be set here.
-        if isinstance(module, NewRotaryEmbedding):
-            with torch.no_grad():
-                module.inv_freq.copy_(module.compute_inv_freq())
+        # Linear, Embedding and LayerNorm only, as in the public code: the rotary caches and `position_ids` are not
+        # restored here (see NewRotaryEmbedding).
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, std=self.config.initializer_range)
         if isinstance(module, nn.Linear) and module.bias is not None:
@@ -168,7 +180,8 @@ class NewModel(NewPreTrainedModel):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         additive = (1.0 - attention_mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
-        cos, sin = self.embeddings.rotary_emb(input_ids.shape[1], hidden.device)
+        position_ids = self.embeddings.position_ids[: input_ids.shape[1]]
+        cos, sin = self.embeddings.rotary_emb(position_ids)
         for layer in self.encoder.layer:
             hidden = layer(hidden, additive, cos, sin)
         pooled = self.pooler(hidden) if self.pooler is not None else None
