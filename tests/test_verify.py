@@ -728,3 +728,52 @@ def test_hubheads_own_files_restore_every_buffer():
     package = resources.files("hubheads.modeling")
     trees = {entry.name: ast.parse(entry.read_text()) for entry in package.iterdir() if entry.name.endswith(".py")}
     assert trees and code_scan.unrestored_buffers(trees) == []
+
+
+#: `_init_weights` bodies (after `def _init_weights(self, module):`) and the buffers of NEW_IMPL_BUFFERS each leaves
+#: unrestored: the rule reads writes by attribute name, through the functions `_init_weights` calls.
+RESTORING_BODIES = {
+    "copies-one-from-another": (
+        "module.inv_freq.copy_(module.position_ids)",
+        {"cos_cached", "sin_cached", "position_ids"},
+    ),
+    "calls-the-helper-init-calls": (
+        "module._set_cos_sin_cache(8, torch.float32)",
+        {"inv_freq", "position_ids"},
+    ),
+    "assigns-data-and-slices": (
+        "module.inv_freq.data = x\n        module.position_ids[:] = y\n        setattr(module, 'cos_cached', z)",
+        {"sin_cached"},
+    ),
+    "torch-init-functions": (
+        "nn.init.zeros_(module.inv_freq)\n        zeros_(module.position_ids)",
+        {"cos_cached", "sin_cached"},
+    ),
+}
+
+
+@pytest.mark.parametrize("body", RESTORING_BODIES)
+def test_the_buffer_rule_reads_writes_by_name(body):
+    text, unrestored = RESTORING_BODIES[body]
+    source = (
+        NEW_IMPL_BUFFERS
+        + f"\n\nclass Other(NewPreTrainedModel):\n    def _init_weights(self, module):\n        {text}\n"
+    )
+    found = code_scan.unrestored_buffers({"modeling.py": ast.parse(source)})
+    assert {buffer.name for buffer in found} == unrestored
+
+
+def test_the_buffer_rule_reads_how_a_buffer_is_registered():
+    source = (
+        "class M(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        self.register_buffer('a', torch.ones(1), False)\n"  # persistent given by position
+        "        self.register_buffer('b', None, persistent=False)\n"  # no tensor: nothing to fill
+        "        self.register_buffer(name='c', tensor=torch.ones(1), persistent=True)\n"
+        "        self.register_buffer(f'd{i}', torch.ones(1), persistent=False)\n"  # a computed name is never restored
+        "\n"
+        "    def forward(self):\n"
+        "        self.register_buffer('e', torch.ones(1), persistent=False)\n"  # filled when it runs, not when built
+    )
+    found = code_scan.unrestored_buffers({"m.py": ast.parse(source)})
+    assert [(buffer.line, buffer.owner, buffer.name) for buffer in found] == [(3, "M", "a"), (6, "M", "f'd{i}'")]
