@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import shutil
+from importlib import resources
 from pathlib import Path
 
 import pytest
 import tiny
 from huggingface_hub import constants
 
-from hubheads import __version__, export_model, install_in_offline_cache
+from hubheads import __version__, code_scan, export_model, install_in_offline_cache
 from hubheads import verify as verify_module
 from hubheads.verify import (
     load_released_files,
@@ -282,13 +284,20 @@ def test_the_smoke_run_passes_bio_and_lang(exports, monkeypatch):
     assert verify_repo(exports["binary"]).ok and calls[0]["kwargs"] == {"lang": "it"}
 
 
-def test_a_repo_id_is_verified_from_the_offline_cache(exports, hf_home, monkeypatch):
-    commit = install_in_offline_cache(exports["binary"], "org/tiny-reclaim", cache_dir=hf_home / "hub")
+def _offline_cache(hf_home: Path, monkeypatch) -> Path:
+    """Point huggingface_hub at `hf_home`'s hub cache, offline; returns the cache folder. (huggingface_hub read both
+    variables when it was imported; snapshot_download reads the constants at call time.)"""
     monkeypatch.setenv("HF_HOME", str(hf_home))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    # huggingface_hub read both when it was imported; snapshot_download reads the constants at call time.
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hf_home / "hub"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return hf_home / "hub"
+
+
+def test_a_repo_id_is_verified_from_the_offline_cache(exports, hf_home, monkeypatch):
+    commit = install_in_offline_cache(
+        exports["binary"], "org/tiny-reclaim", cache_dir=_offline_cache(hf_home, monkeypatch)
+    )
     report = verify_repo("org/tiny-reclaim", smoke=False)
     assert report.ok, report.format()
     assert report.target == "org/tiny-reclaim"
@@ -525,3 +534,246 @@ def test_cli_verify_exit_codes_and_json(exports, tmp_path, capsys):
     assert main(["verify", str(unknown), "--no-smoke"]) == 1
     assert "FAIL  unknown-code" in capsys.readouterr().out
     assert main(["verify", str(unknown), "--no-smoke", "--allow-unknown-code"]) == 0
+
+
+#: The buffer pattern of Alibaba-NLP/new-impl (gte-multilingual-base's code), written for transformers 4.x: rotary
+#: `inv_freq` and, through a helper `__init__` calls, `cos_cached`/`sin_cached`, and the embeddings' `position_ids`,
+#: all non-persistent, with an `_init_weights` that touches only Linear, Embedding and LayerNorm.
+NEW_IMPL_BUFFERS = """import torch
+from torch import nn
+from transformers import PreTrainedModel
+
+
+class RotaryEmbedding(nn.Module):
+    def __init__(self, dim, max_position_embeddings=2048, base=10000.0):
+        super().__init__()
+        inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2).float() / dim))
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self._set_cos_sin_cache(max_position_embeddings, torch.get_default_dtype())
+
+    def _set_cos_sin_cache(self, seq_len, dtype):
+        freqs = torch.outer(torch.arange(seq_len, dtype=torch.float32), self.inv_freq)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        self.register_buffer("cos_cached", emb.cos().to(dtype), persistent=False)
+        self.register_buffer("sin_cached", emb.sin().to(dtype), persistent=False)
+
+
+class NewEmbeddings(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.register_buffer("position_ids", torch.arange(config.max_position_embeddings), persistent=False)
+
+
+class NewPreTrainedModel(PreTrainedModel):
+    def _init_weights(self, module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            module.weight.data.normal_(mean=0.0, std=self.config.initializer_range)
+        elif isinstance(module, nn.LayerNorm):
+            module.bias.data.zero_()
+            module.weight.data.fill_(1.0)
+"""
+#: (owner, buffer) of each `register_buffer` in NEW_IMPL_BUFFERS, in line order.
+NEW_IMPL_UNRESTORED = [
+    ("RotaryEmbedding", "inv_freq"),
+    ("RotaryEmbedding", "cos_cached"),
+    ("RotaryEmbedding", "sin_cached"),
+    ("NewEmbeddings", "position_ids"),
+]
+
+
+def _register_lines(source: str) -> list[int]:
+    return [number for number, line in enumerate(source.splitlines(), 1) if "register_buffer(" in line]
+
+
+def test_a_buffer_left_uninitialised_on_transformers_5_fails_with_file_line_and_name(exports, tmp_path, monkeypatch):
+    monkeypatch.setattr(verify_module, "run_stock_pipeline", _consumer_crash)  # must not be reached
+    repo = _copy(exports, "binary", tmp_path)
+    (repo / "modeling_new.py").write_text(NEW_IMPL_BUFFERS)
+    unloaded = verify_repo(repo, smoke=False, allow_unknown_code=True)  # a file no load runs: warnings
+    assert unloaded.ok and len(_findings(unloaded, "buffer-init", "warn")) == len(NEW_IMPL_UNRESTORED)
+    assert all("no load of this repo runs the file" in f.message for f in _findings(unloaded, "buffer-init", "warn"))
+    _edit_config(repo, auto_map={"AutoModel": "modeling_new.NewPreTrainedModel"})
+    report = verify_repo(repo, allow_unknown_code=True)
+    assert _failed(report) == {"buffer-init"}, report.format()
+    failures = _findings(report, "buffer-init", "fail")
+    expected = zip(_register_lines(NEW_IMPL_BUFFERS), NEW_IMPL_UNRESTORED, strict=True)
+    starts = [
+        f"modeling_new.py:{line} {owner} registers the non-persistent buffer `{name}`"
+        for line, (owner, name) in expected
+    ]
+    assert [finding.message[: len(start)] for finding, start in zip(failures, starts)] == starts, report.format()
+    for finding in failures:
+        assert finding.path == "modeling_new.py"
+        assert "transformers >= 5.0" in finding.message and "uninitialised memory" in finding.message
+        assert "`_init_weights`" in finding.message and "`forward`" in finding.message
+        assert "persistent=True" in finding.message and "the repo does not load there" in finding.message
+    assert report.findings[-1].check == "smoke-run" and "Skipped" in report.findings[-1].message
+
+
+ROPE = """import torch
+from torch import nn
+from transformers import PreTrainedModel
+
+
+class RotaryEmbedding(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.dim = dim
+        self.register_buffer("inv_freq", self.compute_inv_freq(), persistent=False)
+
+    def compute_inv_freq(self):
+        return 1.0 / (10000.0 ** (torch.arange(0, self.dim, 2).float() / self.dim))
+
+    def forward(self, positions):
+        return torch.outer(positions, self.inv_freq)
+
+
+class TinyPreTrainedModel(PreTrainedModel):
+    def _init_weights(self, module):
+        if isinstance(module, nn.Linear):
+            module.weight.data.normal_(std=0.02)
+"""
+RESTORE_AT = "        if isinstance(module, nn.Linear):\n"
+
+
+def _restore(line: str):
+    return lambda source: source.replace(RESTORE_AT, f"        {line}\n{RESTORE_AT}")
+
+
+#: ROPE as written for 4.x and changed, each with whether the buffer-init check must flag it.
+ROPE_VARIANTS = {
+    "as-written": (lambda source: source, True),
+    "persistent-from-a-variable": (lambda source: source.replace("persistent=False", "persistent=keep"), True),
+    "name-from-a-variable": (lambda source: source.replace('"inv_freq", self', "name, self"), True),
+    "restored-in-place": (_restore("module.inv_freq.copy_(module.compute_inv_freq())"), False),
+    "restored-as-transformers-5-does": (_restore("init.copy_(module.inv_freq, module.compute_inv_freq())"), False),
+    "restored-by-a-method": (
+        lambda source: _restore("module.reset_buffers()")(source).replace(
+            "    def forward(",
+            "    def reset_buffers(self):\n        self.inv_freq = self.compute_inv_freq()\n\n    def forward(",
+        ),
+        False,
+    ),
+    "persistent": (lambda source: source.replace(", persistent=False", ""), False),
+    "computed-in-forward": (
+        lambda source: source.replace(
+            '        self.register_buffer("inv_freq", self.compute_inv_freq(), persistent=False)\n', ""
+        ).replace("positions, self.inv_freq)", "positions, self.compute_inv_freq())"),
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize("variant", ROPE_VARIANTS)
+def test_the_buffer_check_flags_only_buffers_left_unrestored(exports, tmp_path, variant):
+    change, flagged = ROPE_VARIANTS[variant]
+    source = change(ROPE)
+    assert source != ROPE or variant == "as-written"
+    repo = _copy(exports, "binary", tmp_path)
+    (repo / "modeling_rope.py").write_text(source)
+    _edit_config(repo, auto_map={"AutoModel": "modeling_rope.TinyPreTrainedModel"})
+    report = verify_repo(repo, smoke=False, allow_unknown_code=True)
+    if flagged:
+        (failure,) = _findings(report, "buffer-init", "fail")
+        assert failure.message.startswith(f"modeling_rope.py:{_register_lines(source)[0]} RotaryEmbedding registers")
+    else:
+        assert report.ok, report.format()
+        (ok,) = _findings(report, "buffer-init", "ok")
+        assert ok.message.startswith("1 unknown Python file(s) read")
+
+
+def test_another_repos_code_that_leaves_buffers_unrestored_is_a_warning(exports, tmp_path, hf_home, monkeypatch):
+    """The author cannot fix code in another repo: a warning that says consumers on transformers 5 cannot run the
+    repo and names the route out; a code repo that is not cached is said to be unread, one that restores passes."""
+    cache = _offline_cache(hf_home, monkeypatch)
+    code = tmp_path / "new-impl"
+    code.mkdir()
+    (code / "modeling.py").write_text(
+        NEW_IMPL_BUFFERS + "\n\nclass NewForSequenceClassification(NewPreTrainedModel):\n    pass\n"
+    )
+    commit = install_in_offline_cache(code, "Alibaba-NLP/new-impl", cache_dir=cache)
+    fixed = tmp_path / "fixed-impl"
+    fixed.mkdir()
+    (fixed / "modeling.py").write_text(ROPE_VARIANTS["restored-in-place"][0](ROPE))
+    install_in_offline_cache(fixed, "org/fixed-impl", cache_dir=cache)
+    repo = _copy(exports, "binary", tmp_path)
+    auto_map = {
+        "AutoModelForSequenceClassification": "Alibaba-NLP/new-impl--modeling.NewForSequenceClassification",
+        "AutoModel": "org/fixed-impl--modeling.TinyPreTrainedModel",
+        "AutoConfig": "org/uncached--configuration.XConfig",
+    }
+    _edit_config(repo, model_type="new", auto_map=auto_map)
+    report = verify_repo(repo, smoke=False)
+    assert report.ok, report.format()
+    warnings = _findings(report, "buffer-init", "warn")
+    (broken,) = [f for f in warnings if "Alibaba-NLP/new-impl" in f.message]
+    assert broken.path == "config.json" and f"cached commit {commit[:12]}" in broken.message
+    sites = zip(_register_lines(NEW_IMPL_BUFFERS), NEW_IMPL_UNRESTORED, strict=True)
+    for line, (owner, name) in sites:
+        assert f"modeling.py:{line} {owner}.{name}" in broken.message
+    assert "will not run for consumers on transformers >= 5.0" in broken.message
+    assert "`hubheads export --native`" in broken.message and "point `auto_map` at them" in broken.message
+    (unread,) = [f for f in warnings if "org/uncached" in f.message]
+    assert (
+        "no Python files in the local Hugging Face cache" in unread.message
+        and "hf download org/uncached" in unread.message
+    )
+    (ok,) = _findings(report, "buffer-init", "ok")
+    assert "org/fixed-impl's code" in ok.message
+
+
+def test_hubheads_own_files_restore_every_buffer():
+    """Every file hubheads writes into repos passes the buffer rule, so an export never trips its own check."""
+    package = resources.files("hubheads.modeling")
+    trees = {entry.name: ast.parse(entry.read_text()) for entry in package.iterdir() if entry.name.endswith(".py")}
+    assert trees and code_scan.unrestored_buffers(trees) == []
+
+
+#: `_init_weights` bodies (after `def _init_weights(self, module):`) and the buffers of NEW_IMPL_BUFFERS each leaves
+#: unrestored: the rule reads writes by attribute name, through the functions `_init_weights` calls.
+RESTORING_BODIES = {
+    "copies-one-from-another": (
+        "module.inv_freq.copy_(module.position_ids)",
+        {"cos_cached", "sin_cached", "position_ids"},
+    ),
+    "calls-the-helper-init-calls": (
+        "module._set_cos_sin_cache(8, torch.float32)",
+        {"inv_freq", "position_ids"},
+    ),
+    "assigns-data-and-slices": (
+        "module.inv_freq.data = x\n        module.position_ids[:] = y\n        setattr(module, 'cos_cached', z)",
+        {"sin_cached"},
+    ),
+    "torch-init-functions": (
+        "nn.init.zeros_(module.inv_freq)\n        zeros_(module.position_ids)",
+        {"cos_cached", "sin_cached"},
+    ),
+}
+
+
+@pytest.mark.parametrize("body", RESTORING_BODIES)
+def test_the_buffer_rule_reads_writes_by_name(body):
+    text, unrestored = RESTORING_BODIES[body]
+    source = (
+        NEW_IMPL_BUFFERS
+        + f"\n\nclass Other(NewPreTrainedModel):\n    def _init_weights(self, module):\n        {text}\n"
+    )
+    found = code_scan.unrestored_buffers({"modeling.py": ast.parse(source)})
+    assert {buffer.name for buffer in found} == unrestored
+
+
+def test_the_buffer_rule_reads_how_a_buffer_is_registered():
+    source = (
+        "class M(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        self.register_buffer('a', torch.ones(1), False)\n"  # persistent given by position
+        "        self.register_buffer('b', None, persistent=False)\n"  # no tensor: nothing to fill
+        "        self.register_buffer(name='c', tensor=torch.ones(1), persistent=True)\n"
+        "        self.register_buffer(f'd{i}', torch.ones(1), persistent=False)\n"  # a computed name is never restored
+        "\n"
+        "    def forward(self):\n"
+        "        self.register_buffer('e', torch.ones(1), persistent=False)\n"  # filled when it runs, not when built
+    )
+    found = code_scan.unrestored_buffers({"m.py": ast.parse(source)})
+    assert [(buffer.line, buffer.owner, buffer.name) for buffer in found] == [(3, "M", "a"), (6, "M", "f'd{i}'")]

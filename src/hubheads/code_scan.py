@@ -9,12 +9,16 @@ It reads the source only (`ast`); it never imports it.
 
 It is a review aid, not a proof: Python can reach anything, and a determined author can hide code from any static
 scan. What it guarantees is narrower: each construct listed here is reported with file:line.
+
+[`unrestored_buffers`] reads the same way for a bug rather than a danger: modeling code written for transformers 4.x
+that fills a non-persistent buffer in `__init__` and never restores it in `_init_weights`, which transformers >= 5.0
+(building models on the meta device) leaves holding uninitialised memory on every load.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 #: Built-ins that run code given as data, or hand out the namespaces that reach everything.
@@ -85,6 +89,9 @@ NAME_LOOKUPS = ("getattr", "setattr", "delattr")
 #: Built-in names whose attributes or calls the scan resolves like imports.
 BUILTIN_ROOTS = {*CODE_BUILTINS, *NAME_LOOKUPS, "bytes", "bytearray"}
 DECODE_CODECS = ("rot13", "rot_13", "base64", "hex", "zlib", "bz2", "uu")
+#: The modules of in-place initialisers that take the tensor they set first: torch's `nn.init` and transformers 5's
+#: `initialization` (imported as `init`), as in `init.copy_(module.inv_freq, ...)`.
+INIT_MODULES = ("init", "initialization")
 
 
 @dataclass(frozen=True)
@@ -253,3 +260,157 @@ def scan(text: str, filename: str) -> list[Hit]:
     scanner = _Scanner(import_aliases(tree))
     scanner.visit(tree)
     return sorted(set(scanner.hits), key=lambda hit: (hit.line, hit.what))
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """A non-persistent buffer that a module fills while it is built and no `_init_weights` restores.
+
+    Args:
+        path (`str`): the file that registers it.
+        line (`int`): the line of the `register_buffer` call.
+        owner (`str`): the class whose method registers it.
+        name (`str`): the buffer's name (the source of the expression when it is not a literal).
+    """
+
+    path: str
+    line: int
+    owner: str
+    name: str
+
+
+def _functions(tree: ast.AST) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
+    return (node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)))
+
+
+def _called_names(function: ast.AST, *, on_self: bool) -> set[str]:
+    """The names of the functions `function` calls: `f(...)` and `x.f(...)`, or only `self.f(...)` with `on_self`."""
+    names = set()
+    for node in ast.walk(function):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Attribute) and (
+            not on_self or (isinstance(func.value, ast.Name) and func.value.id == "self")
+        ):
+            names.add(func.attr)
+        elif isinstance(func, ast.Name) and not on_self:
+            names.add(func.id)
+    return names
+
+
+def _reachable(functions: Mapping[str, list[ast.AST]], roots: set[str], *, on_self: bool) -> set[str]:
+    """`roots` and the names of every function defined in the files that they call, transitively."""
+    seen: set[str] = set()
+    pending = sorted(roots)
+    while pending:
+        name = pending.pop()
+        if name in seen or name not in functions:
+            continue
+        seen.add(name)
+        for function in functions[name]:
+            pending += sorted(_called_names(function, on_self=on_self) - seen)
+    return seen
+
+
+def _attribute_written(target: ast.expr) -> str | None:
+    """The attribute a write to `target` sets: `m.inv_freq`, `m.inv_freq.data` and `m.inv_freq[...]` all set
+    `inv_freq`."""
+    while isinstance(target, ast.Subscript):
+        target = target.value
+    if isinstance(target, ast.Attribute) and target.attr == "data" and isinstance(target.value, ast.Attribute):
+        target = target.value
+    return target.attr if isinstance(target, ast.Attribute) else None
+
+
+def _last_name(node: ast.expr) -> str | None:
+    """`nn.init` → `"init"`, `init` → `"init"`."""
+    return node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
+
+
+def _literal(node: ast.expr | None) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _written_attributes(function: ast.AST) -> set[str]:
+    """The attributes `function` sets: assigned (`m.x = ...`), written in place (`m.x.copy_(...)`, any tensor method
+    whose name ends in `_`), passed first to an in-place initialiser (`init.copy_(m.x, ...)`, `nn.init.zeros_(m.x)`,
+    `zeros_(m.x)`: a function of `INIT_MODULES` or a bare name), or set by name (`m.register_buffer("x", ...)`,
+    `setattr(m, "x", ...)`)."""
+    written: set[str | None] = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign):
+            written.update(_attribute_written(target) for target in node.targets)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            written.add(_attribute_written(node.target))
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if name.endswith("_") and not name.startswith("_"):
+                receiver = func.value if isinstance(func, ast.Attribute) else None
+                if receiver is None or _last_name(receiver) in INIT_MODULES:
+                    written.add(_attribute_written(node.args[0]) if node.args else None)
+                else:
+                    written.add(_attribute_written(receiver))
+            elif name == "register_buffer" and node.args:
+                written.add(_literal(node.args[0]))
+            elif name == "setattr" and len(node.args) > 1:
+                written.add(_literal(node.args[1]))
+    return {name for name in written if name}
+
+
+def _filled_buffers(method: ast.AST) -> Iterator[tuple[int, str | None, str]]:
+    """(line, name or `None` when it is not a literal, name as written) of each buffer `method` registers with a
+    tensor and `persistent` given as anything but the literal `True` (a false warning rather than a silent miss)."""
+    for call in ast.walk(method):
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
+            continue
+        if call.func.attr != "register_buffer":
+            continue
+        arguments = dict(zip(("name", "tensor", "persistent"), call.args))
+        arguments.update({keyword.arg: keyword.value for keyword in call.keywords if keyword.arg})
+        tensor, persistent = arguments.get("tensor"), arguments.get("persistent")
+        if persistent is None or (isinstance(persistent, ast.Constant) and persistent.value is True):
+            continue
+        if isinstance(tensor, ast.Constant) and tensor.value is None:
+            continue
+        name = arguments.get("name")
+        literal = _literal(name)
+        yield call.lineno, literal, literal or (ast.unparse(name) if name is not None else "?")
+
+
+def unrestored_buffers(trees: Mapping[str, ast.Module]) -> list[Buffer]:
+    """Every non-persistent buffer the modules of `trees` (file name → parsed source, one repo's files) fill while
+    they are built and no `_init_weights` of those files restores, in file and line order.
+
+    transformers >= 5.0 builds a model on the meta device and, after loading the weights, fills the non-persistent
+    buffers (which no checkpoint holds) with uninitialised memory, unless `_init_weights` sets them (transformers
+    #48892). The rule, by name, so that it stays simple and errs towards a false warning:
+
+    - *filled while built*: a `register_buffer(name, tensor, persistent=<anything but True>)` with a tensor, in an
+      `__init__` or in a method an `__init__` calls as `self.method(...)` (directly or through such methods;
+      matched by method name across the files, as rotary embeddings' `self._set_cos_sin_cache(...)` is);
+    - *restored*: some function named `_init_weights`, or a function defined in the files that one calls (by name,
+      transitively: `module._set_cos_sin_cache(...)`, `self._init_rope(module)`), sets an attribute of that name
+      (see `_written_attributes`). Which class the attribute belongs to is not checked.
+
+    A buffer whose name is not a string literal is never counted as restored.
+    """
+    functions: dict[str, list[ast.AST]] = {}
+    for tree in trees.values():
+        for definition in _functions(tree):
+            functions.setdefault(definition.name, []).append(definition)
+    building = _reachable(functions, {"__init__"}, on_self=True)
+    restoring = _reachable(functions, {"_init_weights"}, on_self=False)
+    restored = {attribute for name in restoring for body in functions[name] for attribute in _written_attributes(body)}
+    found = []
+    for path, tree in trees.items():
+        for owner in (node for node in ast.walk(tree) if isinstance(node, ast.ClassDef)):
+            for method in owner.body:
+                if isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) and method.name in building:
+                    found += [
+                        Buffer(path, line, owner.name, shown)
+                        for line, name, shown in _filled_buffers(method)
+                        if name is None or name not in restored
+                    ]
+    return sorted(set(found), key=lambda buffer: (buffer.path, buffer.line, buffer.name))

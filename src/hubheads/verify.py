@@ -3,9 +3,11 @@
 [`verify_repo`] checks a folder (or a Hub repo id, through the local cache or the Hub) the way a consumer will meet
 it: config.json and its decision thresholds, the classes `custom_pipelines` and `auto_map` point at, which Python
 files are byte-identical to a released hubheads version (every other one is unknown code: a failure unless allowed,
-and scanned by `hubheads.code_scan`), symlinks that leave the repo, safetensors-only weights, tokenizer and model
-card, and finally, only when all of that passed, a smoke run of the stock `pipeline(..., trust_remote_code=True)` in
-a fresh, offline interpreter without credentials. A review aid, not a sandbox.
+and scanned by `hubheads.code_scan` for danger and for buffers transformers 5 leaves uninitialised; another repo's
+code that `auto_map` points at is read for those buffers too, when the local cache holds it), symlinks that leave the
+repo, safetensors-only weights, tokenizer and model card, and finally, only when all of that passed, a smoke run of
+the stock `pipeline(..., trust_remote_code=True)` in a fresh, offline interpreter without credentials.
+A review aid, not a sandbox.
 
 The sha256 of the modeling files of every released hubheads version live in `hubheads/data/released_files.json`.
 After editing modeling/ (or at a release), record the current ones with
@@ -44,7 +46,15 @@ from hubheads.export import (
 )
 from hubheads.modeling.configuration_hubheads import THRESHOLD_KEYS, DecisionThresholds
 from hubheads.offline_hub import install_in_offline_cache, run_stock_pipeline
-from hubheads.sources import cached_snapshot, check_trusted, class_references, code_repos, pin_advice
+from hubheads.sources import (
+    MIN_GTE_TRANSFORMERS,
+    NEW_FORMAT,
+    cached_snapshot,
+    check_trusted,
+    class_references,
+    code_repos,
+    pin_advice,
+)
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 RELEASED_FILES = Path(__file__).resolve().parent / "data" / "released_files.json"
@@ -537,6 +547,93 @@ def _check_code_safety(repo: _Repo) -> list[Finding]:
     return findings
 
 
+#: The transformers releases that leave a non-persistent buffer uninitialised unless `_init_weights` restores it.
+BUFFER_RELEASES = "transformers >= 5.0"
+BUFFER_EFFECT = (
+    f"{BUFFER_RELEASES} builds models on the meta device and leaves such a buffer holding uninitialised memory on "
+    "every load (garbage indices, NaN scores; transformers issue #48892)"
+)
+
+
+def _unrestored_buffers(repo: _Repo, names: list[str]) -> list[code_scan.Buffer]:
+    trees = {name: tree for name in names if (tree := repo.tree(name)) is not None}
+    return code_scan.unrestored_buffers(trees)
+
+
+def _buffer_route(config: Mapping[str, Any]) -> str:
+    """The ways out for a repo whose `auto_map` runs another repo's code that leaves buffers uninitialised."""
+    native = (
+        "re-export with `hubheads export --native` (transformers' own `gte`, no remote code; consumers need "
+        f"transformers >= {MIN_GTE_TRANSFORMERS}), or "
+        if config.get("model_type") == NEW_FORMAT
+        else ""
+    )
+    return (
+        f"{native}copy its files into this repo with each buffer restored in `_init_weights` and point `auto_map` at "
+        "them (verify then checks them as the repo's own code)"
+    )
+
+
+def _check_buffers(repo: _Repo) -> list[Finding]:
+    """Code that fills a non-persistent buffer while the model is built and never restores it in `_init_weights`
+    (`code_scan.unrestored_buffers`): a failure in the repo's own unknown code that a load runs (a warning in a file no
+    load runs); a warning in the code of another repo that `auto_map` points at and the local cache holds, since the
+    author cannot fix it there."""
+    findings = []
+    loaded = _loaded_files(repo)
+    for buffer in _unrestored_buffers(repo, list(repo.unknown)):
+        runs = buffer.path in loaded
+        effect = (
+            "so the repo does not load there"
+            if runs
+            else "so any load that uses it breaks there (no load of this repo runs the file today)"
+        )
+        message = (
+            f"{buffer.path}:{buffer.line} {buffer.owner} registers the non-persistent buffer `{buffer.name}` while "
+            f"it is built, and no `_init_weights` of the repo restores it: {BUFFER_EFFECT}, {effect}. Set it in "
+            f"`_init_weights` (`module.{buffer.name}.copy_(...)`), compute it in `forward` instead, or register it "
+            "with `persistent=True` and save it with the weights."
+        )
+        findings.append(Finding("buffer-init", FAIL if runs else WARN, message, buffer.path))
+    if repo.unknown and not findings:
+        message = (
+            f"{len(repo.unknown)} unknown Python file(s) read: every non-persistent buffer filled in `__init__` is "
+            "restored in `_init_weights`."
+        )
+        findings.append(Finding("buffer-init", OK, message))
+    config = repo.config or {}
+    return findings + [_check_code_repo_buffers(config, code_repo) for code_repo in code_repos(config)]
+
+
+def _check_code_repo_buffers(config: Mapping[str, Any], code_repo: str) -> Finding:
+    """`_check_buffers` on the code of `code_repo`, which `auto_map` points at, from the local cache."""
+    snapshot = cached_snapshot(code_repo)
+    code = _Repo.read(snapshot) if snapshot else None
+    if snapshot is None or code is None or not code.python_files:
+        where = "the local Hugging Face cache" if snapshot is None else f"its cached snapshot {snapshot.name[:12]}"
+        message = (
+            f"Did not read {code_repo}'s code, which config.json's auto_map runs, for buffers that {BUFFER_RELEASES} "
+            f"leaves uninitialised: it has no Python files in {where}; fetch it after reading it "
+            f"(`hf download {code_repo}`) and verify again."
+        )
+        return Finding("buffer-init", WARN, message, "config.json")
+    buffers = _unrestored_buffers(code, code.python_files)
+    where = f"{code_repo}'s code (cached commit {snapshot.name[:12]}), which config.json's auto_map runs,"
+    if not buffers:
+        message = (
+            f"{where} restores in `_init_weights` every non-persistent buffer it fills in `__init__` "
+            f"({len(code.python_files)} Python file(s) read)."
+        )
+        return Finding("buffer-init", OK, message, "config.json")
+    sites = ", ".join(f"{buffer.path}:{buffer.line} {buffer.owner}.{buffer.name}" for buffer in buffers)
+    message = (
+        f"{where} registers non-persistent buffers while the model is built that no `_init_weights` restores "
+        f"({sites}): {BUFFER_EFFECT}. So this repo will not run for consumers on {BUFFER_RELEASES}, and that code is "
+        f"not this repo's to fix: {_buffer_route(config)}."
+    )
+    return Finding("buffer-init", WARN, message, "config.json")
+
+
 def _check_tokenizer_and_card(repo: _Repo) -> list[Finding]:
     present = [name for name in TOKENIZER_FILES if name in repo.files]
     if present:
@@ -684,7 +781,10 @@ def verify_repo(
     byte-identical to a released hubheads version), `unknown-code` (every other Python file), `symlinks` (none
     points outside the repo), `weights` (safetensors only, readable, every indexed shard present), `code-safety` (the
     scan of the unknown code: no exec/eval, dynamic imports or computed names on modules, pickle, subprocess,
-    native or network code), `tokenizer`, `model-card` and, last, `smoke-run`.
+    native or network code), `buffer-init` (no non-persistent buffer filled in `__init__` goes unrestored in
+    `_init_weights`, which transformers >= 5.0 would leave uninitialised: a failure in the unknown code a load runs, a
+    warning in another repo's code that `auto_map` points at, read from the local cache), `tokenizer`, `model-card`
+    and, last, `smoke-run`.
 
     It is a review aid, not a sandbox: the scan cannot prove code harmless, and the smoke run executes the repo's
     code (only when every static check passed) in a child process that has no credentials in its environment, an
@@ -728,7 +828,8 @@ def verify_repo(
     if repo.config is not None:
         findings += _check_thresholds(repo) + _check_remote_code(repo)
     findings += _check_hubheads_files(repo) + _check_unknown_code(repo, allow_unknown_code) + _check_links(repo)
-    findings += _check_weights(repo) + _check_code_safety(repo) + _check_tokenizer_and_card(repo)
+    findings += _check_weights(repo) + _check_code_safety(repo) + _check_buffers(repo)
+    findings += _check_tokenizer_and_card(repo)
     if smoke:
         if any(finding.status == FAIL for finding in findings):
             message = "Skipped the smoke run until the problems above are fixed: nothing of the repo was executed."
