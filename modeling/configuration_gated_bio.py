@@ -7,10 +7,10 @@ from typing import Any, Optional
 
 from transformers import PretrainedConfig
 
+from .configuration_backbone import backbone_config_from
 from .configuration_hubheads import (
     POOLING_MODES,
     DecisionThresholds,
-    backbone_config_from,
     check_choice,
     check_class_weights,
     check_non_negative,

@@ -10,7 +10,7 @@ A config (DistilBERT, BERT, XLM-R or one of the hubheads architectures) may carr
 Every value must be a real number in [0, 1]. [`DecisionThresholds.from_config`] validates them and raises a
 `ValueError` naming the key otherwise, so a typo never silently falls back to 0.5.
 
-It also holds what the hubheads configs share: validation helpers and the wrapped encoder's config.
+It also holds the validation helpers the hubheads configs share.
 
 This file is copied verbatim into exported Hub repos: it imports only the standard library and transformers.
 """
@@ -20,10 +20,6 @@ import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
-
-from transformers import CONFIG_MAPPING, AutoConfig, PretrainedConfig
-
-from .configuration_new_gte import NewGteConfig
 
 THRESHOLD_KEYS = ("default_threshold", "best_threshold_global", "thresholds_by_lang", "label_thresholds")
 THRESHOLD_MODES = ("auto", "default", "global", "by_lang")
@@ -195,36 +191,6 @@ class DecisionThresholds:
         return self.resolve(lang, mode)[0]
 
 
-#: Encoders that some supported transformers releases lack, and the first release that ships each.
-NEWER_ENCODERS = {"gte": "5.18.0"}
-
-
-def backbone_config_from(value: Any, default_model_type: str) -> PretrainedConfig:
-    """The wrapped encoder's config from a config object, a dict with `model_type` (as config.json stores it) or
-    `None` (a default `default_model_type` config)."""
-    if value is None:
-        return AutoConfig.for_model(default_model_type)
-    if isinstance(value, PretrainedConfig):
-        return value
-    if isinstance(value, Mapping):
-        if "model_type" not in value:
-            raise ValueError("`backbone_config` given as a dict needs a `model_type` key (e.g. 'bert', 'roberta').")
-        values = dict(value)
-        model_type = values.pop("model_type")
-        if model_type == NewGteConfig.model_type:  # hubheads' own encoder: no transformers release registers it
-            return NewGteConfig(**values)
-        if model_type in NEWER_ENCODERS and model_type not in CONFIG_MAPPING:
-            raise ValueError(
-                f"`backbone_config` is a {model_type!r} encoder, which transformers ships from version "
-                f"{NEWER_ENCODERS[model_type]} on; upgrade transformers (pip install -U "
-                f"'transformers>={NEWER_ENCODERS[model_type]}') to load this model."
-            )
-        return AutoConfig.for_model(model_type, **values)
-    raise TypeError(
-        f"`backbone_config` must be a PretrainedConfig or a dict with `model_type`, got {type(value).__name__}."
-    )
-
-
 def check_choice(value: Any, choices: tuple, key: str) -> Any:
     """Return `value` if it is one of `choices`; raise a `ValueError` naming `key` otherwise."""
     if value not in choices:
@@ -253,7 +219,6 @@ __all__ = [
     "POOLING_MODES",
     "THRESHOLD_KEYS",
     "THRESHOLD_MODES",
-    "backbone_config_from",
     "check_choice",
     "check_class_weights",
     "check_non_negative",

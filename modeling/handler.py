@@ -13,17 +13,31 @@ POST {"inputs": {"text": "the post", "bio": "the author's bio"}}
 
 `inputs` takes what the pipeline takes (a string, a dict with `text` and optional `text_pair`, `lang`, `bio`, or a
 list of those); `parameters` are the pipeline's call arguments (`PARAMETERS`). The answer is the pipeline's output as
-JSON. This file is copied verbatim into exported Hub repos: it imports only the standard library, torch and
-transformers.
+JSON. A request whose scores come out NaN or infinite (a model that reads memory its load never set, as remote code
+written for transformers 4 can on 5.x) is refused with a `ValueError` instead of answered: a NaN passes no threshold,
+so it would come back as a confident-looking decision. This file is copied verbatim into exported Hub repos: it
+imports only the standard library, torch and transformers.
 """
 
 from typing import Any
 
 import torch
+import transformers
 from transformers import pipeline
 
 #: The call arguments a request may set: the hubheads pipeline's own and the stock text-classification ones.
 PARAMETERS = ("lang", "bio", "threshold", "threshold_mode", "top_k", "function_to_apply", "batch_size", "truncation")
+
+
+def _refuse_non_finite(module: Any, inputs: Any, output: Any) -> None:
+    """A forward hook: raise a `ValueError` when the model's logits hold NaN or infinite values."""
+    logits = output.logits if hasattr(output, "logits") else output[0]
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError(
+            f"The model gave NaN or infinite scores (transformers {transformers.__version__}), so no decision can be "
+            "made from them. Its code may read memory its load never set (non-persistent buffers that transformers 5 "
+            "leaves uninitialised); run `hubheads verify --trust-remote-code` on the repo."
+        )
 
 
 class EndpointHandler:
@@ -36,6 +50,7 @@ class EndpointHandler:
     def __init__(self, path: str = ""):
         device = 0 if torch.cuda.is_available() else -1
         self.pipeline = pipeline("text-classification", model=str(path), trust_remote_code=True, device=device)
+        self.pipeline.model.register_forward_hook(_refuse_non_finite)
 
     def __call__(self, data: dict[str, Any]) -> Any:
         """Answer one request body, `{"inputs": ..., "parameters": {...}}`, with the pipeline's decisions."""

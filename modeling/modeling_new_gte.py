@@ -13,7 +13,7 @@ the original code's buffers are lost that way, and a model without any cannot be
 This file is copied verbatim into exported Hub repos: it imports only the standard library, torch and transformers.
 """
 
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F
@@ -31,11 +31,11 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-second, first), dim=-1)
 
 
-def rotary_angles(config: NewGteConfig, seq_len: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The cos and sin of every position's rotary angles, `(seq_len, head_dim)` each, in float32."""
-    head_dim = config.hidden_size // config.num_attention_heads
+def rotary_angles(base: float, head_dim: int, seq_len: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cos and sin of every position's rotary angles (rotary base `base`), `(seq_len, head_dim)` each, in
+    float32."""
     exponents = torch.arange(0, head_dim, 2, dtype=torch.float32, device=device) / head_dim
-    inv_freq = 1.0 / (config.rope_theta**exponents)  # (head_dim / 2,)
+    inv_freq = 1.0 / (base**exponents)  # (head_dim / 2,)
     freqs = torch.outer(torch.arange(seq_len, dtype=torch.float32, device=device), inv_freq)  # (seq, head_dim / 2)
     angles = torch.cat((freqs, freqs), dim=-1)  # (seq, head_dim)
     return angles.cos(), angles.sin()
@@ -171,8 +171,8 @@ class NewGteModel(NewGtePreTrainedModel):
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings.word_embeddings
 
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.embeddings.word_embeddings = value
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.embeddings.word_embeddings = value  # type: ignore[assignment]
 
     def forward(
         self,
@@ -189,7 +189,8 @@ class NewGteModel(NewGtePreTrainedModel):
             attention_mask = torch.ones_like(input_ids)
         # 0 where a key is a real token, the dtype's minimum where it is padding: (batch, 1, 1, seq)
         mask = (1.0 - attention_mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
-        cos, sin = rotary_angles(self.config, input_ids.shape[1], hidden.device)
+        head_dim = self.config.hidden_size // self.config.num_attention_heads
+        cos, sin = rotary_angles(self.config.rope_theta, head_dim, input_ids.shape[1], hidden.device)
         hidden = self.encoder(hidden, mask, cos, sin)
         pooled = self.pooler(hidden) if self.pooler is not None else None
         return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled)
@@ -205,7 +206,7 @@ class NewGteForSequenceClassification(NewGtePreTrainedModel):
         self.new = NewGteModel(config, add_pooling_layer=True)
         dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.classifier = nn.Linear(config.hidden_size, int(config.num_labels or 2))
         self.post_init()
 
     def forward(
@@ -225,7 +226,7 @@ class NewGteForSequenceClassification(NewGtePreTrainedModel):
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
-def encoder_from_config(config) -> PreTrainedModel:
+def encoder_from_config(config: Any) -> PreTrainedModel:
     """The encoder a hubheads architecture wraps, built from its `backbone_config`: `AutoModel.from_config`, except
     for a `new_gte` config, whose classes no transformers release ships (this file is their source)."""
     if isinstance(config, NewGteConfig) or getattr(config, "model_type", None) == NewGteConfig.model_type:

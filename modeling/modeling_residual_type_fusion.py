@@ -94,8 +94,10 @@ class ResidualTypeFusionForSequenceClassification(WrappedEncoderMixin, ResidualT
         if phase not in (None, 1, 2, 3):
             raise ValueError(f"`phase` must be 1, 2, 3 or None, got {phase!r}.")
         self.training_phase = phase
-        trust_side = [self.trust_head] + ([self.type_projection] if self.type_projection is not None else [])
-        type_side = [self.encoder, self.type_head]
+        trust_side: list[nn.Module] = [self.trust_head]
+        if self.type_projection is not None:
+            trust_side.append(self.type_projection)
+        type_side: list[nn.Module] = [self.encoder, self.type_head]
         for module in trust_side:
             module.requires_grad_(phase != 1)
         for module in type_side:

@@ -228,7 +228,7 @@ def test_the_smoke_run_is_skipped_when_a_static_check_failed(exports, tmp_path, 
     def must_not_run(*args, **kwargs):
         raise AssertionError("the smoke run must not start")
 
-    monkeypatch.setattr(verify_module, "run_stock_pipeline", must_not_run)
+    monkeypatch.setattr(verify_module, "run_stock_pipelines", must_not_run)
     repo = _copy(exports, "binary", tmp_path)
     _bad_threshold(repo)
     report = verify_repo(repo)
@@ -243,6 +243,16 @@ def _output(results, module="transformers_modules.x.pipeline_hubheads"):
         "pipeline_module": module,
         "results": [results],
     }
+
+
+def _pipelines(fake):
+    """`run_stock_pipelines` (verify's smoke run: a consumer's load, then one with uninitialised memory filled) from
+    a fake of `run_stock_pipeline` that answers one request."""
+
+    def run(hf_home, requests, python=None):
+        return [fake(request["repo_id"], hf_home, request["calls"], python=python) for request in requests]
+
+    return run
 
 
 def _consumer_crash(*args, **kwargs):
@@ -265,7 +275,7 @@ def _consumer_crash(*args, **kwargs):
     ids=["unknown-label", "stock-pipeline-ran", "multi-label-not-a-set", "no-tasks", "crash"],
 )
 def test_the_smoke_run_output_is_checked(exports, monkeypatch, kind, fake, words):
-    monkeypatch.setattr(verify_module, "run_stock_pipeline", fake)
+    monkeypatch.setattr(verify_module, "run_stock_pipelines", _pipelines(fake))
     report = verify_repo(exports[kind])
     (smoke,) = _findings(report, "smoke-run", "fail")
     assert words in smoke.message, smoke.message
@@ -278,7 +288,7 @@ def test_the_smoke_run_passes_bio_and_lang(exports, monkeypatch):
         calls.extend(requested)
         return _output([{"label": "LABEL_1", "score": 0.9}] * 3)
 
-    monkeypatch.setattr(verify_module, "run_stock_pipeline", fake)
+    monkeypatch.setattr(verify_module, "run_stock_pipelines", _pipelines(fake))
     assert verify_repo(exports["bio"]).ok and "bio" in calls[0]["kwargs"]
     calls.clear()
     assert verify_repo(exports["binary"]).ok and calls[0]["kwargs"] == {"lang": "it"}
@@ -587,7 +597,7 @@ def _register_lines(source: str) -> list[int]:
 
 
 def test_a_buffer_left_uninitialised_on_transformers_5_fails_with_file_line_and_name(exports, tmp_path, monkeypatch):
-    monkeypatch.setattr(verify_module, "run_stock_pipeline", _consumer_crash)  # must not be reached
+    monkeypatch.setattr(verify_module, "run_stock_pipelines", _consumer_crash)  # must not be reached
     repo = _copy(exports, "binary", tmp_path)
     (repo / "modeling_new.py").write_text(NEW_IMPL_BUFFERS)
     unloaded = verify_repo(repo, smoke=False, allow_unknown_code=True)  # a file no load runs: warnings
@@ -713,7 +723,7 @@ def test_another_repos_code_that_leaves_buffers_unrestored_is_a_warning(exports,
     for line, (owner, name) in sites:
         assert f"modeling.py:{line} {owner}.{name}" in broken.message
     assert "will not run for consumers on transformers >= 5.0" in broken.message
-    assert "`hubheads export --native`" in broken.message and "point `auto_map` at them" in broken.message
+    assert "without --keep-remote-code" in broken.message and "point `auto_map` at them" in broken.message
     (unread,) = [f for f in warnings if "org/uncached" in f.message]
     assert (
         "no Python files in the local Hugging Face cache" in unread.message

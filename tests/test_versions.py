@@ -22,7 +22,14 @@ import tiny
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from hubheads import GatedBioCollator, GatedBioForSequenceClassification, add_language_tokens, export_model, install_in_offline_cache, run_stock_pipelines
+from hubheads import (
+    GatedBioCollator,
+    GatedBioForSequenceClassification,
+    add_language_tokens,
+    export_model,
+    install_in_offline_cache,
+    run_stock_pipelines,
+)
 from hubheads.offline_hub import offline_environment
 
 pytestmark = pytest.mark.consumer

@@ -27,9 +27,10 @@ from hubheads.export import (
     read_json,
     write_atomically,
 )
-from hubheads.modeling.configuration_hubheads import NEWER_ENCODERS
+from hubheads.modeling.configuration_backbone import NEWER_ENCODERS
+from hubheads.modeling.configuration_new_gte import NewGteConfig
 from hubheads.offline_hub import check_repo_id
-from hubheads.sources import check_trusted, code_pin, code_repos, pin_advice
+from hubheads.sources import NEW_FORMAT, check_trusted, code_pin, code_repos, pin_advice
 from hubheads.tune import REPORTS_FILE, cross_validated_estimate, deployed_rule, with_interval
 
 TEMPLATE = "modelcard_template.md"
@@ -319,14 +320,29 @@ def _revision_note(context: CardContext) -> str:
     return "`revision` pins the commit whose code you read: remote code runs on your machine."
 
 
+def _usage_pip_intro(context: CardContext) -> str:
+    repos = code_repos(context.config)
+    if repos:
+        return (
+            "With `pip install hubheads`, the decisions come from the installed package; the model's code is still "
+            f"{', '.join(repos)}'s, so the call keeps `trust_remote_code=True`:"
+        )
+    return (
+        "With `pip install hubheads`, the same decisions come from the installed package and no code from the repo "
+        "runs:"
+    )
+
+
 def _usage_pip(context: CardContext) -> str:
+    remote = "trust_remote_code=True, " if code_repos(context.config) else ""
     return "\n".join(
         [
             "from transformers import pipeline",
             "from hubheads import HubheadsTextClassificationPipeline",
             "",
             f'clf = pipeline("text-classification", model="{context.repo_id}", '
-            f'pipeline_class=HubheadsTextClassificationPipeline, revision="{context.options.revision}")',
+            f"pipeline_class=HubheadsTextClassificationPipeline, {remote}"
+            f'revision="{context.options.revision}")',
             _example_call(context.config),
         ]
     )
@@ -581,6 +597,20 @@ def _limitations(context: CardContext) -> str:
             f"The model's own code is not in this repo: `auto_map` loads it from **{code_repo}**; installing hubheads "
             f"does not replace it. {pin_advice(config, code_repo)}"
         )
+        if config.get("model_type") == NEW_FORMAT:
+            items.append(
+                f"**{code_repo}**'s code runs on transformers 4 only (tested on the releases hubheads supports up to "
+                "4.57.6): transformers 5 leaves its rotary caches and position ids uninitialised when it loads the "
+                "model, which then crashes or scores NaN. A re-export without `--keep-remote-code` uses hubheads' own "
+                "implementation of the architecture instead, with the same weights, on every release."
+            )
+    if NewGteConfig.model_type in encoder:
+        items.append(
+            "The encoder is gte-multilingual-base's \"new\" architecture, run by hubheads' own implementation "
+            "(`modeling_new_gte.py` in this repo, the original weights under their original names) rather than "
+            "Alibaba-NLP/new-impl, whose code does not run on transformers 5; it is tested on transformers 4.46.1, "
+            "4.57.6, 5.0.0 and the newest release."
+        )
     return "\n".join(f"- {item}" for item in items)
 
 
@@ -589,6 +619,7 @@ SECTIONS: dict[str, Callable[[CardContext], str]] = {
     "description": _description,
     "usage_remote": _usage_remote,
     "revision_note": _revision_note,
+    "usage_pip_intro": _usage_pip_intro,
     "usage_pip": _usage_pip,
     "usage_load": _usage_load,
     "endpoint_request": _endpoint_request,

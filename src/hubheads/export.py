@@ -637,7 +637,9 @@ def export_model(
             shutil.rmtree(staging, ignore_errors=True)
             raise
     report.out_dir = out
-    report.converted = {_convert_to_new_gte: "new_gte", _convert_to_native_gte: "gte"}.get(convert)
+    report.converted = (
+        {_convert_to_new_gte: "new_gte", _convert_to_native_gte: "gte"}.get(convert) if convert else None
+    )
     # Declaring the pipeline is what adds remote code to a plain repo (an `auto_map` only ever comes with it).
     report.source_was_plain = published_plain and report.pipeline_declared
     return report

@@ -105,18 +105,49 @@ _CONSUMER_SCRIPT = r"""
 import json, sys
 sys.modules["hubheads"] = None  # the code that runs must be the repo's copy, not the installed package
 requests = json.load(sys.stdin)
+import torch
 import transformers
 from transformers import pipeline
+
+
+def suspect_buffers(model):
+    # Non-persistent buffers that hold the fill of uninitialised memory (NaN, the largest integer): the load never
+    # set them (hubheads.output_checks.suspect_buffers, for a process without hubheads).
+    persistent, found = set(model.state_dict()), []
+    for name, buffer in model.named_buffers():
+        if name in persistent or buffer.numel() == 0:
+            continue
+        if buffer.is_floating_point():
+            bad = not bool(torch.isfinite(buffer).all())
+        else:
+            bad = buffer.dtype == torch.int64 and bool((buffer == torch.iinfo(torch.int64).max).any())
+        if bad:
+            owner = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
+            found.append(f"{name} ({type(owner).__qualname__} in {type(owner).__module__})")
+    return found
+
+
 outputs = []
 for request in requests:
-    kwargs = request["pipeline_kwargs"]
+    kwargs, fill = request["pipeline_kwargs"], request.get("fill_uninitialized", False)
+    if fill:
+        torch.use_deterministic_algorithms(True, warn_only=True)
     clf = pipeline("text-classification", model=request["repo_id"], trust_remote_code=True, **kwargs)
-    outputs.append({
+    torch.use_deterministic_algorithms(False)
+    output = {
         "transformers_version": transformers.__version__,
         "pipeline_class": type(clf).__name__,
         "pipeline_module": type(clf).__module__,
-        "results": [clf(call["inputs"], **call.get("kwargs", {})) for call in request["calls"]],
-    })
+    }
+    if fill:
+        output["suspect_buffers"] = suspect_buffers(clf.model)
+    try:
+        output["results"] = [clf(call["inputs"], **call.get("kwargs", {})) for call in request["calls"]]
+    except Exception as error:
+        if not request.get("catch_errors"):
+            raise
+        output["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+    outputs.append(output)
 json.dump(outputs, sys.stdout)
 """
 
@@ -158,6 +189,7 @@ def run_stock_pipeline(
     python: str | None = None,
     pipeline_kwargs: Mapping[str, Any] | None = None,
     timeout: float = 600,
+    fill_uninitialized: bool = False,
 ) -> dict[str, Any]:
     """Run the stock `pipeline(..., trust_remote_code=True)` on `repo_id` in a fresh, offline interpreter.
 
@@ -168,11 +200,19 @@ def run_stock_pipeline(
         python (`str`, *optional*): the consumer's interpreter (e.g. one with another transformers version);
             defaults to this one.
         pipeline_kwargs (`dict`, *optional*): extra arguments of `pipeline(...)`.
+        fill_uninitialized (`bool`, *optional*, defaults to `False`): load with torch's fill of uninitialised
+            memory (NaN, the largest integer), so a model that reads memory its load never set fails every time; the
+            output then also has `suspect_buffers` (the non-persistent buffers holding the fill).
 
     Returns:
         `dict` with `results` (one output per call), `transformers_version`, `pipeline_class`, `pipeline_module`.
     """
-    request = {"repo_id": repo_id, "calls": list(calls), "pipeline_kwargs": dict(pipeline_kwargs or {})}
+    request = {
+        "repo_id": repo_id,
+        "calls": list(calls),
+        "pipeline_kwargs": dict(pipeline_kwargs or {}),
+        "fill_uninitialized": fill_uninitialized,
+    }
     (output,) = run_stock_pipelines(hf_home, [request], python=python, timeout=timeout)
     return output
 
@@ -189,14 +229,21 @@ def run_stock_pipelines(
     Args:
         hf_home (`str` or `os.PathLike`): the `HF_HOME` of the consumer; its `hub/` folder is the cache.
         requests (iterable of `dict`): each `{"repo_id": ..., "calls": [...], "pipeline_kwargs": {...}}`, as the
-            arguments of `run_stock_pipeline`.
+            arguments of `run_stock_pipeline`, and optionally `"fill_uninitialized": True` and `"catch_errors": True`
+            (a call that raises gives the output an `error`, the exception's first line, instead of `results`).
         python (`str`, *optional*): the consumer's interpreter; defaults to this one.
 
     Returns:
         `list[dict]`: one output per request, as `run_stock_pipeline` returns it.
     """
     payload = [
-        {"repo_id": r["repo_id"], "calls": list(r["calls"]), "pipeline_kwargs": dict(r.get("pipeline_kwargs") or {})}
+        {
+            "repo_id": r["repo_id"],
+            "calls": list(r["calls"]),
+            "pipeline_kwargs": dict(r.get("pipeline_kwargs") or {}),
+            "fill_uninitialized": bool(r.get("fill_uninitialized", False)),
+            "catch_errors": bool(r.get("catch_errors", False)),
+        }
         for r in requests
     ]
     completed = subprocess.run(

@@ -46,7 +46,7 @@ def uninitialised_memory_filled() -> Iterator[None]:
         torch.are_deterministic_algorithms_enabled(),
         torch.is_deterministic_algorithms_warn_only_enabled(),
     )
-    fill = torch.utils.deterministic.fill_uninitialized_memory
+    fill = torch.utils.deterministic.fill_uninitialized_memory  # type: ignore[attr-defined]
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.utils.deterministic.fill_uninitialized_memory = True  # type: ignore[attr-defined]
     try:
@@ -172,7 +172,7 @@ def load_classifier(
 
 def check_same_loads(first: Iterable[Any], second: Iterable[Any], what: str, tolerance: float = 1e-5) -> None:
     """Raise a `BrokenOutputsError` unless two loads of the same files gave the same scores (to `tolerance`)."""
-    a, b = list(_numbers(first)), list(_numbers(second))
+    a, b = list(numbers_in(first)), list(numbers_in(second))
     worst = max((abs(x - y) for x, y in zip(a, b)), default=0.0)
     if len(a) != len(b) or not worst <= tolerance or any(math.isnan(x) for x in a + b):
         raise broken(
@@ -201,14 +201,14 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 folder, texts = sys.argv[1], json.loads(sys.argv[2])
 model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
-tokenizer = AutoTokenizer.from_pretrained(folder)
+tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
 encoded = tokenizer(texts, padding=True, truncation=True, max_length=32, return_tensors="pt")
 try:
     with torch.no_grad():
         result = {"logits": model(**encoded).logits.float().tolist()}
 except Exception as error:
     result = {"error": f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"}
-print(json.dumps(result))
+print("hubheads-scores: " + json.dumps(result))
 """
 
 
@@ -232,7 +232,8 @@ def check_fresh_loads(
             env={**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1"},
             timeout=900,
         )
-        lines = completed.stdout.strip().splitlines()
+        marker = "hubheads-scores: "
+        lines = [line[len(marker) :] for line in completed.stdout.splitlines() if line.startswith(marker)]
         if completed.returncode != 0 or not lines:
             tail = (completed.stderr.strip().splitlines() or ["no output"])[-1]
             raise broken(what, f"a fresh load failed ({tail})", config=config)
@@ -243,13 +244,14 @@ def check_fresh_loads(
         check_same_loads(expected, result["logits"], what)
 
 
-def _numbers(values: Any) -> Iterator[float]:
+def numbers_in(values: Any) -> Iterator[float]:
+    """Every number in nested lists and dicts (pipeline outputs), in a fixed order (dict keys sorted)."""
     if isinstance(values, Mapping):
         for key in sorted(values):
-            yield from _numbers(values[key])
+            yield from numbers_in(values[key])
     elif isinstance(values, (list, tuple)):
         for value in values:
-            yield from _numbers(value)
+            yield from numbers_in(value)
     elif isinstance(values, (int, float)) and not isinstance(values, bool):
         yield float(values)
 
@@ -264,6 +266,7 @@ __all__ = [
     "check_tokenizer",
     "guard_outputs",
     "load_classifier",
+    "numbers_in",
     "probe",
     "suspect_buffers",
     "uninitialised_memory_filled",

@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from hubheads.export import PICKLE_SUFFIXES, read_json
+from hubheads.modeling.configuration_backbone import NEWER_ENCODERS
 from hubheads.offline_hub import check_repo_id
 
 NEW_FORMAT = "new"
-MIN_GTE_TRANSFORMERS = "5.18.0"
+MIN_GTE_TRANSFORMERS = NEWER_ENCODERS["gte"]
 #: Bookkeeping keys of a config.json that describe the file, not the model.
 FILE_KEYS = ("model_type", "auto_map", "architectures", "transformers_version", "torch_dtype", "dtype")
 #: What `resolve_checkpoint` never downloads: weights for other frameworks and runtimes, which hubheads never reads.

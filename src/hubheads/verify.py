@@ -23,6 +23,7 @@ import argparse
 import ast
 import hashlib
 import json
+import math
 import os
 import re
 import subprocess
@@ -45,7 +46,8 @@ from hubheads.export import (
     write_json,
 )
 from hubheads.modeling.configuration_hubheads import THRESHOLD_KEYS, DecisionThresholds
-from hubheads.offline_hub import install_in_offline_cache, run_stock_pipeline
+from hubheads.offline_hub import install_in_offline_cache, run_stock_pipelines
+from hubheads.output_checks import numbers_in
 from hubheads.sources import (
     MIN_GTE_TRANSFORMERS,
     NEW_FORMAT,
@@ -563,8 +565,9 @@ def _unrestored_buffers(repo: _Repo, names: list[str]) -> list[code_scan.Buffer]
 def _buffer_route(config: Mapping[str, Any]) -> str:
     """The ways out for a repo whose `auto_map` runs another repo's code that leaves buffers uninitialised."""
     native = (
-        "re-export with `hubheads export --native` (transformers' own `gte`, no remote code; consumers need "
-        f"transformers >= {MIN_GTE_TRANSFORMERS}), or "
+        "re-export the checkpoint with `hubheads export` without --keep-remote-code (hubheads' own implementation of "
+        "the architecture, the same weights, no code of that repo, every transformers release; or --native for "
+        f"transformers' own `gte`, transformers >= {MIN_GTE_TRANSFORMERS}), or "
         if config.get("model_type") == NEW_FORMAT
         else ""
     )
@@ -699,16 +702,24 @@ def _smoke_run(repo: _Repo, name: str, python: str | None) -> Finding:
         install_in_offline_cache(repo.folder, repo_id, cache_dir=Path(hf_home) / "hub")
         for code_repo, snapshot in code.items():  # the code repo as the consumer's cache would hold it
             install_in_offline_cache(snapshot, code_repo, cache_dir=Path(hf_home) / "hub")  # type: ignore[arg-type]
+        # Two loads: as a consumer loads the repo, then with uninitialised memory filled (NaN, the largest integer),
+        # so that a model that reads memory its load never set fails here every time, not only when unlucky.
+        request = {"repo_id": repo_id, "calls": _smoke_calls(config), "catch_errors": True}
         try:
-            output = run_stock_pipeline(repo_id, hf_home, _smoke_calls(config), python=python)
+            output, filled = run_stock_pipelines(
+                hf_home, [request, {**request, "fill_uninitialized": True}], python=python
+            )
         except (RuntimeError, subprocess.TimeoutExpired) as error:
             tail = "\n".join(str(error).strip().splitlines()[-5:])
             return Finding("smoke-run", FAIL, f"The stock pipeline failed to run the repo offline:\n{tail}")
         except json.JSONDecodeError:
             message = "The stock pipeline printed to stdout while running the repo (remote code must not print)."
             return Finding("smoke-run", FAIL, message)
-    problems = _check_smoke_output(output, config, labels)
     version = output["transformers_version"]
+    unstable = _unstable_outputs(output, filled)
+    if unstable:
+        return Finding("smoke-run", FAIL, f"The stock pipeline (transformers {version}) {unstable}")
+    problems = _check_smoke_output(output, config, labels)
     if problems:
         message = f"The stock pipeline (transformers {version}) ran, but {'; '.join(problems)}."
         return Finding("smoke-run", FAIL, message)
@@ -717,6 +728,32 @@ def _smoke_run(repo: _Repo, name: str, python: str | None) -> Finding:
         f"{version}; labels {sorted({str(item) for item in _returned_labels(output['results'][0])})}."
     )
     return Finding("smoke-run", OK, message)
+
+
+def _unstable_outputs(output: Mapping[str, Any], filled: Mapping[str, Any]) -> str:
+    """Why the smoke run's outputs cannot be trusted, as the end of a sentence (empty when they can): non-finite
+    scores, or a load with uninitialised memory filled that fails or scores differently (naming the buffers)."""
+
+    buffers = filled.get("suspect_buffers") or []
+    cause = f" Uninitialised buffers after loading: {', '.join(buffers)}." if buffers else ""
+    route = (
+        " The model's code must set these buffers in `_init_weights` (transformers 5 builds models on the meta device "
+        "and refills non-persistent buffers only there); the `buffer-init` check names the lines."
+        if buffers
+        else ""
+    )
+    for run, when in ((output, ""), (filled, " when the load's uninitialised memory was filled")):
+        if "error" in run:
+            return f"failed{when} ({run['error']}).{cause}{route}"
+        if not all(math.isfinite(score) for score in numbers_in(run["results"])):
+            return f"gave NaN or infinite scores{when}.{cause}{route}"
+    scores, other = list(numbers_in(output["results"])), list(numbers_in(filled["results"]))
+    if len(other) != len(scores) or any(abs(a - b) > 1e-5 for a, b in zip(scores, other)):
+        return (
+            "gave other scores when the load's uninitialised memory was filled: the model depends on memory its load "
+            f"does not set.{cause}{route}"
+        )
+    return ""
 
 
 def _listed(result: Any) -> list[Any]:
