@@ -4,6 +4,7 @@ export -> tune -> card -> verify -> consumer."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -22,6 +23,7 @@ from hubheads import (
     install_in_offline_cache,
     run_stock_pipeline,
 )
+from hubheads.offline_hub import offline_environment
 from hubheads.sources import MIN_GTE_TRANSFORMERS, has_native_gte
 
 TEXTS = tiny.sample_texts(24, seed=11)
@@ -300,3 +302,62 @@ def test_tune_points_a_multi_class_model_with_label_lists_at_export_multi_label(
     (tmp_path / "dev.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     with pytest.raises(ValueError, match="several gold labels per row.*hubheads export SRC OUT --multi-label"):
         tune_model(tmp_path / "repo", tmp_path / "dev.jsonl", progress=False)
+
+
+# Every Python block of a GTE repo's card, as a consumer pastes it: first the blocks without hubheads (it is blocked),
+# then the `pip install hubheads` block with it. One fresh process per repo and release, standard input closed.
+_CARD_SCRIPT = r"""
+import json, re, sys
+blocks = json.load(sys.stdin)
+sys.modules["hubheads"] = None
+ran = []
+for block in sorted(blocks, key=lambda block: "from hubheads" in block):
+    if "from hubheads" in block:
+        del sys.modules["hubheads"]
+    lines = block.strip().splitlines()
+    if lines[-1].startswith("clf("):
+        lines[-1] = "result = " + lines[-1].split("  #")[0]
+    scope = {}
+    try:
+        exec("\n".join(lines), scope)
+        ran.append({"ok": True, "result": scope.get("result")})
+    except Exception as error:
+        ran.append({"ok": False, "error": f"{type(error).__name__}: {error}"[:300]})
+print(json.dumps(ran))
+"""
+
+
+@pytest.mark.consumer
+@pytest.mark.parametrize("route", ["new_gte", "keep-remote-code"])
+def test_every_call_on_a_gte_card_runs_where_the_card_says(tmp_path, hf_home, monkeypatch, consumer_python, route):
+    from hubheads.card import CardOptions, render_card
+
+    real_repos.save_new_format(tmp_path / "ckpt")
+    options = {"trust_remote_code": True, "keep_remote_code": True} if route == "keep-remote-code" else {}
+    export_model(tmp_path / "ckpt", tmp_path / "repo", **options)
+    install_in_offline_cache(NEW_IMPL, CODE_REPO, cache_dir=hf_home / "hub")
+    commit = install_in_offline_cache(tmp_path / "repo", "org/reclaim", cache_dir=hf_home / "hub")
+    _offline(monkeypatch, hf_home)
+    card_options = CardOptions(repo_id="org/reclaim", revision=commit)
+    content = str(render_card(tmp_path / "repo", card_options))
+    blocks = re.findall(r"```python\n(.*?)```", content, flags=re.S)
+    # The remote-code call, the pip call, and (for a model class hubheads ships) the loading snippet.
+    assert len(blocks) == (3 if route == "new_gte" else 2)
+    completed = subprocess.run(
+        [consumer_python, "-c", _CARD_SCRIPT],
+        input=json.dumps(blocks),
+        capture_output=True,
+        text=True,
+        env=offline_environment(hf_home),
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    ran = json.loads(completed.stdout.splitlines()[-1])
+    if route == "keep-remote-code" and _major(consumer_python) >= 5:  # what the card says: transformers 4 only
+        assert "runs on transformers 4 only" in " ".join(content.split())
+        calls = [run for run, block in zip(ran, sorted(blocks, key=lambda b: "from hubheads" in b)) if "clf(" in block]
+        assert len(calls) == 2 and all(not run["ok"] and "IndexError" in run["error"] for run in calls), ran
+        return
+    assert all(run["ok"] for run in ran), ran
+    results = [run["result"] for run in ran if run["result"] is not None]
+    assert len(results) == 2 and results[0] == results[1], "the remote-code and the pip call decide alike"
