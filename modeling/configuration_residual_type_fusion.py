@@ -14,6 +14,10 @@ from .configuration_hubheads import (
     check_non_negative,
 )
 
+# Imported here too, though only configuration_backbone uses it: transformers 4.x and 5.0 copy only the direct relative
+# imports of a remote-code file when they load a repo from a local folder (an Inference Endpoint, a downloaded repo).
+from .configuration_new_gte import NewGteConfig  # noqa: F401
+
 FUSION_MODES = ("residual", "none")
 DEFAULT_TYPE_LABELS = tuple(f"type_{i}" for i in range(10))
 

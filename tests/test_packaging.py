@@ -91,3 +91,32 @@ def test_modeling_files_write_no_files_and_print_nothing(path):
             assert func.attr not in FORBIDDEN_METHODS, f"{path.name}:{node.lineno} calls .{func.attr}()"
             owner = func.value.id if isinstance(func.value, ast.Name) else None
             assert (owner, func.attr) != ("torch", "save"), f"{path.name}:{node.lineno}: pickle"
+
+
+def _relative_imports(module: str) -> set[str]:
+    """The modules `modeling/<module>.py` imports relatively, anywhere in the file (as transformers finds them)."""
+    tree = ast.parse((ROOT / "modeling" / f"{module}.py").read_text())
+    return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1}
+
+
+def _closure(module: str) -> set[str]:
+    seen, pending = set(), [module]
+    while pending:
+        for needed in _relative_imports(pending.pop()) - seen:
+            seen.add(needed)
+            pending.append(needed)
+    return seen
+
+
+def test_remote_code_loads_from_a_local_folder_on_every_release():
+    """transformers 4.x and 5.0 copy only the direct relative imports of a remote-code file when they load a repo
+    from a local folder (an Inference Endpoint, `pipeline(model="./repo")`). The config file is loaded first, then the
+    model file: each must import directly every file it reaches, beyond what the config file brought."""
+    from hubheads.architectures import ARCHITECTURES
+
+    for arch in ARCHITECTURES.values():
+        config = _closure(arch.config_module)
+        assert config <= _relative_imports(arch.config_module), arch.config_module
+        brought = config | {arch.config_module} | _relative_imports(arch.model_module)
+        assert _closure(arch.model_module) <= brought, arch.model_module
+    assert _closure("pipeline_hubheads") <= _relative_imports("pipeline_hubheads")

@@ -198,9 +198,14 @@ def test_a_repo_whose_only_code_is_the_other_repos_is_pinned_with_code_revision(
 
     kwargs = {"revision": commit, "code_revision": code_commit}
     if _major(consumer_python) >= 5:  # the code repo's buffers are left uninitialised: what the card says
-        with pytest.raises(RuntimeError, match="IndexError"):
+        with pytest.raises(RuntimeError, match="IndexError"):  # filled, so that the allocator's luck cannot hide it
             run_stock_pipeline(
-                "org/reclaim", hf_home, [{"inputs": TEXTS}], python=consumer_python, pipeline_kwargs=kwargs
+                "org/reclaim",
+                hf_home,
+                [{"inputs": TEXTS}],
+                python=consumer_python,
+                pipeline_kwargs=kwargs,
+                fill_uninitialized=True,
             )
         return
     out = run_stock_pipeline(
@@ -305,9 +310,12 @@ def test_tune_points_a_multi_class_model_with_label_lists_at_export_multi_label(
 
 
 # Every Python block of a GTE repo's card, as a consumer pastes it: first the blocks without hubheads (it is blocked),
-# then the `pip install hubheads` block with it. One fresh process per repo and release, standard input closed.
+# then the `pip install hubheads` block with it. One fresh process per repo and release, standard input closed, and
+# uninitialised memory filled (NaN, the largest integer), so that code which reads it fails every time, not by luck.
 _CARD_SCRIPT = r"""
 import json, re, sys
+import torch
+torch.use_deterministic_algorithms(True, warn_only=True)
 blocks = json.load(sys.stdin)
 sys.modules["hubheads"] = None
 ran = []
