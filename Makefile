@@ -21,26 +21,23 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[dev,demo]"
 	touch $@
 
-# Consumers' machines that have not upgraded: transformers 4.57.6 and the first 5.x release. hubheads goes in without
-# its author tooling (--no-deps keeps the release pinned): consumer tests block it, the pip-user test imports it.
-$(COMPAT)/.installed:
-	$(PYTHON) -m venv $(COMPAT)
-	$(COMPAT)/bin/pip install $(PIP_FLAGS) $(TORCH) $(COMPAT_TRANSFORMERS)
-	$(COMPAT)/bin/pip install $(PIP_FLAGS) --no-deps -e .
-	touch $@
+# Consumers' machines that have not upgraded: transformers 4.57.6 and the first 5.x release, built by
+# hubheads.release_envs (uv, from its cache by hard links: seconds), as `hubheads verify --transformers` builds them.
+# hubheads goes in without its author tooling (--no-deps keeps the release pinned): consumer tests block it, the
+# pip-user test imports it.
+RELEASE_ENV := $(VENV)/bin/python -m hubheads.release_envs
 
-.venv-tf%/.installed:
-	$(PYTHON) -m venv .venv-tf$*
-	.venv-tf$*/bin/pip install $(PIP_FLAGS) $(TORCH) transformers==$(RELEASE_$*)
-	.venv-tf$*/bin/pip install $(PIP_FLAGS) --no-deps -e .
-	touch $@
+$(COMPAT)/.complete: $(VENV)/.installed
+	$(RELEASE_ENV) $(COMPAT) $(TORCH) $(COMPAT_TRANSFORMERS) --editable . --no-deps-editable
 
-# The floors: every dependency at the lowest release pyproject allows (floors.txt, as constraints), hubheads installed
-# with them. Consumer tests run here as on the other releases (transformers 4.46.1); the fast tests run here too.
-$(FLOORS)/.installed: pyproject.toml floors.txt
-	$(PYTHON) -m venv $(FLOORS)
-	$(FLOORS)/bin/pip install $(PIP_FLAGS) -c floors.txt -e ".[demo,parquet]" pytest pytest-xdist hypothesis accelerate
-	touch $@
+.venv-tf%/.complete: $(VENV)/.installed
+	$(RELEASE_ENV) .venv-tf$* $(TORCH) transformers==$(RELEASE_$*) --editable . --no-deps-editable
+
+# The floors: every dependency at the lowest release pyproject allows (floors.txt, as constraints; torch 2.4.1 is a
+# PyPI build, downloaded once into uv's cache), hubheads installed with them. Consumer tests run here as on the other
+# releases (transformers 4.46.1); the fast tests run here too.
+$(FLOORS)/.complete: $(VENV)/.installed pyproject.toml floors.txt
+	$(RELEASE_ENV) $(FLOORS) --constraints floors.txt --editable ".[demo,parquet]" pytest pytest-xdist hypothesis accelerate
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/hubheads demo --out hubheads-demo --force
@@ -50,14 +47,14 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check src modeling hub_templates tests benchmarks
 	$(VENV)/bin/mypy src modeling
 
-# Every environment the tests use, built side by side (pip spends much of its time unpacking and copying torch).
-envs: $(VENV)/.installed $(COMPAT)/.installed $(MATRIX:%=%/.installed)
+# Every environment the tests use (the main one with pip, which takes this machine's CPU torch; the others with uv).
+envs: $(VENV)/.installed $(COMPAT)/.complete $(MATRIX:%=%/.complete)
 
 TEST_ENV := HUBHEADS_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python \
 	HUBHEADS_MATRIX_PYTHONS=$(subst $(eval) ,:,$(MATRIX:%=$(CURDIR)/%/bin/python))
 
 test:
-	$(MAKE) -j4 envs
+	$(MAKE) envs
 	$(MAKE) lint
 	# Two workers, one per core; a module's tests share a worker, so its module-scoped fixtures run once.
 	$(TEST_ENV) $(VENV)/bin/python -m pytest -n 2 --dist loadscope

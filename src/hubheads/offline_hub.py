@@ -127,26 +127,31 @@ def suspect_buffers(model):
     return found
 
 
-outputs = []
-for request in requests:
+def run(request, output):
     kwargs, fill = request["pipeline_kwargs"], request.get("fill_uninitialized", False)
     if fill:
         torch.use_deterministic_algorithms(True, warn_only=True)
-    clf = pipeline("text-classification", model=request["repo_id"], trust_remote_code=True, **kwargs)
-    torch.use_deterministic_algorithms(False)
-    output = {
-        "transformers_version": transformers.__version__,
-        "pipeline_class": type(clf).__name__,
-        "pipeline_module": type(clf).__module__,
-    }
+    try:
+        clf = pipeline("text-classification", model=request["repo_id"], trust_remote_code=True, **kwargs)
+    finally:
+        torch.use_deterministic_algorithms(False)
+    output.update(pipeline_class=type(clf).__name__, pipeline_module=type(clf).__module__)
     if fill:
         output["suspect_buffers"] = suspect_buffers(clf.model)
+    output["results"] = [clf(call["inputs"], **call.get("kwargs", {})) for call in request["calls"]]
+
+
+outputs = []
+for request in requests:
+    output = {"transformers_version": transformers.__version__}
     try:
-        output["results"] = [clf(call["inputs"], **call.get("kwargs", {})) for call in request["calls"]]
+        run(request, output)
     except Exception as error:
         if not request.get("catch_errors"):
             raise
-        output["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+        lines = [line for line in str(error).splitlines() if line.strip()] or [""]
+        output["error"] = f"{type(error).__name__}: {lines[0][:300]}"
+        output.pop("results", None)
     outputs.append(output)
 json.dump(outputs, sys.stdout)
 """
@@ -230,7 +235,8 @@ def run_stock_pipelines(
         hf_home (`str` or `os.PathLike`): the `HF_HOME` of the consumer; its `hub/` folder is the cache.
         requests (iterable of `dict`): each `{"repo_id": ..., "calls": [...], "pipeline_kwargs": {...}}`, as the
             arguments of `run_stock_pipeline`, and optionally `"fill_uninitialized": True` and `"catch_errors": True`
-            (a call that raises gives the output an `error`, the exception's first line, instead of `results`).
+            (a load or call that raises gives the output an `error`, the exception's first line, instead of
+            `results`).
         python (`str`, *optional*): the consumer's interpreter; defaults to this one.
 
     Returns:
