@@ -260,7 +260,7 @@ def _figures_in(repo: Path) -> str:
 
 def _print_tuning(reports: dict[str, Any]) -> None:
     """What `hubheads tune` found for one demo repo, from its reports.json."""
-    from hubheads.tune import deployed_rule
+    from hubheads.reports import deployed_rule
 
     rules, thresholds, metric = reports["rules"], reports["thresholds"], reports["metric"]
     deployed = deployed_rule(reports)
@@ -646,7 +646,8 @@ def _run(out: Path, backbone: Path, steps: dict[str, int]) -> dict[str, Any]:
     from hubheads.card import CardOptions, write_card
     from hubheads.export import export_model
     from hubheads.offline_hub import install_in_offline_cache, run_stock_pipelines
-    from hubheads.tune import cross_validation_line, tune_model
+    from hubheads.reports import cross_validation_line
+    from hubheads.tune import tune_model
     from hubheads.verify import verify_repo
 
     checkpoints, repos, hf_home = out / "checkpoints", out / "repos", out / "hf_home"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hubheads.export import PICKLE_SUFFIXES, read_json
+from hubheads.repo_files import PICKLE_SUFFIXES, read_json
 
 
 @dataclass

@@ -21,7 +21,6 @@ import contextlib
 import csv
 import ctypes
 import functools
-import hashlib
 import json
 import math
 import os
@@ -32,6 +31,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from hubheads.atomic import write_atomically
+from hubheads.repo_files import sha256_file
 
 DATA_SUFFIXES = (".jsonl", ".csv", ".tsv", ".parquet")
 OUT_SUFFIXES = (".jsonl", ".parquet")
@@ -76,8 +78,8 @@ def _pipeline_in(folder: Path, model: Any, *, trust_remote_code: bool, device: A
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
     import hubheads  # noqa: F401  (registers the hubheads architectures)
-    from hubheads.export import read_json
     from hubheads.modeling.pipeline_hubheads import HubheadsTextClassificationPipeline
+    from hubheads.repo_files import read_json
     from hubheads.sources import check_trusted, runs_remote_code
 
     if not (folder / "config.json").is_file():
@@ -407,7 +409,7 @@ def _fingerprint(
     is), data file, options, output format."""
     from hubheads import __version__
 
-    config = hashlib.sha256((folder / "config.json").read_bytes()).hexdigest()
+    config = sha256_file(folder / "config.json")
     weights = sorted(
         (path.name, path.stat().st_size, path.stat().st_mtime_ns) for path in folder.glob("*.safetensors")
     )
@@ -451,13 +453,6 @@ def _finished_chunks(partial: Path, suffix: str) -> list[tuple[int, int, Path]]:
     return chunks
 
 
-def _write_atomically(path: Path, write: Any) -> None:
-    """`write(temporary_path)`, then rename it to `path`: `path` is never seen half-written."""
-    temporary = path.with_name(path.name + ".tmp")
-    write(temporary)
-    os.replace(temporary, path)
-
-
 def _write_chunk(
     partial: Path, suffix: str, span: tuple[int, int], rows: list[dict], bad: list[BadRow], scorer, kept_types
 ) -> None:
@@ -465,14 +460,14 @@ def _write_chunk(
     name = f"{span[0]:012d}-{span[1]:012d}"
     if bad:
         lines = "".join(error.to_json() + "\n" for error in bad)
-        _write_atomically(partial / f"errors-{name}.jsonl", lambda p: p.write_text(lines, "utf-8"))
+        write_atomically(partial / f"errors-{name}.jsonl", lambda p: p.write_text(lines, "utf-8"))
     target = partial / f"rows-{name}{suffix}"
     if suffix == ".parquet":
         table = arrow_table(rows, scorer, kept_types)
-        _write_atomically(target, lambda p: _pyarrow_parquet().write_table(table, p))
+        write_atomically(target, lambda p: _pyarrow_parquet().write_table(table, p))
     else:
         text = "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows)
-        _write_atomically(target, lambda p: p.write_text(text, "utf-8"))
+        write_atomically(target, lambda p: p.write_text(text, "utf-8"))
 
 
 def _assemble(chunks: list[tuple[int, int, Path]], out: Path, staging: Path) -> int:

@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hubheads.export import PICKLE_SUFFIXES, read_json
 from hubheads.offline_hub import check_repo_id
+from hubheads.repo_files import PICKLE_SUFFIXES, read_json
 
 NEW_FORMAT = "new"
 MIN_GTE_TRANSFORMERS = "5.18.0"

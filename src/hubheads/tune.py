@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from hubheads.export import MULTI_LABEL, label_names, read_json, rewrite_decisions
 from hubheads.modeling.configuration_hubheads import FALLBACK_THRESHOLD, DecisionThresholds
-from hubheads.offline_hub import sha256_file
+from hubheads.repo_files import MULTI_LABEL, label_names, read_json, rewrite_decisions, sha256_file
+from hubheads.reports import REPORTS_FILE, cross_validation_line, with_interval
 from hubheads.score import check_whole_numbers, load_pipeline
 from hubheads.sources import check_trusted, runs_remote_code
 from hubheads.tuning import (
@@ -58,7 +58,6 @@ from hubheads.uncertainty import (
     stratified_folds,
 )
 
-REPORTS_FILE = "reports.json"
 DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv")
 MIN_LABEL_EXAMPLES = 5
 GRID_STEP = 0.05
@@ -798,42 +797,6 @@ def _read_dev_set(folder: Path, config: Mapping[str, Any], data: Path, encoding:
     return dev
 
 
-def deployed_rule(reports: Mapping[str, Any]) -> str:
-    """The rule of `reports["rules"]` whose decisions the tuned repo makes (the pipeline's `threshold_mode="auto"`)."""
-    if reports["kind"] == "multi_label":
-        return "per_label" if reports["thresholds"].get("label_thresholds") else "best_global"
-    return "best_by_lang" if reports["by_lang_kept"] else "best_global"
-
-
-def with_interval(value: float, bounds: Sequence[float] | None, digits: int = 4) -> str:
-    """A metric with its 95% interval, when it has one: `0.9347 [0.9029, 0.9623]`."""
-    shown = f"{value:.{digits}f}"
-    return shown + (f" [{bounds[0]:.{digits}f}, {bounds[1]:.{digits}f}]" if bounds else "")
-
-
-def cross_validated_estimate(reports: Mapping[str, Any]) -> tuple[str, dict[str, Any], int] | None:
-    """The metric the cross-validated estimate is shown for (the tuned metric, else macro-F1: a multi-label model's
-    `f1` is per label), its entry (`in_sample`, `estimate`, `interval`) and the folds; `None` without one."""
-    cross_validation = reports.get("cross_validation") or {}
-    estimates = cross_validation.get("metrics") or {}
-    metric = reports["metric"] if reports["metric"] in estimates else "macro_f1"
-    if metric not in estimates:
-        return None
-    return metric, estimates[metric], cross_validation["folds"]
-
-
-def cross_validation_line(reports: Mapping[str, Any]) -> str | None:
-    """The cross-validated estimate of the deployed rule next to its in-sample score, or `None` without one."""
-    estimate = cross_validated_estimate(reports)
-    if estimate is None:
-        return None
-    metric, values, folds = estimate
-    return (
-        f"{metric} of the tuned thresholds: in-sample {values['in_sample']:.4f}; cross-validated "
-        f"({folds} folds) {with_interval(values['estimate'], values['interval'])}"
-    )
-
-
 def summary(result: TuneResult) -> list[str]:
     """The lines `hubheads tune` prints: the thresholds, the dev metrics of each decision rule with their 95%
     intervals, and the cross-validated estimate of the tuned one."""
@@ -863,14 +826,9 @@ def summary(result: TuneResult) -> list[str]:
 
 __all__ = [
     "MIN_LABEL_EXAMPLES",
-    "REPORTS_FILE",
     "Estimates",
     "TuneResult",
-    "cross_validated_estimate",
-    "cross_validation_line",
-    "deployed_rule",
     "read_rows",
     "summary",
     "tune_model",
-    "with_interval",
 ]

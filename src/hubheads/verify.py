@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import hashlib
 import json
 import os
 import re
@@ -33,17 +32,18 @@ from typing import Any
 
 from hubheads import code_scan
 from hubheads.architectures import ARCHITECTURES
-from hubheads.export import (
+from hubheads.modeling.configuration_hubheads import THRESHOLD_KEYS, DecisionThresholds
+from hubheads.offline_hub import install_in_offline_cache, run_stock_pipeline
+from hubheads.repo_files import (
     MULTI_LABEL,
     POSTPROCESSING_FILE,
     TOKENIZER_FILES,
     is_legacy_weights,
     label_names,
     read_json,
+    sha256_bytes,
     write_json,
 )
-from hubheads.modeling.configuration_hubheads import THRESHOLD_KEYS, DecisionThresholds
-from hubheads.offline_hub import install_in_offline_cache, run_stock_pipeline
 from hubheads.sources import cached_snapshot, check_trusted, class_references, code_repos, pin_advice
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -115,15 +115,11 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def modeling_file_hashes() -> dict[str, str]:
     """The sha256 of every file hubheads writes into repos (`hubheads.modeling/*.py`, not `__init__.py`)."""
     package = resources.files("hubheads.modeling")
     return {
-        entry.name: _digest(entry.read_bytes())
+        entry.name: sha256_bytes(entry.read_bytes())
         for entry in sorted(package.iterdir(), key=lambda entry: entry.name)
         if entry.name.endswith(".py") and entry.name != "__init__.py"
     }
@@ -415,7 +411,7 @@ def _check_hubheads_files(repo: _Repo) -> list[Finding]:
     matched: dict[str, list[str]] = {}
     for name in repo.python_files:
         known = versions_of.get(PurePosixPath(name).name)
-        versions = known.get(_digest((repo.folder / name).read_bytes())) if known else None
+        versions = known.get(sha256_bytes((repo.folder / name).read_bytes())) if known else None
         if versions:
             matched[name] = versions
         elif known:
