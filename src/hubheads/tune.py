@@ -18,8 +18,6 @@ scikit-learn classification reports, and the best threshold of a 0.05 grid for c
 
 from __future__ import annotations
 
-import codecs
-import csv
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -29,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from hubheads.datafiles import pick_columns, read_rows
 from hubheads.modeling.configuration_hubheads import FALLBACK_THRESHOLD, DecisionThresholds
 from hubheads.repo_files import MULTI_LABEL, label_names, read_json, rewrite_decisions, sha256_file
 from hubheads.reports import REPORTS_FILE, cross_validation_line, with_interval
@@ -58,7 +57,6 @@ from hubheads.uncertainty import (
     stratified_folds,
 )
 
-DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv")
 MIN_LABEL_EXAMPLES = 5
 GRID_STEP = 0.05
 TUNED_KEYS = ("best_threshold_global", "thresholds_by_lang", "label_thresholds")
@@ -78,67 +76,6 @@ class TuneResult:
     thresholds: DecisionThresholds
     reports: dict[str, Any]
     pipeline_declared: bool
-
-
-def read_rows(path: str | os.PathLike, encoding: str = "utf-8") -> list[dict[str, Any]]:
-    """The rows of a `.jsonl` (one object per line), `.json` (a list of objects), `.csv` or `.tsv` file.
-
-    Raises:
-        `ValueError`: the file is not text in `encoding` (naming the byte, and `--encoding`), or holds no rows.
-    """
-    path = Path(path)
-    if path.suffix.lower() not in DATA_SUFFIXES:
-        raise ValueError(f"--data {path}: use a {', '.join(DATA_SUFFIXES)} file.")
-    if not path.is_file():
-        raise FileNotFoundError(f"--data {path} does not exist.")
-    try:
-        codec = codecs.lookup(encoding).name
-    except (LookupError, TypeError):
-        message = f"--encoding {encoding!r} is not a text encoding Python knows; try utf-8, latin-1 or cp1252."
-        raise ValueError(message) from None
-    try:
-        rows = _parse_rows(path, "utf-8-sig" if codec == "utf-8" else encoding)
-    except UnicodeDecodeError:
-        content = path.read_bytes()  # the reader decodes in chunks: find the offset in the whole file
-        try:
-            content.decode(encoding)
-            where = ""
-        except UnicodeDecodeError as error:
-            line = content.count(b"\n", 0, error.start) + 1
-            where = f": line {line} has the byte {content[error.start : error.start + 1]!r}"
-        raise ValueError(
-            f"--data {path} is not {encoding} text{where}. Pass the file's encoding with --encoding (encoding=), "
-            "e.g. --encoding latin-1 or cp1252 for a file saved by Excel, or re-save it as UTF-8."
-        ) from None
-    if not rows:
-        raise ValueError(f"--data {path} has no rows.")
-    for number, row in enumerate(rows, 1):
-        if not isinstance(row, dict):
-            raise ValueError(f"--data {path}, row {number}: expected an object with named fields, got {row!r:.60}.")
-    return rows
-
-
-def _parse_rows(path: Path, encoding: str) -> list[Any]:
-    suffix = path.suffix.lower()
-    with open(path, encoding=encoding, newline="") as handle:  # utf-8-sig: spreadsheets start files with a BOM
-        if suffix in (".csv", ".tsv"):
-            rows: list[Any] = list(csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ","))
-        elif suffix == ".json":
-            try:
-                rows = json.load(handle)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"--data {path} is not valid JSON ({error}).") from None
-            if not isinstance(rows, list):
-                raise ValueError(f"--data {path} must hold a list of objects (or use .jsonl, one object per line).")
-        else:
-            rows = []
-            for number, line in enumerate(handle, 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as error:
-                        raise ValueError(f"--data {path}, line {number}: not valid JSON ({error}).") from None
-    return rows
 
 
 class _Columns:
@@ -631,7 +568,7 @@ def tune_model(
             An exported repo (or a checkpoint folder with a tokenizer). Its config.json and postprocessing.json get
             the thresholds; reports.json the metrics.
         data (`str` or `os.PathLike`):
-            The dev set: `.jsonl`, `.json`, `.csv` or `.tsv`.
+            The dev set: `.jsonl`, `.json`, `.csv`, `.tsv` or `.parquet` (`hubheads.datafiles`, as `score` reads).
         text_column (`str`, *optional*, defaults to `"text"`):
             The column of the texts.
         label_column (`str`, *optional*, defaults to `"label"`):
@@ -777,17 +714,9 @@ def _read_dev_set(folder: Path, config: Mapping[str, Any], data: Path, encoding:
         )
     dev = _DevSet(data, rows, names, multi_label, reads_bio=bool(config.get("use_bio")))
     dev.texts = dev.texts_of(columns["text"])
-    lang_column, bio_column = columns["lang"], columns["bio"]
-    if lang_column is not None:
-        dev.require(lang_column, "--lang-column")
-    lang_column = lang_column or ("lang" if dev.has("lang") else None)
+    lang_column, bio_column = pick_columns(dev.available, columns["lang"], columns["bio"], dev.reads_bio, folder)
     if lang_column:
         dev.langs = [lang.lower() if lang else None for lang in dev.optional_strings(lang_column)]
-    if bio_column is not None:
-        dev.require(bio_column, "--bio-column")
-        if not dev.reads_bio:
-            raise ValueError(f"--bio-column {bio_column!r} given, but {folder} is not a model that reads bios.")
-    bio_column = bio_column or ("bio" if dev.reads_bio and dev.has("bio") else None)
     dev.bios = dev.optional_strings(bio_column) if bio_column else []
     label_column = columns["label"]
     dev.gold = (
