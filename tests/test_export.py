@@ -304,7 +304,7 @@ elif step == "exchanged":
 if step == "copying":
     export.shutil.copy2 = lambda *args, **kwargs: (copy2(*args, **kwargs), kill())
 if step == "staged":
-    export.swap_into_place = lambda staging, out: kill()
+    atomic.swap_into_place = lambda staging, out: kill()
 if step == "moved-aside":
     os.replace = lambda source, target: (replace(source, target), str(target).endswith("previous") and kill())
 if step == "before-cleanup":  # the old folder, moved aside or exchanged, is about to be deleted

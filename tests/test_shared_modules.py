@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -10,9 +12,10 @@ import tiny
 from huggingface_hub import ModelCard
 
 from hubheads import export_model
-from hubheads.atomic import write_atomically
+from hubheads.atomic import replacing_folder, write_atomically
 from hubheads.card import render_card
 from hubheads.reports import KINDS, model_kind, read_reports
+from hubheads.resolve import resolve_checkpoint
 
 
 def test_write_atomically_takes_bytes_text_or_a_writer_and_leaves_no_temporary(tmp_path):
@@ -60,3 +63,43 @@ def test_read_reports_refuses_a_kind_this_version_does_not_know(tmp_path):
         read_reports(tmp_path)
     assert "hubheads tune" in str(info.value) and "['data']['rows']" in str(info.value)
     assert read_reports(tmp_path / "missing") == {}
+
+
+def test_replacing_folder_swaps_whole_or_leaves_the_previous_folder(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        with replacing_folder(out) as staging:
+            (staging / "new.txt").write_text("half")
+            raise KeyboardInterrupt
+    assert [p.name for p in out.iterdir()] == ["old.txt"] and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    with replacing_folder(out) as staging:
+        (staging / "new.txt").write_text("new")
+        (staging / "new.txt").chmod(0o600)  # as save_pretrained may leave weights
+    umask = os.umask(0)
+    os.umask(umask)
+    assert [p.name for p in out.iterdir()] == ["new.txt"]
+    assert stat.S_IMODE((out / "new.txt").stat().st_mode) == 0o666 & ~umask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "no staging or backup folder is left"
+
+
+def test_one_resolver_for_every_command_accepts_canonical_ids_and_raises_both_error_families(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from hubheads import install_in_offline_cache
+    from hubheads.errors import HubheadsError
+    from hubheads.verify import verify_repo
+
+    for bad in ("no such folder!", "org/absent"):
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+        with pytest.raises(FileNotFoundError) as info:
+            resolve_checkpoint(bad)
+        assert isinstance(info.value, ValueError) and isinstance(info.value, HubheadsError)
+    # verify validated repo ids its own way and refused a canonical id (no org), which export and score accept.
+    export_model(tiny.build_model(), tmp_path / "repo", tokenizer=tiny.build_tokenizer(), threshold=0.6)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    install_in_offline_cache(tmp_path / "repo", "tiny-canonical", cache_dir=tmp_path / "hub")
+    assert resolve_checkpoint("tiny-canonical").is_dir()
+    report = verify_repo("tiny-canonical", smoke=False)
+    assert report.ok, report.format()

@@ -91,6 +91,30 @@ def recover(out: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def replacing_folder(out: Path) -> Iterator[Path]:
+    """A staging folder beside `out` to build the new folder in: when the block ends, its files are given the modes
+    of the user's umask (`mkdtemp` and `save_pretrained` may make them private) and it is swapped into place
+    (`swap_into_place`); when the block raises, it is deleted and `out` is left as it was.
+
+    Runs under `writing_beside(out)`, so a run killed before cleans up first and two runs take turns.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with writing_beside(out):
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=staging_prefix(out)))
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp makes the folder private; what it becomes is shared
+        try:
+            yield staging
+            for path in staging.iterdir():
+                path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+            swap_into_place(staging, out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+
 #: renameat2(2) flag: swap two paths in one step (Linux 3.15+, on ext4, xfs, btrfs, tmpfs and most others).
 RENAME_EXCHANGE = 2
 AT_FDCWD = -100
@@ -140,4 +164,12 @@ def swap_into_place(staging: Path, out: Path) -> None:
     shutil.rmtree(backup, ignore_errors=True)
 
 
-__all__ = ["backup_prefix", "recover", "staging_prefix", "swap_into_place", "write_atomically", "writing_beside"]
+__all__ = [
+    "backup_prefix",
+    "recover",
+    "replacing_folder",
+    "staging_prefix",
+    "swap_into_place",
+    "write_atomically",
+    "writing_beside",
+]

@@ -23,8 +23,8 @@ Everything lands in the `--out` folder (default `hubheads-demo/`): `checkpoints/
 from __future__ import annotations
 
 import contextlib
-import io
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -518,30 +518,17 @@ def _gated_bio_story(results: list[Any]) -> DecisionChanges:
 # -- the other commands (steps 7 and 8) ---------------------------------------------------------------------------
 
 
-def _hubheads(arguments: list[str]) -> None:
-    """Run `hubheads ARGUMENTS` in this process, echoing the command and, indented, what it prints."""
-    from hubheads.cli import main
-
-    print(f"{INDENT}$ hubheads {shlex.join(arguments)}")
-    output = io.StringIO()
-    with contextlib.redirect_stdout(output):
-        code = main(arguments)
-    for line in output.getvalue().splitlines():
-        print(f"{INDENT}  {line}")
-    if code != 0:
-        raise RuntimeError(f"`hubheads {shlex.join(arguments)}` failed (exit {code}); its error is above.")
-
-
-def _hubheads_offline(arguments: list[str], hf_home: Path) -> None:
-    """Run `hubheads ARGUMENTS` in a fresh process whose only Hub is the offline cache in `hf_home`."""
+def _hubheads(arguments: list[str], hf_home: Path | None = None) -> None:
+    """Run `hubheads ARGUMENTS` in a fresh process, as a user would (with `hf_home`, one whose only Hub is the offline
+    cache there), echoing the command and, indented, what it prints."""
     from hubheads.offline_hub import offline_environment
 
-    print(f"{INDENT}$ HF_HOME={hf_home} HF_HUB_OFFLINE=1 hubheads {shlex.join(arguments)}")
+    shown = f"HF_HOME={hf_home} HF_HUB_OFFLINE=1 " if hf_home is not None else ""
+    print(f"{INDENT}$ {shown}hubheads {shlex.join(arguments)}")
+    environment = offline_environment(hf_home) if hf_home is not None else dict(os.environ)
+    environment["OMP_NUM_THREADS"] = str(THREADS)  # torch's threads, as in this process: the same figures anywhere
     completed = subprocess.run(
-        [sys.executable, "-m", "hubheads.cli", *arguments],
-        env=offline_environment(hf_home),
-        capture_output=True,
-        text=True,
+        [sys.executable, "-m", "hubheads.cli", *arguments], env=environment, capture_output=True, text=True
     )
     for line in completed.stdout.splitlines():
         print(f"{INDENT}  {line}")
@@ -579,7 +566,7 @@ def _existing_repo(checkpoint: Path, out: Path, data: Path) -> None:
     commit = install_in_offline_cache(published, REPO_PUBLISHED, cache_dir=hf_home / "hub")
     files = ", ".join(sorted(path.name for path in published.iterdir()))
     print(f"{INDENT}{REPO_PUBLISHED} @ {commit[:12]} in the offline cache: {files}")
-    _hubheads_offline(["export", REPO_PUBLISHED, str(repo)], hf_home)
+    _hubheads(["export", REPO_PUBLISHED, str(repo)], hf_home)
     _hubheads(["tune", str(repo), "--data", str(data)])
     _hubheads(["card", str(repo), "--repo-id", REPO_PUBLISHED])
     readme = (repo / "README.md").read_text(encoding="utf-8")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hubheads.atomic import staging_prefix, swap_into_place, writing_beside
+from hubheads.atomic import replacing_folder
 from hubheads.modeling.configuration_hubheads import THRESHOLD_KEYS, DecisionThresholds
 from hubheads.repo_files import (
     ARCHIVE_SUFFIXES,
@@ -272,27 +272,15 @@ def export_model(
         "thresholds_by_lang": dict(lang_thresholds) if lang_thresholds else None,
         "label_thresholds": dict(label_thresholds) if label_thresholds else None,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with writing_beside(out):
-        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=staging_prefix(out)))
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)  # mkdtemp makes the folder private; the export should not be
-        try:
-            with tempfile.TemporaryDirectory(prefix="hubheads-model-") as saved:
-                if src is None:
-                    model: Any = source
-                    model.save_pretrained(saved)
-                    src = Path(saved)
-                elif native:
-                    src = _convert_to_native_gte(src, Path(saved))
-                report = _build(src, staging, overrides=overrides, multi_label=multi_label, tokenizer=tokenizer)
-            for path in staging.iterdir():  # save_pretrained may write private (0600) weights; an export is shared
-                path.chmod(0o666 & ~umask)
-            swap_into_place(staging, out)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+    with replacing_folder(out) as staging:
+        with tempfile.TemporaryDirectory(prefix="hubheads-model-") as saved:
+            if src is None:
+                model: Any = source
+                model.save_pretrained(saved)
+                src = Path(saved)
+            elif native:
+                src = _convert_to_native_gte(src, Path(saved))
+            report = _build(src, staging, overrides=overrides, multi_label=multi_label, tokenizer=tokenizer)
     report.out_dir = out
     # Declaring the pipeline is what adds remote code to a plain repo (an `auto_map` only ever comes with it).
     report.source_was_plain = published_plain and report.pipeline_declared

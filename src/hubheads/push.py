@@ -20,7 +20,8 @@ from huggingface_hub.utils import filter_repo_objects
 
 from hubheads.offline_hub import check_repo_folder, check_repo_id
 from hubheads.repo_files import is_legacy_weights, needs_remote_code, read_json
-from hubheads.sources import OTHER_FRAMEWORKS, check_trusted
+from hubheads.resolve import OTHER_FRAMEWORKS
+from hubheads.sources import check_trusted
 from hubheads.verify import verify_repo
 
 logger = logging.getLogger(__name__)

@@ -27,7 +27,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from hubheads.score import ON_ERROR, RowScorer, ScoreOptions, arrow_table, load_pipeline
+from hubheads.loading import load_pipeline
+from hubheads.score import ON_ERROR, RowScorer, ScoreOptions, arrow_table
 
 logger = logging.getLogger(__name__)
 

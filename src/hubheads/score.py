@@ -34,7 +34,10 @@ from typing import Any
 
 from hubheads.atomic import write_atomically
 from hubheads.datafiles import BadRow, DataReader, check_data_file, pick_columns, pyarrow_parquet
+from hubheads.loading import load_pipeline, pipeline_in
 from hubheads.repo_files import sha256_file
+from hubheads.resolve import resolve_checkpoint
+from hubheads.validators import check_whole_numbers
 
 OUT_SUFFIXES = (".jsonl", ".parquet")
 ON_ERROR = ("stop", "skip")
@@ -54,49 +57,6 @@ _COLUMN_TYPES = {
     "labels": "strings",
     "scores": "floats",
 }
-
-
-def load_pipeline(
-    model: str | os.PathLike,
-    *,
-    revision: str | None = None,
-    trust_remote_code: bool = False,
-    device: Any = None,
-    option: str = "MODEL",
-) -> Any:
-    """The hubheads pipeline of a repo folder or Hub repo id (offline: from the local cache), loaded as a consumer
-    with hubheads installed: the registered architectures, never the repo's copy of hubheads code; remote code from
-    another repo (an `auto_map` into it) only with `trust_remote_code`, which is refused at once otherwise."""
-    from hubheads.sources import resolve_checkpoint
-
-    folder = resolve_checkpoint(model, revision, option=option)
-    return _pipeline_in(folder, model, trust_remote_code=trust_remote_code, device=device, option=option)
-
-
-def _pipeline_in(folder: Path, model: Any, *, trust_remote_code: bool, device: Any, option: str) -> Any:
-    """`load_pipeline` of `model` once it is the local `folder`."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
-
-    import hubheads  # noqa: F401  (registers the hubheads architectures)
-    from hubheads.modeling.pipeline_hubheads import HubheadsTextClassificationPipeline
-    from hubheads.repo_files import read_json
-    from hubheads.sources import check_trusted, runs_remote_code
-
-    if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"{option} {model} has no config.json; pass an exported repo or checkpoint folder.")
-    config = read_json(folder / "config.json")
-    check_trusted(config, model, trust_remote_code)
-    # Explicit, so transformers never prompts: True only for a checkpoint whose code lives in a repo (and the caller
-    # trusted it); a hubheads architecture then loads with the registered classes, not the repo's copy.
-    loaded = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=runs_remote_code(config))
-    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
-    return pipeline(
-        "text-classification",
-        model=loaded,
-        tokenizer=tokenizer,
-        pipeline_class=HubheadsTextClassificationPipeline,
-        device=device,
-    )
 
 
 @dataclass(frozen=True)
@@ -441,10 +401,8 @@ def score_file(
     _check_arguments(data, out, batch_size, chunk_size, on_error, force, resume)
     out.parent.mkdir(parents=True, exist_ok=True)  # `--out decisions/posts.jsonl` into a folder not made yet
     reader = DataReader(data, encoding)
-    from hubheads.sources import resolve_checkpoint
-
     folder = resolve_checkpoint(model, revision, option="MODEL")
-    classifier = _pipeline_in(folder, model, trust_remote_code=trust_remote_code, device=device, option="MODEL")
+    classifier = pipeline_in(folder, model, trust_remote_code=trust_remote_code, device=device, option="MODEL")
     options = options.resolved(reader.columns, classifier.reads_bio)
     fingerprint = _fingerprint(model, revision, folder, data, options, out)
     scorer = RowScorer(classifier, options, batch_size=batch_size)  # checks the columns against the model's
@@ -504,13 +462,6 @@ def _return_freed_memory() -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
-
-
-def check_whole_numbers(options: Mapping[str, Any], minimum: int = 1) -> None:
-    """Each of `options` (option name → value) is an int >= `minimum`, else a `ValueError` naming the option."""
-    for option, value in options.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"{option} must be a whole number >= {minimum}, got {value!r}.")
 
 
 def _check_arguments(data: Path, out: Path, batch_size: int, chunk_size: int, on_error: str, force: bool, resume):

@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 
 from hubheads.datafiles import pick_columns, read_rows
+from hubheads.loading import load_pipeline
 from hubheads.modeling.configuration_hubheads import FALLBACK_THRESHOLD, DecisionThresholds
 from hubheads.repo_files import MULTI_LABEL, label_names, read_json, rewrite_decisions, sha256_file
 from hubheads.reports import REPORTS_FILE, cross_validation_line, with_interval
-from hubheads.score import check_whole_numbers, load_pipeline
 from hubheads.sources import check_trusted, runs_remote_code
 from hubheads.tuning import (
     METRICS,
@@ -56,6 +56,7 @@ from hubheads.uncertainty import (
     multi_label_metrics,
     stratified_folds,
 )
+from hubheads.validators import check_whole_numbers
 
 MIN_LABEL_EXAMPLES = 5
 GRID_STEP = 0.05
