@@ -9,6 +9,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from hubheads.errors import HubheadsError
+
 
 def _name_and_threshold(option: str):
     def parse(text: str) -> tuple[str, float]:
@@ -592,9 +594,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, OSError, ImportError) as error:
+    except (HubheadsError, ValueError, OSError, ImportError) as error:  # bad input, files, releases, the network
         print(f"hubheads {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        return error.exit_code if isinstance(error, HubheadsError) else 2
 
 
 if __name__ == "__main__":

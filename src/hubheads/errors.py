@@ -8,6 +8,9 @@ Every class also subclasses the builtin exception callers caught before it exist
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 
 class HubheadsError(Exception):
     """Base class of every error hubheads raises on purpose; `exit_code` is the CLI's exit status for it."""
@@ -52,4 +55,27 @@ def is_network_failure(error: BaseException) -> bool:
     return False
 
 
-__all__ = ["HubUnreachableError", "HubheadsError", "SourceNotFoundError", "is_network_failure"]
+@contextlib.contextmanager
+def reaching_the_hub(doing: str) -> Iterator[None]:
+    """Turn a network failure inside the block into one `HubUnreachableError` that says what to check; an answer from
+    the Hub (a missing repo, a refused token) passes through as it is.
+
+    Args:
+        doing (`str`): what the block does, for the message (e.g. `"push to org/name"`).
+    """
+    try:
+        yield
+    except HubUnreachableError:
+        raise
+    except Exception as error:
+        if not is_network_failure(error):
+            raise
+        from huggingface_hub import constants
+
+        raise HubUnreachableError(
+            f"could not reach the Hugging Face Hub ({constants.ENDPOINT}) to {doing}: {type(error).__name__}: "
+            f"{error}. Check the network connection and any proxy (HTTPS_PROXY), or HF_ENDPOINT, then run it again."
+        ) from None
+
+
+__all__ = ["HubUnreachableError", "HubheadsError", "SourceNotFoundError", "is_network_failure", "reaching_the_hub"]

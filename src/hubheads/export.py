@@ -252,6 +252,8 @@ def export_model(
 
     out = Path(out_dir)
     src = None if hasattr(source, "save_pretrained") else resolve_checkpoint(source, revision)
+    if src is None:  # as the pipeline reads it: save_pretrained would turn a key such as 1 into "1" without a word
+        DecisionThresholds.from_config(getattr(source, "config", None))
     _check_out(out, src, force)
     # Only a published repo that loads without remote code has consumers that a pipeline declaration would break.
     published_plain = False
