@@ -31,7 +31,7 @@ from hubheads.datafiles import pick_columns, read_rows
 from hubheads.loading import load_pipeline
 from hubheads.modeling.configuration_hubheads import FALLBACK_THRESHOLD, DecisionThresholds
 from hubheads.repo_files import MULTI_LABEL, label_names, read_json, rewrite_decisions, sha256_file
-from hubheads.reports import REPORTS_FILE, cross_validation_line, with_interval
+from hubheads.reports import REPORTS_FILE, cross_validation_line, model_kind, with_interval
 from hubheads.sources import check_trusted, runs_remote_code
 from hubheads.tuning import (
     METRICS,
@@ -226,7 +226,7 @@ def _choose_binary(
 
 
 def _lang_reason(
-    rows: int, positives: int, lang: str, choice: _BinaryChoice, names: Sequence[str], reports: dict
+    rows: int, positives: int, lang: str, choice: _BinaryChoice, names: Sequence[str], reports: Mapping[str, Any]
 ) -> str:
     """Why a language is decided at its own threshold or at the global one, in words for the card and the demo."""
     if lang in choice.by_lang and choice.kept:
@@ -270,6 +270,90 @@ def _estimate(in_sample: Mapping[str, float], observed: Mapping[str, np.ndarray]
     }
 
 
+def _rule_reports(
+    gold: np.ndarray, decisions: Mapping[str, np.ndarray], names: Sequence[str], estimates: Estimates, measure: Any
+) -> tuple[np.ndarray, Bootstrap, dict[str, dict[str, Any]]]:
+    """Stage 2 of both reports builders: each rule's metrics, 95% intervals and classification report, from one
+    bootstrap over the rows' patterns (the gold labels, then each rule's decisions, as columns); returns the
+    patterns, the bootstrap and the rules.
+
+    `measure(boot, index, decided)` returns a rule's metrics and their resampled values; `index` counts the rules.
+    """
+    patterns = np.column_stack([gold, *decisions.values()]).astype(np.int8)
+    boot = Bootstrap(patterns, estimates.bootstrap, estimates.seed)
+    rules: dict[str, dict[str, Any]] = {}
+    for index, (rule, decided) in enumerate(decisions.items()):
+        metrics, samples = measure(boot, index, decided)
+        rules[rule] = {
+            "metrics": metrics,
+            "intervals": _intervals(samples),
+            "classification_report": _classification_report(gold, decided.astype(int), names),
+        }
+    return patterns, boot, rules
+
+
+def _cross_validation_report(
+    decide: Any,
+    gold: np.ndarray,
+    strata: Sequence[str] | np.ndarray,
+    labels: Sequence[str],
+    estimates: Estimates,
+    deployed: tuple[str, Mapping[str, float]],
+    stratified_by: list[str],
+    measure: Any,
+) -> dict[str, Any]:
+    """Stage 4 of both reports builders: the deployed rule (`(name, in-sample metrics)`) cross-validated, with the
+    95% interval of each metric; `measure(boot, observed)` reads the metrics off a bootstrap over (gold, out-of-fold
+    decisions)."""
+    out_of_fold, cross_validation = _cross_validated(decide, len(gold), strata, labels, estimates)
+    if out_of_fold is not None:
+        boot = Bootstrap(np.column_stack([gold, out_of_fold]).astype(np.int8), estimates.bootstrap, estimates.seed)
+        observed = measure(boot, True)
+        cross_validation.update(
+            stratified_by=stratified_by,
+            rule=deployed[0],
+            metrics=_estimate(deployed[1], observed, measure(boot, False)),
+        )
+    return cross_validation
+
+
+def _language_table(
+    scores: np.ndarray,
+    gold: np.ndarray,
+    lang_array: np.ndarray,
+    choice: _BinaryChoice,
+    decisions: Mapping[str, np.ndarray],
+    patterns: np.ndarray,
+    names: Sequence[str],
+    reports: Mapping[str, Any],
+    estimates: Estimates,
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Stage 3 of the binary reports: per language, its rows, threshold, each rule's metric with its interval and why
+    it has its own threshold or not; and its metric curve."""
+    metric = reports["metric"]
+    table: dict[str, dict[str, Any]] = {}
+    curves: dict[str, Any] = {}
+    for index, lang in enumerate(sorted(set(lang_array.tolist()) - {""})):
+        rows = np.flatnonzero(lang_array == lang)
+        lang_boot = Bootstrap(patterns[rows], estimates.bootstrap, [estimates.seed, index + 1])
+        table[lang] = {
+            "rows": len(rows),
+            "positives": int(gold[rows].sum()),
+            "threshold": choice.by_lang[lang] if lang in choice.by_lang and choice.kept else choice.global_threshold,
+            "tuned": lang in choice.by_lang and choice.kept,
+            "metrics": {
+                rule: float(decision_metrics(decided[rows], gold[rows])[metric]) for rule, decided in decisions.items()
+            },
+            "intervals": {
+                rule: interval(binary_metrics(lang_boot, 0, column, [metric])[metric])
+                for column, rule in enumerate(decisions, 1)
+            },
+        }
+        table[lang]["reason"] = _lang_reason(len(rows), table[lang]["positives"], lang, choice, names, reports)
+        curves[lang] = metric_curve(scores[rows], gold[rows], metric)
+    return table, curves
+
+
 def _binary_reports(
     scores: np.ndarray,
     gold: np.ndarray,
@@ -291,17 +375,13 @@ def _binary_reports(
     if choice.by_lang:
         cuts["best_by_lang"] = choice.cuts(lang_array, candidate=True)
     decisions = {rule: scores >= cut for rule, cut in cuts.items()}
-    # One bootstrap over the rows' (gold, decision of each rule) patterns gives every rule's intervals.
-    patterns = np.stack([gold, *decisions.values()], axis=1).astype(np.int8)
-    boot = Bootstrap(patterns, estimates.bootstrap, estimates.seed)
-    rules: dict[str, dict[str, Any]] = {
-        rule: {
-            "metrics": decision_metrics(decided, gold),
-            "intervals": _intervals(binary_metrics(boot, 0, column, METRICS)),
-            "classification_report": _classification_report(gold, decided.astype(int), names),
-        }
-        for column, (rule, decided) in enumerate(decisions.items(), 1)
-    }
+    patterns, boot, rules = _rule_reports(
+        gold,
+        decisions,
+        names,
+        estimates,
+        lambda boot, index, decided: (decision_metrics(decided, gold), binary_metrics(boot, 0, index + 1, METRICS)),
+    )
     thresholds = DecisionThresholds(
         default_threshold=default,
         best_threshold_global=choice.global_threshold,
@@ -319,41 +399,23 @@ def _binary_reports(
         "by_lang_kept": choice.kept,
     }
     deployed = "best_by_lang" if choice.kept else "best_global"
-    table: dict[str, dict[str, Any]] = {}
-    curves: dict[str, Any] = {}
-    for index, lang in enumerate(sorted({lang for lang in langs if lang is not None})):
-        rows = np.flatnonzero(lang_array == lang)
-        lang_boot = Bootstrap(patterns[rows], estimates.bootstrap, [estimates.seed, index + 1])
-        table[lang] = {
-            "rows": len(rows),
-            "positives": int(gold[rows].sum()),
-            "threshold": choice.by_lang[lang] if lang in choice.by_lang and choice.kept else choice.global_threshold,
-            "tuned": lang in choice.by_lang and choice.kept,
-            "metrics": {
-                rule: float(decision_metrics(decided[rows], gold[rows])[metric]) for rule, decided in decisions.items()
-            },
-            "intervals": {
-                rule: interval(binary_metrics(lang_boot, 0, column, [metric])[metric])
-                for column, rule in enumerate(cuts, 1)
-            },
-        }
-        table[lang]["reason"] = _lang_reason(len(rows), table[lang]["positives"], lang, choice, names, reports)
-        curves[lang] = metric_curve(scores[rows], gold[rows], metric)
+    table, curves = _language_table(scores, gold, lang_array, choice, decisions, patterns, names, reports, estimates)
 
     def decide(train: np.ndarray, held_out: np.ndarray) -> np.ndarray:
         fold = _choose_binary(scores[train], gold[train], lang_array[train], metric, min_lang_examples)
         return scores[held_out] >= fold.cuts(lang_array[held_out])
 
     strata = np.char.add(np.char.add(lang_array, "|"), gold.astype(str))
-    out_of_fold, cross_validation = _cross_validated(decide, len(gold), strata, gold.astype(str).tolist(), estimates)
-    if out_of_fold is not None:
-        cv_boot = Bootstrap(np.stack([gold, out_of_fold], axis=1).astype(np.int8), estimates.bootstrap, estimates.seed)
-        observed = binary_metrics(cv_boot, 0, 1, METRICS, observed=True)
-        cross_validation.update(
-            stratified_by=["language", "label"],
-            rule=deployed,
-            metrics=_estimate(rules[deployed]["metrics"], observed, binary_metrics(cv_boot, 0, 1, METRICS)),
-        )
+    cross_validation = _cross_validation_report(
+        decide,
+        gold,
+        strata,
+        gold.astype(str).tolist(),
+        estimates,
+        (deployed, rules[deployed]["metrics"]),
+        ["language", "label"],
+        lambda boot, observed: binary_metrics(boot, 0, 1, METRICS, observed=observed),
+    )
     reports.update(
         by_lang=table,
         bootstrap=estimates.describe(),
@@ -381,6 +443,62 @@ def _choose_labels(scores: np.ndarray, gold: np.ndarray, metric: str) -> tuple[f
     return global_threshold, global_value, own
 
 
+def _label_table(
+    scores: np.ndarray,
+    gold: np.ndarray,
+    names: Sequence[str],
+    cuts: Mapping[str, np.ndarray],
+    own: Mapping[int, float],
+    boot: Bootstrap,
+    block: Mapping[str, slice],
+    metric: str,
+    default: float,
+) -> dict[str, Any]:
+    """Stage 3 of the multi-label reports: per label, its support, threshold, metric at the default and the tuned
+    threshold with their intervals, and the best threshold of the grid."""
+    per_label: dict[str, Any] = {}
+    for j, name in enumerate(names):
+        grid_threshold, grid_value = best_grid_threshold(scores[:, j], gold[:, j], metric, GRID_STEP)
+        threshold = float(cuts["per_label"][j])
+        per_label[name] = {
+            "support": int(gold[:, j].sum()),
+            "threshold": threshold,
+            "tuned": j in own,
+            "metrics": {
+                "default": metric_at(scores[:, j], gold[:, j], default, metric),
+                "tuned": metric_at(scores[:, j], gold[:, j], threshold, metric),
+                "grid": grid_value,
+            },
+            "intervals": {
+                shown: interval(binary_metrics(boot, j, block[rule].start + j, [metric])[metric])
+                for shown, rule in (("default", "default"), ("tuned", "per_label"))
+            },
+            "grid_threshold": grid_threshold,
+        }
+    return per_label
+
+
+def _label_figures_data(scores: np.ndarray, gold: np.ndarray, names: Sequence[str], metric: str) -> dict[str, Any]:
+    """Stage 5 of the multi-label reports: what the figures draw, the metric curves and the score histograms."""
+    return {
+        "curves": {
+            "metric": metric,
+            "pooled": metric_curve(scores.ravel(), gold.ravel(), metric),
+            "per_label": {name: metric_curve(scores[:, j], gold[:, j], metric) for j, name in enumerate(names)},
+        },
+        "score_histograms": {
+            "bins": HISTOGRAM_BINS,
+            "panels": {
+                name: {
+                    f"not {name}": score_histogram(scores[gold[:, j] == 0, j]),
+                    name: score_histogram(scores[gold[:, j] == 1, j]),
+                }
+                for j, name in enumerate(names)
+            },
+        },
+    }
+
+
 def _multi_label_reports(
     scores: np.ndarray,
     gold: np.ndarray,
@@ -402,44 +520,23 @@ def _multi_label_reports(
         "per_label": np.array([own.get(j, global_threshold) for j in range(len(names))]),
     }
     labels = len(names)
-    # Columns: the gold label set, then each rule's decisions, a block of `labels` columns each.
-    patterns = np.concatenate([gold] + [scores >= cut for cut in cuts.values()], axis=1).astype(np.int8)
-    boot = Bootstrap(patterns, estimates.bootstrap, estimates.seed)
+    # Bootstrap columns: the gold label set, then each rule's decisions, a block of `labels` columns each.
     block = {rule: slice(labels * i, labels * (i + 1)) for i, rule in enumerate(cuts, 1)}
-    rules: dict[str, dict[str, Any]] = {}
-    for rule, cut in cuts.items():
-        predicted = (scores >= cut).astype(int)
-        samples = multi_label_metrics(boot, slice(0, labels), block[rule])
-        samples.pop("per_label_f1")
-        rules[rule] = {
-            "metrics": {
-                "micro_f1": float(f1_score(gold, predicted, average="micro", zero_division=0)),
-                "macro_f1": float(f1_score(gold, predicted, average="macro", zero_division=0)),
-                "samples_f1": float(f1_score(gold, predicted, average="samples", zero_division=0)),
-                "subset_accuracy": float(accuracy_score(gold, predicted)),
-            },
-            "intervals": _intervals(samples),
-            "classification_report": _classification_report(gold, predicted, names),
+
+    def measure(boot: Bootstrap, index: int, decided: np.ndarray) -> tuple[dict[str, float], dict[str, Any]]:
+        predicted = decided.astype(int)
+        metrics = {
+            "micro_f1": float(f1_score(gold, predicted, average="micro", zero_division=0)),
+            "macro_f1": float(f1_score(gold, predicted, average="macro", zero_division=0)),
+            "samples_f1": float(f1_score(gold, predicted, average="samples", zero_division=0)),
+            "subset_accuracy": float(accuracy_score(gold, predicted)),
         }
-    per_label: dict[str, Any] = {}
-    for j, name in enumerate(names):
-        grid_threshold, grid_value = best_grid_threshold(scores[:, j], gold[:, j], metric, GRID_STEP)
-        threshold = float(cuts["per_label"][j])
-        per_label[name] = {
-            "support": int(gold[:, j].sum()),
-            "threshold": threshold,
-            "tuned": j in own,
-            "metrics": {
-                "default": metric_at(scores[:, j], gold[:, j], default, metric),
-                "tuned": metric_at(scores[:, j], gold[:, j], threshold, metric),
-                "grid": grid_value,
-            },
-            "intervals": {
-                shown: interval(binary_metrics(boot, j, block[rule].start + j, [metric])[metric])
-                for shown, rule in (("default", "default"), ("tuned", "per_label"))
-            },
-            "grid_threshold": grid_threshold,
-        }
+        return metrics, _set_metrics(boot, slice(0, labels), block[list(cuts)[index]])
+
+    _, boot, rules = _rule_reports(
+        gold, {rule: scores >= cut for rule, cut in cuts.items()}, names, estimates, measure
+    )
+    per_label = _label_table(scores, gold, names, cuts, own, boot, block, metric, default)
     deployed = "per_label" if label_thresholds else "best_global"
 
     def decide(train: np.ndarray, held_out: np.ndarray) -> np.ndarray:
@@ -452,19 +549,16 @@ def _multi_label_reports(
     strata = [
         names[int(min(np.flatnonzero(row), key=lambda j: frequency[j]))] if row.any() else "(none)" for row in gold
     ]
-    coarse = _common_strata(strata, estimates.folds)
-    decisions, cross_validation = _cross_validated(decide, len(gold), strata, coarse, estimates)
-    if decisions is not None:
-        cv_patterns = np.concatenate([gold, decisions], axis=1).astype(np.int8)
-        cv_boot = Bootstrap(cv_patterns, estimates.bootstrap, estimates.seed)
-        observed = multi_label_metrics(cv_boot, slice(0, labels), slice(labels, 2 * labels), observed=True)
-        samples = multi_label_metrics(cv_boot, slice(0, labels), slice(labels, 2 * labels))
-        observed.pop("per_label_f1"), samples.pop("per_label_f1")
-        cross_validation.update(
-            stratified_by=["rarest label"],
-            rule=deployed,
-            metrics=_estimate(rules[deployed]["metrics"], observed, samples),
-        )
+    cross_validation = _cross_validation_report(
+        decide,
+        gold,
+        strata,
+        _common_strata(strata, estimates.folds),
+        estimates,
+        (deployed, rules[deployed]["metrics"]),
+        ["rarest label"],
+        lambda boot, observed: _set_metrics(boot, slice(0, labels), slice(labels, 2 * labels), observed),
+    )
     thresholds = DecisionThresholds(
         default_threshold=default, best_threshold_global=global_threshold, label_thresholds=label_thresholds
     )
@@ -477,23 +571,16 @@ def _multi_label_reports(
         "per_label": per_label,
         "bootstrap": estimates.describe(),
         "cross_validation": cross_validation,
-        "curves": {
-            "metric": metric,
-            "pooled": metric_curve(scores.ravel(), gold.ravel(), metric),
-            "per_label": {name: metric_curve(scores[:, j], gold[:, j], metric) for j, name in enumerate(names)},
-        },
-        "score_histograms": {
-            "bins": HISTOGRAM_BINS,
-            "panels": {
-                name: {
-                    f"not {name}": score_histogram(scores[gold[:, j] == 0, j]),
-                    name: score_histogram(scores[gold[:, j] == 1, j]),
-                }
-                for j, name in enumerate(names)
-            },
-        },
+        **_label_figures_data(scores, gold, names, metric),
     }
     return thresholds, reports
+
+
+def _set_metrics(boot: Bootstrap, gold: slice, decided: slice, observed: bool = False) -> dict[str, Any]:
+    """The label-set metrics of `multi_label_metrics` (not its per-label F1) for the columns `gold` and `decided`."""
+    metrics = multi_label_metrics(boot, gold, decided, observed=observed)
+    metrics.pop("per_label_f1")
+    return metrics
 
 
 def _common_strata(strata: Sequence[str], folds: int) -> list[str]:
@@ -517,6 +604,17 @@ def _head_report(gold: np.ndarray, predicted: np.ndarray, names: Sequence[str], 
         "intervals": _intervals(multi_class_metrics(boot, len(names))),
         "classification_report": _classification_report(gold, predicted, names),
     }
+
+
+def _task_reports(heads: Mapping[str, Any], dev: _Columns, outputs: list[Any], estimates: Estimates) -> dict:
+    """The report of every head but the primary one of a multi-task model, when the dev set has its column."""
+    reports = {}
+    for task, (_, head_names) in list(heads.items())[1:]:
+        if dev.has(task):
+            head_gold = dev.class_ids(task, head_names, f"a `{task}` column")
+            predicted = np.array([head_names.index(output["tasks"][task][0]["label"]) for output in outputs])
+            reports[task] = _head_report(head_gold, predicted, head_names, estimates)
+    return reports
 
 
 def _score_rows(
@@ -635,7 +733,6 @@ def tune_model(
     if dev.multi_label:
         scores = np.array([_probabilities(ranked, dev.names) for ranked in outputs])
         thresholds, reports = _multi_label_reports(scores, dev.gold, dev.names, metric, default, estimates)
-        kind = "multi_label"
     else:
         primary = [output["tasks"][next(iter(heads))] for output in outputs] if heads else outputs
         scores = np.array([_probabilities(ranked, dev.names)[1] for ranked in primary])
@@ -643,20 +740,14 @@ def tune_model(
         thresholds, reports = _binary_reports(
             scores, dev.gold, langs, dev.names, metric, default, min_lang_examples, estimates
         )
-        kind = "multi_task" if heads else "binary"
     if heads:
-        reports["tasks"] = {}
-        for task, (_, head_names) in list(heads.items())[1:]:
-            if dev.has(task):
-                head_gold = dev.class_ids(task, head_names, f"a `{task}` column")
-                predicted = np.array([head_names.index(output["tasks"][task][0]["label"]) for output in outputs])
-                reports["tasks"][task] = _head_report(head_gold, predicted, head_names, estimates)
+        reports["tasks"] = _task_reports(heads, dev, outputs, estimates)
 
     from hubheads import __version__
 
     reports = {
         "hubheads_version": __version__,
-        "kind": kind,
+        "kind": model_kind(config),
         "metric": metric,
         "data": {
             "file": Path(data).name,
