@@ -471,8 +471,11 @@ def _check_arguments(data: Path, out: Path, batch_size: int, chunk_size: int, on
     if on_error not in ON_ERROR:
         raise ValueError(f"--on-error must be one of {list(ON_ERROR)}, got {on_error!r}.")
     check_whole_numbers({"--batch-size": batch_size, "--chunk-size": chunk_size})
+    # A run killed while `_finish` renamed its files left OUT or its errors file beside the partial run: --resume
+    # finishes that run, replacing them.
+    finishing = resume and partial_folder(out).is_dir()
     for existing in (out, errors_path(out)):
-        if existing.exists() and not force:
+        if existing.exists() and not force and not finishing:
             raise FileExistsError(
                 f"{existing} exists; pass --force to replace it (it is replaced only when the run is done)."
             )
