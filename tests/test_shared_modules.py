@@ -103,3 +103,25 @@ def test_one_resolver_for_every_command_accepts_canonical_ids_and_raises_both_er
     assert resolve_checkpoint("tiny-canonical").is_dir()
     report = verify_repo("tiny-canonical", smoke=False)
     assert report.ok, report.format()
+
+
+def test_tune_computes_every_f1_with_one_implementation_that_matches_scikit_learn():
+    import numpy as np
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from hubheads.tune import Estimates, _head_report, _multi_label_reports
+
+    rng = np.random.default_rng(3)
+    scores, gold = rng.random((120, 3)), (rng.random((120, 3)) < 0.4).astype(int)
+    _, reports = _multi_label_reports(scores, gold, ["a", "b", "c"], "f1", 0.5, Estimates(bootstrap=0, folds=0))
+    predicted = (scores >= 0.5).astype(int)
+    metrics = reports["rules"]["default"]["metrics"]
+    for average in ("micro", "macro", "samples"):
+        expected = f1_score(gold, predicted, average=average, zero_division=0)
+        assert metrics[f"{average}_f1"] == pytest.approx(expected, abs=1e-12)
+    assert metrics["subset_accuracy"] == pytest.approx(accuracy_score(gold, predicted), abs=1e-12)
+    classes, guesses = rng.integers(0, 4, 90), rng.integers(0, 4, 90)
+    head = _head_report(classes, guesses, ["w", "x", "y", "z"], Estimates(bootstrap=0, folds=0))
+    expected = f1_score(classes, guesses, average="macro", labels=range(4), zero_division=0)
+    assert head["metrics"]["macro_f1"] == pytest.approx(expected, abs=1e-12)
+    assert head["metrics"]["accuracy"] == pytest.approx(accuracy_score(classes, guesses), abs=1e-12)

@@ -508,8 +508,6 @@ def _multi_label_reports(
     estimates: Estimates = Estimates(),
 ) -> tuple[DecisionThresholds, dict[str, Any]]:
     """One threshold per label with enough examples of both kinds, a pooled global one for the rest, and reports."""
-    from sklearn.metrics import accuracy_score, f1_score
-
     if not gold.any():
         raise ValueError("The dev set has no label set to 1 on any row; tuning needs positive examples.")
     global_threshold, global_value, own = _choose_labels(scores, gold, metric)
@@ -524,14 +522,8 @@ def _multi_label_reports(
     block = {rule: slice(labels * i, labels * (i + 1)) for i, rule in enumerate(cuts, 1)}
 
     def measure(boot: Bootstrap, index: int, decided: np.ndarray) -> tuple[dict[str, float], dict[str, Any]]:
-        predicted = decided.astype(int)
-        metrics = {
-            "micro_f1": float(f1_score(gold, predicted, average="micro", zero_division=0)),
-            "macro_f1": float(f1_score(gold, predicted, average="macro", zero_division=0)),
-            "samples_f1": float(f1_score(gold, predicted, average="samples", zero_division=0)),
-            "subset_accuracy": float(accuracy_score(gold, predicted)),
-        }
-        return metrics, _set_metrics(boot, slice(0, labels), block[list(cuts)[index]])
+        columns = (slice(0, labels), block[list(cuts)[index]])
+        return _observed(_set_metrics(boot, *columns, observed=True)), _set_metrics(boot, *columns)
 
     _, boot, rules = _rule_reports(
         gold, {rule: scores >= cut for rule, cut in cuts.items()}, names, estimates, measure
@@ -591,16 +583,16 @@ def _common_strata(strata: Sequence[str], folds: int) -> list[str]:
     return [common if stratum in small else stratum for stratum in strata]
 
 
-def _head_report(gold: np.ndarray, predicted: np.ndarray, names: Sequence[str], estimates: Estimates) -> dict:
-    from sklearn.metrics import accuracy_score, f1_score
+def _observed(metrics: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Metrics computed on the dev rows themselves (`observed=True`: one value each) as plain floats."""
+    return {name: float(np.ravel(values)[0]) for name, values in metrics.items()}
 
+
+def _head_report(gold: np.ndarray, predicted: np.ndarray, names: Sequence[str], estimates: Estimates) -> dict:
     boot = Bootstrap(np.stack([gold, predicted], axis=1), estimates.bootstrap, estimates.seed)
     return {
         "labels": list(names),
-        "metrics": {
-            "accuracy": float(accuracy_score(gold, predicted)),
-            "macro_f1": float(f1_score(gold, predicted, average="macro", labels=range(len(names)), zero_division=0)),
-        },
+        "metrics": _observed(multi_class_metrics(boot, len(names), observed=True)),
         "intervals": _intervals(multi_class_metrics(boot, len(names))),
         "classification_report": _classification_report(gold, predicted, names),
     }
