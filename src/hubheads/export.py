@@ -248,7 +248,8 @@ def export_model(
     Returns:
         [`ExportReport`]: what was written.
     """
-    from hubheads.sources import check_trusted, resolve_checkpoint
+    from hubheads.resolve import resolve_checkpoint
+    from hubheads.sources import check_trusted
 
     out = Path(out_dir)
     src = None if hasattr(source, "save_pretrained") else resolve_checkpoint(source, revision)
