@@ -212,11 +212,11 @@ if side == "score":
     rows = score_file(repo, data, sys.argv[5], batch_size=32, progress=False).rows
 elif side == "memory":
     import pyarrow.parquet as pq
-    from hubheads.score import load_pipeline
+    from hubheads.loading import load_pipeline
     items = [{"text": r["text"], "lang": r["lang"]} for r in pq.read_table(data).to_pylist()]
     rows = len(load_pipeline(repo)(items, batch_size=32))
 elif side == "model":
-    from hubheads.score import load_pipeline
+    from hubheads.loading import load_pipeline
     load_pipeline(repo)([{"text": "a warm-up post", "lang": "it"}] * 64, batch_size=32)
     rows = 64
 else:  # ray: 2 actors x 1 thread on a local instance, timed from the map to the written decisions

@@ -4,7 +4,7 @@ This file is copied verbatim into exported Hub repos: it imports only the standa
 """
 
 import inspect
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -104,29 +104,31 @@ def classification_loss(
 class WrappedEncoderMixin:
     """What a hubheads model that wraps any encoder as `self.encoder` adds to `PreTrainedModel`."""
 
+    #: Loads a named encoder for `from_backbone` (`loader(backbone, revision=, allow_pickle=, trust_remote_code=)`).
+    #: `None` here; the hubheads package, when imported, sets its own on its copy of this class.
+    encoder_loader: Optional[Callable[..., PreTrainedModel]] = None
+
     @classmethod
     def from_backbone(cls, backbone, *, revision=None, allow_pickle=False, trust_remote_code=False, **config_kwargs):
         """The model with its encoder's weights taken from `backbone` and its heads freshly initialised;
         `config_kwargs` go to the model's config. A training-time constructor: loading a saved model never calls it.
 
         `backbone` is a loaded encoder (a `PreTrainedModel`), or the folder or Hub id of an `AutoModel` checkpoint of
-        an architecture transformers ships. With the hubheads package installed, a name is loaded by
-        `hubheads.sources.load_encoder`: any `revision` (a pull request's `"refs/pr/3"` too), pickle-only weights
-        only with `allow_pickle=True` (read with `torch.load(weights_only=True)`), gte-multilingual-base's "new"
-        format as transformers' native `gte`, and a clear refusal of remote-code encoders, which a consumer could not
-        rebuild from `backbone_config`. Without hubheads (this file's copy in a Hub repo), a name loads with
-        `AutoModel.from_pretrained(backbone, revision=revision)`, safetensors only unless `allow_pickle=True`.
+        an architecture transformers ships. With the hubheads package imported, a name is loaded by its
+        `encoder_loader` (`hubheads.sources.load_encoder`): any `revision` (a pull request's `"refs/pr/3"` too),
+        pickle-only weights only with `allow_pickle=True` (read with `torch.load(weights_only=True)`),
+        gte-multilingual-base's "new" format as transformers' native `gte`, and a clear refusal of remote-code
+        encoders, which a consumer could not rebuild from `backbone_config`. Otherwise (this file's copy in a Hub
+        repo), a name loads with `AutoModel.from_pretrained(backbone, revision=revision)`, safetensors only unless
+        `allow_pickle=True`.
         """
         if isinstance(backbone, PreTrainedModel):
             encoder = backbone
+        elif cls.encoder_loader is None:
+            encoder = AutoModel.from_pretrained(backbone, revision=revision, use_safetensors=not allow_pickle)
         else:
-            try:
-                from hubheads.sources import load_encoder
-            except ImportError:  # a copy of this file in a Hub repo, on a machine without hubheads
-                encoder = AutoModel.from_pretrained(backbone, revision=revision, use_safetensors=not allow_pickle)
-            else:
-                options = {"revision": revision, "allow_pickle": allow_pickle, "trust_remote_code": trust_remote_code}
-                encoder = load_encoder(backbone, **options)
+            options = {"revision": revision, "allow_pickle": allow_pickle, "trust_remote_code": trust_remote_code}
+            encoder = cls.encoder_loader(backbone, **options)
         model = cls(cls.config_class(backbone_config=encoder.config, **config_kwargs))
         model.encoder.load_state_dict(encoder.state_dict())
         return model

@@ -52,6 +52,7 @@ class ResidualTypeFusionPreTrainedModel(PreTrainedModel):
 
     config_class = ResidualTypeFusionConfig
     base_model_prefix = "encoder"
+    supports_gradient_checkpointing = True  # the wrapped encoder's layers checkpoint themselves
 
     def _init_weights(self, module: nn.Module) -> None:
         init_head_weights(module, self.config.initializer_range)

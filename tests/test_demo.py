@@ -19,7 +19,7 @@ from huggingface_hub import ModelCard
 from hubheads.card import SECTION_END, SECTION_START
 from hubheads.cli import main
 from hubheads.demo import AUTHOR_README, MULTI_LABELS, REPO_PUBLISHED, THREADS
-from hubheads.tune import deployed_rule
+from hubheads.reports import deployed_rule
 
 HUBHEADS = str(Path(sys.executable).parent / "hubheads")
 STEPS = 4

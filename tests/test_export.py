@@ -13,7 +13,7 @@ import tiny
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
-from hubheads import DecisionThresholds, __version__, export_model
+from hubheads import DecisionThresholds, __version__, atomic, export_model, repo_files
 from hubheads import export as export_module
 from hubheads.cli import main
 
@@ -131,14 +131,14 @@ def test_an_interrupted_export_leaves_nothing_behind(checkpoint, tmp_path, monke
     out = tmp_path / "repo"
     export_model(checkpoint, out, threshold=0.6)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    real_copy = export_module.copy_resource
+    real_copy = repo_files.copy_resource
 
     def copy_then_fail(package, name, destination):
         if name == "pipeline_hubheads.py":
             raise KeyboardInterrupt  # the user hit Ctrl-C in the middle of the write
         return real_copy(package, name, destination)
 
-    monkeypatch.setattr(export_module, "copy_resource", copy_then_fail)
+    monkeypatch.setattr(repo_files, "copy_resource", copy_then_fail)
     with pytest.raises(KeyboardInterrupt):
         export_model(checkpoint, out, threshold=0.9, force=True)
     with pytest.raises(KeyboardInterrupt):
@@ -266,7 +266,7 @@ def test_a_failed_swap_puts_the_previous_export_back(checkpoint, tmp_path, monke
             return False  # no atomic exchange here: two renames
         raise OSError("disk full")
 
-    monkeypatch.setattr(export_module, "_exchange", exchange)
+    monkeypatch.setattr(atomic, "exchange", exchange)
     monkeypatch.setattr(export_module.os, "replace", replace)
     with pytest.raises(OSError, match="disk full"):
         export_model(checkpoint, out, threshold=0.9, force=True)
@@ -291,20 +291,20 @@ def test_exported_files_follow_the_umask_not_save_pretrained_private_modes(tmp_p
 # real signal, the real file system. `mode` "fallback" takes away the atomic exchange, as on a system without one.
 _KILLED_EXPORT = r"""
 import os, signal, sys
-from hubheads import export
+from hubheads import atomic, export
 from hubheads.cli import main
 
 step, mode, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
 kill = lambda: os.kill(os.getpid(), signal.SIGKILL)
-exchange, copy2, rmtree, replace = export._exchange, export.shutil.copy2, export.shutil.rmtree, os.replace
+exchange, copy2, rmtree, replace = atomic.exchange, export.shutil.copy2, export.shutil.rmtree, os.replace
 if mode == "fallback":
-    export._exchange = lambda first, second: False
+    atomic.exchange = lambda first, second: False
 elif step == "exchanged":
-    export._exchange = lambda first, second: exchange(first, second) and kill()
+    atomic.exchange = lambda first, second: exchange(first, second) and kill()
 if step == "copying":
     export.shutil.copy2 = lambda *args, **kwargs: (copy2(*args, **kwargs), kill())
 if step == "staged":
-    export._swap_into_place = lambda staging, out: kill()
+    atomic.swap_into_place = lambda staging, out: kill()
 if step == "moved-aside":
     os.replace = lambda source, target: (replace(source, target), str(target).endswith("previous") and kill())
 if step == "before-cleanup":  # the old folder, moved aside or exchanged, is about to be deleted
@@ -342,7 +342,7 @@ def test_a_killed_export_leaves_out_whole_and_the_next_run_cleans_up(checkpoint,
     state = KILL_STEPS[mode, step]
     if state == "missing":
         assert not out.exists() and any(tmp_path.glob(".repo.old-*"))
-        export_module._recover(out)  # what the next run beside OUT does first
+        atomic.recover(out)  # what the next run beside OUT does first
         state = "old"
     assert _files(out) == (old if state == "old" else new)
     leftovers = [path.name for path in tmp_path.glob(".repo.*")]

@@ -29,8 +29,8 @@ from huggingface_hub import HfApi, constants
 from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
 from hubheads import export_model, install_in_offline_cache
-from hubheads.export import PICKLE_SUFFIXES
 from hubheads.push import push_folder
+from hubheads.repo_files import PICKLE_SUFFIXES
 from hubheads.verify import verify_repo
 
 pytestmark = IGNORE_LFS_DATA_WARNING

@@ -21,6 +21,7 @@ from hubheads.architectures import register_architectures
 from hubheads.modeling.configuration_gated_bio import GatedBioConfig
 from hubheads.modeling.configuration_residual_type_fusion import ResidualTypeFusionConfig
 from hubheads.modeling.modeling_gated_bio import GatedBioForSequenceClassification
+from hubheads.modeling.modeling_hubheads import WrappedEncoderMixin
 from hubheads.modeling.modeling_residual_type_fusion import ResidualTypeFusionForSequenceClassification
 
 #: The class name the public multi-task card imports ("from transformers import ResidualTypeFusionPhoBERT", which
@@ -28,6 +29,18 @@ from hubheads.modeling.modeling_residual_type_fusion import ResidualTypeFusionFo
 ResidualTypeFusionPhoBERT = ResidualTypeFusionForSequenceClassification
 
 register_architectures()
+
+
+def _load_encoder(backbone, **options):
+    """`from_backbone`'s loader of a named encoder (`hubheads.sources.load_encoder`), imported on first use."""
+    from hubheads.sources import load_encoder
+
+    return load_encoder(backbone, **options)
+
+
+# The modeling files ship into Hub repos and import nothing of hubheads; the package gives its own copy of them the
+# training-time loader (revisions, pickle consent, "new"-format GTE as native `gte`).
+WrappedEncoderMixin.encoder_loader = staticmethod(_load_encoder)  # type: ignore[assignment]
 
 _LAZY = {
     "DecisionThresholds": "hubheads.modeling.configuration_hubheads",

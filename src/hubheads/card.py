@@ -18,41 +18,28 @@ from pathlib import Path
 from typing import Any
 
 from hubheads.architectures import ARCHITECTURES
-from hubheads.export import (
-    HANDLER_FILE,
-    MULTI_LABEL,
-    copy_resource,
-    label_names,
-    needs_remote_code,
-    read_json,
-    write_atomically,
-)
+from hubheads.atomic import write_atomically
+from hubheads.figures import SCORES_FIGURE, THRESHOLD_FIGURE, draw_figures, figures_of
 from hubheads.modeling.configuration_backbone import NEWER_ENCODERS
 from hubheads.modeling.configuration_new_gte import NewGteConfig
 from hubheads.offline_hub import check_repo_id
+from hubheads.repo_files import HANDLER_FILE, copy_resource, label_names, needs_remote_code, read_json
+from hubheads.reports import (
+    METRIC_TYPES,
+    RULE_NAMES,
+    cross_validated_estimate,
+    deployed_rule,
+    metric_name,
+    model_kind,
+    read_reports,
+    with_interval,
+)
 from hubheads.sources import NEW_FORMAT, check_trusted, code_pin, code_repos, pin_advice
-from hubheads.tune import REPORTS_FILE, cross_validated_estimate, deployed_rule, with_interval
 
 TEMPLATE = "modelcard_template.md"
 CARD_FILE = "README.md"
 #: The hubheads section of a README: `hubheads card` rewrites what lies between these and keeps the rest.
 SECTION_START, SECTION_END = "<!-- hubheads:start -->", "<!-- hubheads:end -->"
-# How each hubheads metric is named in `model-index` (type, config) and in the card.
-METRIC_TYPES = {
-    "macro_f1": ("f1", "macro", "Macro F1"),
-    "f1": ("f1", "binary", "F1"),
-    "accuracy": ("accuracy", None, "Accuracy"),
-    "balanced_accuracy": ("balanced_accuracy", None, "Balanced accuracy"),
-    "micro_f1": ("f1", "micro", "Micro F1"),
-    "samples_f1": ("f1", "samples", "Samples F1"),
-    "subset_accuracy": ("accuracy", "subset", "Subset accuracy"),
-}
-RULE_NAMES = {
-    "default": "default threshold",
-    "best_global": "best global threshold",
-    "best_by_lang": "best per-language thresholds",
-    "per_label": "best per-label thresholds",
-}
 
 
 @dataclass
@@ -136,14 +123,6 @@ def _report_table(report: Mapping[str, Any]) -> str:
     return _table(["", "precision", "recall", "f1-score", "support"], rows)
 
 
-def _kind(config: Mapping[str, Any], reports: Mapping[str, Any]) -> str:
-    if reports.get("kind"):
-        return str(reports["kind"])
-    if config.get("problem_type") == MULTI_LABEL:
-        return "multi_label"
-    return "multi_task" if config.get("model_type") == "residual_type_fusion" else "single_label"
-
-
 def _base_model(config: Mapping[str, Any]) -> str | None:
     """The Hub id the model was fine-tuned from, when the config names one (not a local path)."""
     for candidate in (config.get("backbone_config") or {}).get("_name_or_path"), config.get("_name_or_path"):
@@ -182,7 +161,7 @@ class CardContext:
 
     @property
     def kind(self) -> str:
-        return _kind(self.config, self.reports)
+        return self.reports.get("kind") or model_kind(self.config)
 
     @property
     def remote(self) -> bool:
@@ -200,8 +179,6 @@ class CardContext:
     @property
     def figures(self) -> list[str]:
         """The figures `write_card` draws into the repo from reports.json."""
-        from hubheads.figures import figures_of
-
         return figures_of(self.reports)
 
     def card_data(self) -> Any:
@@ -433,17 +410,15 @@ def _dev_results_table(context: CardContext) -> str:
         rows.append(
             [shown] + [with_interval(values["metrics"][name], intervals.get(name), digits=3) for name in metric_names]
         )
-    return _table(["decision rule"] + [METRIC_TYPES[m][2] for m in metric_names], rows)
+    return _table(["decision rule"] + [metric_name(m) for m in metric_names], rows)
 
 
 def _figures(context: CardContext) -> str:
-    from hubheads.figures import SCORES_FIGURE, THRESHOLD_FIGURE
-
     if not context.figures:
         return ""
     captions = {
         THRESHOLD_FIGURE: (
-            f"Dev {METRIC_TYPES[context.reports['metric']][2]} at every threshold: the dashed line is the default "
+            f"Dev {metric_name(context.reports['metric'])} at every threshold: the dashed line is the default "
             "threshold, the dots the thresholds the repo uses."
         ),
         SCORES_FIGURE: "The dev scores of each class, with the default (dashed) and tuned (solid) thresholds.",
@@ -503,7 +478,7 @@ def _classification_reports(context: CardContext) -> str:
     for task, head in (reports.get("tasks") or {}).items():
         intervals = head.get("intervals") or {}
         summary = ", ".join(
-            f"{METRIC_TYPES[name][2].lower()} {with_interval(value, intervals.get(name), digits=3)}"
+            f"{metric_name(name).lower()} {with_interval(value, intervals.get(name), digits=3)}"
             for name, value in head["metrics"].items()
         )
         blocks.append(f"### The `{task}` head\n\n{summary}\n\n" + _report_table(head["classification_report"]))
@@ -637,58 +612,6 @@ SECTIONS: dict[str, Callable[[CardContext], str]] = {
 }
 
 
-def _required_keys(reports: Mapping[str, Any]) -> list[tuple[str, ...]]:
-    """The paths of `reports.json` the card reads, given what the file says it holds."""
-    paths = [("kind",), ("metric",), ("data", "rows"), ("data", "file"), ("rules", "default")]
-    paths += [("by_lang_kept",)] if reports.get("kind") != "multi_label" else [("thresholds",)]
-    for rule in reports.get("rules") or {}:
-        paths += [("rules", rule, "metrics"), ("rules", rule, "classification_report")]
-    if "grid" in reports:
-        paths += [("best_global", "threshold"), ("best_global", "value"), ("grid", "threshold"), ("grid", "value")]
-    for lang in reports.get("by_lang") or {}:
-        paths += [("min_lang_examples",)] + [("by_lang", lang, key) for key in ("rows", "positives", "threshold")]
-        paths += [("by_lang", lang, "tuned"), ("by_lang", lang, "metrics")]
-    for label in reports.get("per_label") or {}:
-        paths += [("min_label_examples",)] + [("per_label", label, key) for key in ("support", "threshold", "tuned")]
-        paths += [("per_label", label, "metrics", "default"), ("per_label", label, "metrics", "tuned")]
-    for task in reports.get("tasks") or {}:
-        paths += [("tasks", task, "metrics"), ("tasks", task, "classification_report")]
-    return list(dict.fromkeys(paths))
-
-
-def read_reports(folder: Path) -> dict[str, Any]:
-    """`folder`'s reports.json (`{}` when there is none), checked for every key the card reads.
-
-    Raises:
-        `ValueError`: the file is not JSON, or lacks keys (cut short, edited, or written by another version of
-            `hubheads tune`), naming them and the command that rewrites it.
-    """
-    path = folder / REPORTS_FILE
-    if not path.is_file():
-        return {}
-    rewrite = f"run `hubheads tune {folder} --data DEV_FILE --force` to write it again"
-    try:
-        reports = read_json(path)
-    except ValueError as error:
-        raise ValueError(f"{error} It is written by `hubheads tune`: {rewrite}.") from None
-    missing = []
-    for keys in _required_keys(reports):
-        value: Any = reports
-        for key in keys:
-            value = value.get(key) if isinstance(value, Mapping) else None
-        if value is None:
-            missing.append("".join(f"[{key!r}]" for key in keys))
-    unknown = sorted(set(reports.get("rules") or {}) - set(RULE_NAMES))
-    if missing or unknown:
-        what = (f"lacks {', '.join(missing[:6])}{' and more' if len(missing) > 6 else ''}" if missing else "") + (
-            f"{'; ' if missing else ''}has rules this version does not know: {', '.join(unknown)}" if unknown else ""
-        )
-        raise ValueError(
-            f"{path} {what} (it was cut short, edited, or written by another version of `hubheads tune`); {rewrite}."
-        )
-    return reports
-
-
 def render_card(model_dir: str | os.PathLike, options: CardOptions | None = None) -> Any:
     """The `ModelCard` of the repo in `model_dir`, from its config.json and (if tuned) reports.json.
 
@@ -788,8 +711,6 @@ def write_card(
         if "custom_pipelines" in config and not (path.parent / HANDLER_FILE).exists():
             # A repo exported before hubheads wrote the Inference Endpoints handler: the card documents it, so add it.
             copy_resource("hubheads.modeling", HANDLER_FILE, path.parent / HANDLER_FILE)
-    from hubheads.figures import draw_figures
-
     context = CardContext.read(model_dir, options)
     card = _render(context)
     draw_figures(context.reports, model_dir)  # before the card that shows them

@@ -8,6 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
+
+from hubheads.errors import HubheadsError
 
 
 def _name_and_threshold(option: str):
@@ -23,276 +26,9 @@ def _name_and_threshold(option: str):
     return parse
 
 
-def _export(args: argparse.Namespace) -> int:
-    from hubheads.export import export_model
-
-    tokenizer = None
-    if args.tokenizer:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
-    report = export_model(
-        args.src,
-        args.out,
-        tokenizer=tokenizer,
-        threshold=args.threshold,
-        default_threshold=args.default_threshold,
-        lang_thresholds=dict(args.lang_threshold) or None,
-        label_thresholds=dict(args.label_threshold) or None,
-        multi_label=True if args.multi_label else None,
-        force=args.force,
-        revision=args.revision,
-        trust_remote_code=args.trust_remote_code,
-        native=args.native,
-        keep_remote_code=args.keep_remote_code,
-    )
-    print(f"Exported {args.src} -> {report.out_dir}")
-    if report.converted == "new_gte":
-        print(
-            '  model code: hubheads\' own implementation of the "new" architecture (model type new_gte, '
-            "modeling_new_gte.py in the repo), the same weights; no code of the checkpoint's code repo runs, on any "
-            "transformers release"
-        )
-    elif report.converted == "gte":
-        print("  model code: transformers' native gte (consumers need transformers >= 5.18.0)")
-    print(f"  files: {', '.join(report.files)}")
-    if report.skipped:
-        print(
-            f"  left out: {', '.join(report.skipped)} (pickles, archives, folders and hidden files are not exported)"
-        )
-    print(f"  thresholds: {report.thresholds or 'none (stock decisions)'}")
-    if report.pipeline_declared:
-        print("  config.json declares the hubheads pipeline: consumers call")
-        print('    pipeline("text-classification", model="<org>/<name>", trust_remote_code=True)')
-        if report.source_was_plain:
-            print(
-                "  note: SRC loads without remote code today; pushing OUT onto its main would break consumers who "
-                "call it without trust_remote_code=True. Push with --branch NAME or --create-pr (consumers opt in "
-                "with revision=), or to a new repo id."
-            )
-    else:
-        print("  nothing to decide beyond argmax: the repo stays a plain transformers repo (no remote code)")
-    return 0
-
-
-def _tune(args: argparse.Namespace) -> int:
-    from hubheads.tune import summary, tune_model
-
-    result = tune_model(
-        args.model_dir,
-        args.data,
-        text_column=args.text_column,
-        label_column=args.label_column,
-        lang_column=args.lang_column,
-        bio_column=args.bio_column,
-        metric=args.metric,
-        min_lang_examples=args.min_lang_examples,
-        batch_size=args.batch_size,
-        device=args.device,
-        force=args.force,
-        trust_remote_code=args.trust_remote_code,
-        encoding=args.encoding,
-        bootstrap=args.bootstrap,
-        folds=args.folds,
-        seed=args.seed,
-    )
-    print(f"Tuned {args.model_dir} on {result.reports['data']['rows']} rows of {args.data} ({args.metric})")
-    print("\n".join(summary(result)))
-    print(f"  wrote config.json, postprocessing.json and reports.json in {args.model_dir}")
-    return 0
-
-
-def _card(args: argparse.Namespace) -> int:
-    from hubheads.card import CardOptions, read_hyperparameters, write_card
-
-    options = CardOptions(
-        repo_id=args.repo_id,
-        revision=args.revision,
-        license=args.license,
-        language=args.language or None,
-        base_model=args.base_model,
-        dataset_name=args.dataset_name,
-        dataset_id=args.dataset_id,
-        hyperparameters=read_hyperparameters(args.hyperparams) if args.hyperparams else {},
-    )
-    path = write_card(args.model_dir, options, force=args.force, trust_remote_code=args.trust_remote_code)
-    print(f"Wrote the model card {path}")
-    return 0
-
-
-def _verify(args: argparse.Namespace) -> int:
-    import json
-
-    from hubheads.verify import verify_repo
-
-    report = verify_repo(
-        args.target,
-        smoke=not args.no_smoke,
-        python=args.python,
-        revision=args.revision,
-        trust_remote_code=args.trust_remote_code,
-        allow_unknown_code=args.allow_unknown_code,
-    )
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
-    return 0 if report.ok else 1
-
-
-def _push(args: argparse.Namespace) -> int:
-    from hubheads.push import push_folder
-
-    result = push_folder(
-        args.folder,
-        args.repo_id,
-        private=args.private,
-        create_pr=args.create_pr,
-        branch=args.branch,
-        message=args.message,
-        force=args.force,
-        smoke=not args.no_smoke,
-        delete_legacy=args.delete_legacy,
-        allow_breaking_main=args.allow_breaking_main,
-        trust_remote_code=args.trust_remote_code,
-        allow_unknown_code=args.allow_unknown_code,
-    )
-    if result.deleted:
-        print(f"Deleted in the same commit: {', '.join(result.deleted)}")
-    print(f"Pushed {args.folder} to {result.repo_id} ({result.revision}): commit {result.commit_oid}")
-    if result.stale:
-        print(
-            f"  left in place, built from the previous weights (they no longer match): {', '.join(result.stale)}; "
-            "regenerate or delete them"
-        )
-    print(f"  {result.pr_url or result.commit_url}")
-    print("  consumers pin this commit:")
-    print(f"    {result.usage}")
-    return 0
-
-
-def _score(args: argparse.Namespace) -> int:
-    from hubheads.score import ScoreOptions, score_file
-
-    if args.threads is not None:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    options = ScoreOptions(
-        text_column=args.text_column,
-        text_pair_column=args.text_pair_column,
-        lang_column=args.lang_column,
-        bio_column=args.bio_column,
-        threshold_mode=args.threshold_mode,
-        threshold=args.threshold,
-        keep=None if args.keep is None else tuple(name for name in args.keep.split(",") if name),
-        prefix=args.prefix,
-    )
-    result = score_file(
-        args.model,
-        args.data,
-        args.out,
-        options=options,
-        revision=args.revision,
-        trust_remote_code=args.trust_remote_code,
-        batch_size=args.batch_size,
-        chunk_size=args.chunk_size,
-        on_error=args.on_error,
-        resume=args.resume,
-        force=args.force,
-        encoding=args.encoding,
-        device=args.device,
-        progress=not args.no_progress,
-    )
-    resumed = f", resumed after {result.resumed_at:,}" if result.resumed_at else ""
-    print(f"Scored {args.data} -> {result.out}: {result.rows:,} rows{resumed}")
-    print(f"  columns: {', '.join(result.columns)}")
-    if result.errors:
-        print(f"  skipped {result.skipped:,} bad rows, with the reason, in {result.errors}")
-    return 0
-
-
-def _import_weights(args: argparse.Namespace) -> int:
-    from hubheads.importing import import_weights
-
-    report = import_weights(
-        args.weights,
-        args.out,
-        config=args.config,
-        key_map=dict(args.map),
-        drop=args.drop,
-        tokenizer=args.tokenizer,
-        allow_pickle=args.allow_pickle,
-        force=args.force,
-    )
-    print(f"Imported {report.loaded} tensors from {args.weights} into {report.model_class} -> {args.out}")
-    if report.dropped:
-        print(f"  dropped as asked: {', '.join(report.dropped)}")
-    print(f"  next: hubheads export {args.out} OUT")
-    return 0
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from hubheads.demo import run_demo
-
-    run_demo(args.out, force=args.force, train_steps=args.train_steps)
-    return 0
-
-
-def _key_prefix(text: str) -> tuple[str, str]:
-    old, sep, new = text.partition("=")
-    if not sep or not old:
-        raise argparse.ArgumentTypeError(f"--map expects OLD=NEW key prefixes (e.g. roberta.=encoder.), got {text!r}")
-    return old, new
-
-
-def _add_trust_option(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--trust-remote-code",
-        action="store_true",
-        help="accept a model whose config.json's auto_map runs code from another repo (read that code first); "
-        "without it such a model is refused at once, as in transformers, never with a prompt",
-    )
-
-
-def _add_data_options(command: argparse.ArgumentParser) -> None:
-    """The options that read `--data` (tune, score): its text encoding and the columns of the pipeline's inputs."""
-    command.add_argument(
-        "--encoding", default="utf-8", help="text encoding of --data, e.g. latin-1 or cp1252 (default: %(default)s)"
-    )
-    command.add_argument("--text-column", default="text", help="column of the texts (default: %(default)s)")
-    command.add_argument("--lang-column", help="column of the language codes (default: 'lang' if present)")
-    command.add_argument(
-        "--bio-column", help="column of the author bios, for a model that reads them (default: 'bio' if present)"
-    )
-
-
-def _add_run_options(command: argparse.ArgumentParser) -> None:
-    """How the pipeline runs over `--data` (tune, score)."""
-    command.add_argument("--batch-size", type=int, default=32, help="pipeline batch size (default: %(default)s)")
-    command.add_argument("--device", help="torch device, e.g. cuda:0 (default: CPU)")
-
-
-#: The help of `--allow-unknown-code` (verify, push).
-UNKNOWN_CODE_HELP = (
-    "accept .py files that are not byte-identical to a released hubheads file, after reading them (verify fails on "
-    "them otherwise, and its smoke run never executes them)"
-)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from hubheads import __version__
-    from hubheads.demo import THREADS as DEMO_THREADS
-    from hubheads.demo import TRAIN_STEPS
-    from hubheads.modeling.configuration_hubheads import THRESHOLD_MODES
-    from hubheads.score import DEFAULT_CHUNK_SIZE, ON_ERROR
+def _export_parser(commands: Any) -> None:
+    """`hubheads export`: its arguments; it runs `_export`."""
     from hubheads.sources import MIN_GTE_TRANSFORMERS
-    from hubheads.tuning import METRICS, MIN_LANG_EXAMPLES
-    from hubheads.uncertainty import BOOTSTRAP_RESAMPLES, FOLDS, SEED
-
-    parser = argparse.ArgumentParser(
-        prog="hubheads",
-        description="Ship text classifiers to the Hugging Face Hub with the decisions their authors tuned.",
-    )
-    parser.add_argument("--version", action="version", version=f"hubheads {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     export = commands.add_parser(
         "export",
@@ -348,6 +84,64 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--force", action="store_true", help="replace a non-empty OUT (atomically)")
     export.set_defaults(func=_export)
 
+
+def _export(args: argparse.Namespace) -> int:
+    from hubheads.export import export_model
+
+    tokenizer = None
+    if args.tokenizer:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    report = export_model(
+        args.src,
+        args.out,
+        tokenizer=tokenizer,
+        threshold=args.threshold,
+        default_threshold=args.default_threshold,
+        lang_thresholds=dict(args.lang_threshold) or None,
+        label_thresholds=dict(args.label_threshold) or None,
+        multi_label=True if args.multi_label else None,
+        force=args.force,
+        revision=args.revision,
+        trust_remote_code=args.trust_remote_code,
+        native=args.native,
+        keep_remote_code=args.keep_remote_code,
+    )
+    print(f"Exported {args.src} -> {report.out_dir}")
+    if report.converted == "new_gte":
+        print(
+            '  model code: hubheads\' own implementation of the "new" architecture (model type new_gte, '
+            "modeling_new_gte.py in the repo), the same weights; no code of the checkpoint's code repo runs, on any "
+            "transformers release"
+        )
+    elif report.converted == "gte":
+        print("  model code: transformers' native gte (consumers need transformers >= 5.18.0)")
+    print(f"  files: {', '.join(report.files)}")
+    if report.skipped:
+        print(
+            f"  left out: {', '.join(report.skipped)} (pickles, archives, folders and hidden files are not exported)"
+        )
+    print(f"  thresholds: {report.thresholds or 'none (stock decisions)'}")
+    if report.pipeline_declared:
+        print("  config.json declares the hubheads pipeline: consumers call")
+        print('    pipeline("text-classification", model="<org>/<name>", trust_remote_code=True)')
+        if report.source_was_plain:
+            print(
+                "  note: SRC loads without remote code today; pushing OUT onto its main would break consumers who "
+                "call it without trust_remote_code=True. Push with --branch NAME or --create-pr (consumers opt in "
+                "with revision=), or to a new repo id."
+            )
+    else:
+        print("  nothing to decide beyond argmax: the repo stays a plain transformers repo (no remote code)")
+    return 0
+
+
+def _tune_parser(commands: Any) -> None:
+    """`hubheads tune`: its arguments; it runs `_tune`."""
+    from hubheads.tuning import METRICS, MIN_LANG_EXAMPLES
+    from hubheads.uncertainty import BOOTSTRAP_RESAMPLES, FOLDS, SEED
+
     tune = commands.add_parser(
         "tune",
         help="find the exact best thresholds on a dev set and write them into the repo",
@@ -363,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     tune.add_argument("model_dir", metavar="MODEL_DIR", help="exported repo folder (or checkpoint with tokenizer)")
-    tune.add_argument("--data", required=True, help="labelled dev set: .jsonl, .json, .csv or .tsv")
+    tune.add_argument("--data", required=True, help="labelled dev set: .jsonl, .json, .csv, .tsv or .parquet")
     _add_data_options(tune)
     tune.add_argument(
         "--label-column",
@@ -404,6 +198,36 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--force", action="store_true", help="replace thresholds and reports.json tuned before")
     tune.set_defaults(func=_tune)
 
+
+def _tune(args: argparse.Namespace) -> int:
+    from hubheads.tune import summary, tune_model
+
+    result = tune_model(
+        args.model_dir,
+        args.data,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        lang_column=args.lang_column,
+        bio_column=args.bio_column,
+        metric=args.metric,
+        min_lang_examples=args.min_lang_examples,
+        batch_size=args.batch_size,
+        device=args.device,
+        force=args.force,
+        trust_remote_code=args.trust_remote_code,
+        encoding=args.encoding,
+        bootstrap=args.bootstrap,
+        folds=args.folds,
+        seed=args.seed,
+    )
+    print(f"Tuned {args.model_dir} on {result.reports['data']['rows']} rows of {args.data} ({args.metric})")
+    print("\n".join(summary(result)))
+    print(f"  wrote config.json, postprocessing.json and reports.json in {args.model_dir}")
+    return 0
+
+
+def _card_parser(commands: Any) -> None:
+    """`hubheads card`: its arguments; it runs `_card`."""
     card = commands.add_parser(
         "card",
         help="write the model card (README.md) from config.json and reports.json",
@@ -440,6 +264,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     card.set_defaults(func=_card)
 
+
+def _card(args: argparse.Namespace) -> int:
+    from hubheads.card import CardOptions, read_hyperparameters, write_card
+
+    options = CardOptions(
+        repo_id=args.repo_id,
+        revision=args.revision,
+        license=args.license,
+        language=args.language or None,
+        base_model=args.base_model,
+        dataset_name=args.dataset_name,
+        dataset_id=args.dataset_id,
+        hyperparameters=read_hyperparameters(args.hyperparams) if args.hyperparams else {},
+    )
+    path = write_card(args.model_dir, options, force=args.force, trust_remote_code=args.trust_remote_code)
+    print(f"Wrote the model card {path}")
+    return 0
+
+
+def _verify_parser(commands: Any) -> None:
+    """`hubheads verify`: its arguments; it runs `_verify`."""
     verify = commands.add_parser(
         "verify",
         help="check a repo folder or Hub repo before and after pushing",
@@ -461,6 +306,26 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--allow-unknown-code", action="store_true", help=UNKNOWN_CODE_HELP)
     verify.set_defaults(func=_verify)
 
+
+def _verify(args: argparse.Namespace) -> int:
+    import json
+
+    from hubheads.verify import verify_repo
+
+    report = verify_repo(
+        args.target,
+        smoke=not args.no_smoke,
+        python=args.python,
+        revision=args.revision,
+        trust_remote_code=args.trust_remote_code,
+        allow_unknown_code=args.allow_unknown_code,
+    )
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
+    return 0 if report.ok else 1
+
+
+def _push_parser(commands: Any) -> None:
+    """`hubheads push`: its arguments; it runs `_push`."""
     push = commands.add_parser(
         "push",
         help="verify a repo folder and upload it to the Hub in one commit",
@@ -492,20 +357,58 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--force", action="store_true", help="push even if verify reports failures")
     push.set_defaults(func=_push)
 
+
+def _push(args: argparse.Namespace) -> int:
+    from hubheads.push import push_folder
+
+    result = push_folder(
+        args.folder,
+        args.repo_id,
+        private=args.private,
+        create_pr=args.create_pr,
+        branch=args.branch,
+        message=args.message,
+        force=args.force,
+        smoke=not args.no_smoke,
+        delete_legacy=args.delete_legacy,
+        allow_breaking_main=args.allow_breaking_main,
+        trust_remote_code=args.trust_remote_code,
+        allow_unknown_code=args.allow_unknown_code,
+    )
+    if result.deleted:
+        print(f"Deleted in the same commit: {', '.join(result.deleted)}")
+    print(f"Pushed {args.folder} to {result.repo_id} ({result.revision}): commit {result.commit_oid}")
+    if result.stale:
+        print(
+            f"  left in place, built from the previous weights (they no longer match): {', '.join(result.stale)}; "
+            "regenerate or delete them"
+        )
+    print(f"  {result.pr_url or result.commit_url}")
+    print("  consumers pin this commit:")
+    print(f"    {result.usage}")
+    return 0
+
+
+def _score_parser(commands: Any) -> None:
+    """`hubheads score`: its arguments; it runs `_score`."""
+    from hubheads.modeling.configuration_hubheads import THRESHOLD_MODES
+    from hubheads.score import DEFAULT_CHUNK_SIZE, ON_ERROR
+
     score = commands.add_parser(
         "score",
-        help="write the decisions of a repo for every row of a file (jsonl, csv, parquet)",
+        help="write the decisions of a repo for every row of a file (jsonl, json, csv, tsv, parquet)",
         description=(
-            "Run MODEL's pipeline, with the decisions its author tuned, over every row of --data (.jsonl, .csv, .tsv "
-            "or .parquet) and write one row per input row, in order, to --out (.jsonl or .parquet): the input columns "
-            "(or --keep's) and the decision columns: label, score, threshold; labels and scores for a multi-label "
-            "model; <task>_label and <task>_score for each head of a multi-task model. Reads and writes in chunks "
+            "Run MODEL's pipeline, with the decisions its author tuned, over every row of --data (.jsonl, .json, "
+            ".csv, .tsv or .parquet) and write one row per input row, in order, to --out (.jsonl or .parquet): the "
+            "input columns (or --keep's) and the decision columns: label, score, threshold; labels and scores for a "
+            "multi-label model; <task>_label and <task>_score for each head of a multi-task model. Reads and writes "
+            "in chunks "
             "(bounded memory). Each finished chunk is kept in a hidden folder beside --out, which appears only when "
             "the run is done: after a crash, --resume continues from the last finished chunk."
         ),
     )
     score.add_argument("model", metavar="MODEL", help="a repo folder, or a Hub repo id (org/name)")
-    score.add_argument("--data", required=True, help="rows to score: .jsonl, .csv, .tsv or .parquet")
+    score.add_argument("--data", required=True, help="rows to score: .jsonl, .json, .csv, .tsv or .parquet")
     score.add_argument("--out", required=True, help="decisions file to write: .jsonl or .parquet")
     _add_data_options(score)
     score.add_argument("--text-pair-column", help="column of the second texts, for text-pair models")
@@ -543,6 +446,50 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--force", action="store_true", help="replace an existing --out; start over a partial run")
     score.set_defaults(func=_score)
 
+
+def _score(args: argparse.Namespace) -> int:
+    from hubheads.score import ScoreOptions, score_file
+
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    options = ScoreOptions(
+        text_column=args.text_column,
+        text_pair_column=args.text_pair_column,
+        lang_column=args.lang_column,
+        bio_column=args.bio_column,
+        threshold_mode=args.threshold_mode,
+        threshold=args.threshold,
+        keep=None if args.keep is None else tuple(name for name in args.keep.split(",") if name),
+        prefix=args.prefix,
+    )
+    result = score_file(
+        args.model,
+        args.data,
+        args.out,
+        options=options,
+        revision=args.revision,
+        trust_remote_code=args.trust_remote_code,
+        batch_size=args.batch_size,
+        chunk_size=args.chunk_size,
+        on_error=args.on_error,
+        resume=args.resume,
+        force=args.force,
+        encoding=args.encoding,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    resumed = f", resumed after {result.resumed_at:,}" if result.resumed_at else ""
+    print(f"Scored {args.data} -> {result.out}: {result.rows:,} rows{resumed}")
+    print(f"  columns: {', '.join(result.columns)}")
+    if result.errors:
+        print(f"  skipped {result.skipped:,} bad rows, with the reason, in {result.errors}")
+    return 0
+
+
+def _import_weights_parser(commands: Any) -> None:
+    """`hubheads import-weights`: its arguments; it runs `_import_weights`."""
     imported = commands.add_parser(
         "import-weights",
         help="map the weights of an author's own PyTorch class onto a transformers or hubheads architecture",
@@ -579,6 +526,32 @@ def build_parser() -> argparse.ArgumentParser:
     imported.add_argument("--force", action="store_true", help="replace a non-empty OUT")
     imported.set_defaults(func=_import_weights)
 
+
+def _import_weights(args: argparse.Namespace) -> int:
+    from hubheads.importing import import_weights
+
+    report = import_weights(
+        args.weights,
+        args.out,
+        config=args.config,
+        key_map=dict(args.map),
+        drop=args.drop,
+        tokenizer=args.tokenizer,
+        allow_pickle=args.allow_pickle,
+        force=args.force,
+    )
+    print(f"Imported {report.loaded} tensors from {args.weights} into {report.model_class} -> {args.out}")
+    if report.dropped:
+        print(f"  dropped as asked: {', '.join(report.dropped)}")
+    print(f"  next: hubheads export {args.out} OUT")
+    return 0
+
+
+def _demo_parser(commands: Any) -> None:
+    """`hubheads demo`: its arguments; it runs `_demo`."""
+    from hubheads.demo import THREADS as DEMO_THREADS
+    from hubheads.demo import TRAIN_STEPS
+
     demo = commands.add_parser(
         "demo",
         help="fine-tune, threshold, export and consume real MiniLM classifiers offline",
@@ -602,6 +575,81 @@ def build_parser() -> argparse.ArgumentParser:
         f"model's own: {', '.join(f'{name} {steps}' for name, steps in TRAIN_STEPS.items())}",
     )
     demo.set_defaults(func=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from hubheads.demo import run_demo
+
+    run_demo(args.out, force=args.force, train_steps=args.train_steps)
+    return 0
+
+
+def _key_prefix(text: str) -> tuple[str, str]:
+    old, sep, new = text.partition("=")
+    if not sep or not old:
+        raise argparse.ArgumentTypeError(f"--map expects OLD=NEW key prefixes (e.g. roberta.=encoder.), got {text!r}")
+    return old, new
+
+
+def _add_trust_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="accept a model whose config.json's auto_map runs code from another repo (read that code first); "
+        "without it such a model is refused at once, as in transformers, never with a prompt",
+    )
+
+
+def _add_data_options(command: argparse.ArgumentParser) -> None:
+    """The options that read `--data` (tune, score): its text encoding and the columns of the pipeline's inputs."""
+    command.add_argument(
+        "--encoding", default="utf-8", help="text encoding of --data, e.g. latin-1 or cp1252 (default: %(default)s)"
+    )
+    command.add_argument("--text-column", default="text", help="column of the texts (default: %(default)s)")
+    command.add_argument("--lang-column", help="column of the language codes (default: 'lang' if present)")
+    command.add_argument(
+        "--bio-column", help="column of the author bios, for a model that reads them (default: 'bio' if present)"
+    )
+
+
+def _add_run_options(command: argparse.ArgumentParser) -> None:
+    """How the pipeline runs over `--data` (tune, score)."""
+    command.add_argument("--batch-size", type=int, default=32, help="pipeline batch size (default: %(default)s)")
+    command.add_argument("--device", help="torch device, e.g. cuda:0 (default: CPU)")
+
+
+#: The help of `--allow-unknown-code` (verify, push).
+UNKNOWN_CODE_HELP = (
+    "accept .py files that are not byte-identical to a released hubheads file, after reading them (verify fails on "
+    "them otherwise, and its smoke run never executes them)"
+)
+
+
+#: The sub-commands, in the order `hubheads --help` lists them.
+COMMAND_PARSERS = (
+    _export_parser,
+    _tune_parser,
+    _card_parser,
+    _verify_parser,
+    _push_parser,
+    _score_parser,
+    _import_weights_parser,
+    _demo_parser,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `hubheads` parser: one sub-command per `_<command>_parser` function, each beside its handler."""
+    from hubheads import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="hubheads",
+        description="Ship text classifiers to the Hugging Face Hub with the decisions their authors tuned.",
+    )
+    parser.add_argument("--version", action="version", version=f"hubheads {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_command in COMMAND_PARSERS:
+        add_command(commands)
     return parser
 
 
@@ -609,9 +657,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, OSError, ImportError) as error:
+    except (HubheadsError, ValueError, OSError, ImportError) as error:  # bad input, files, releases, the network
         print(f"hubheads {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        return error.exit_code if isinstance(error, HubheadsError) else 2
 
 
 if __name__ == "__main__":

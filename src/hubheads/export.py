@@ -3,53 +3,37 @@
 The folder holds the safetensors weights, the tokenizer, a config.json carrying the decision thresholds (and
 `custom_pipelines` when the repo needs the hubheads pipeline), the pipeline file with the files it imports, and a
 `postprocessing.json` with the thresholds for tools that do not run Python. The write is atomic: the folder is built
-next to OUT and swapped into place (`_swap_into_place`), so at every instant OUT is either the previous folder or the
-new one, complete; an existing non-empty OUT is only replaced with `force=True`.
+next to OUT and swapped into place (`hubheads.atomic.swap_into_place`), so at every instant OUT is either the previous
+folder or the new one, complete; an existing non-empty OUT is only replaced with `force=True`.
 """
 
 from __future__ import annotations
 
-import ast
-import contextlib
-import ctypes
-import errno
-import glob
-import json
 import logging
 import os
 import shutil
-import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from hubheads.architectures import ARCHITECTURES
+from hubheads.atomic import replacing_folder
 from hubheads.modeling.configuration_hubheads import THRESHOLD_KEYS, DecisionThresholds
+from hubheads.repo_files import (
+    ARCHIVE_SUFFIXES,
+    MULTI_LABEL,
+    PICKLE_SUFFIXES,
+    POSTPROCESSING_FILE,
+    TOKENIZER_FILES,
+    label_names,
+    needs_remote_code,
+    read_json,
+    write_decisions,
+    write_json,
+)
 
 logger = logging.getLogger(__name__)
-
-PIPELINE_MODULE = "pipeline_hubheads"
-PIPELINE_CLASS = "HubheadsTextClassificationPipeline"
-#: The Inference Endpoints handler (`EndpointHandler`), written beside the pipeline so an endpoint runs it.
-HANDLER_FILE = "handler.py"
-POSTPROCESSING_FILE = "postprocessing.json"
-#: Weights in formats other than safetensors: pickles (which can run code when loaded) and legacy framework files
-#: (TensorFlow `.h5`, Flax `.msgpack`, rust-bert `.ot`). An export never carries them.
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".h5", ".msgpack", ".ot")
-
-
-def is_legacy_weights(name: str) -> bool:
-    """Whether a repo file is weights in a format other than safetensors (`PICKLE_SUFFIXES`, any case), which
-    `verify` rejects and `push --delete-legacy` deletes."""
-    return name.lower().endswith(PICKLE_SUFFIXES)
-
-
-ARCHIVE_SUFFIXES = (".tar", ".gz", ".tgz", ".zip", ".7z")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
-MULTI_LABEL = "multi_label_classification"
 
 
 @dataclass
@@ -75,60 +59,6 @@ class ExportReport:
     pipeline_declared: bool = False
     source_was_plain: bool = False
     converted: str | None = None
-
-
-def hub_files(module: str) -> list[str]:
-    """The file of `hubheads.modeling.<module>` and, recursively, the sibling files it imports relatively."""
-    package = resources.files("hubheads.modeling")
-    needed: list[str] = []
-    pending = [module]
-    while pending:
-        name = pending.pop()
-        filename = f"{name}.py"
-        if filename in needed:
-            continue
-        needed.append(filename)
-        tree = ast.parse(package.joinpath(filename).read_text(encoding="utf-8"))
-        relative = [node for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1]
-        pending += [node.module for node in relative if node.module]
-    return sorted(needed)
-
-
-def copy_resource(package: str, name: str, destination: Path) -> None:
-    """Copy a file shipped in the hubheads wheel, byte for byte."""
-    destination.write_bytes(resources.files(package).joinpath(name).read_bytes())
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON ({error}); fix or remove it.") from error
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}.")
-    return data
-
-
-def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True, ensure_ascii=False)
-        handle.write("\n")
-
-
-def write_atomically(path: Path, content: bytes | str) -> None:
-    """Write `content` (text as UTF-8) to `path` through a temporary file beside it and `os.replace`, so `path` is
-    never left half-written."""
-    data = content.encode("utf-8") if isinstance(content, str) else content
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _merged_thresholds(
@@ -202,224 +132,6 @@ def _check_out(out: Path, src: Path | None, force: bool) -> None:
             raise ValueError(f"OUT {out} would replace SRC {src}; export into a new folder.")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise FileExistsError(f"OUT {out} is not empty; pass --force (force=True) to replace it.")
-
-
-def _staging_prefix(out: Path) -> str:
-    return f".{out.name}.tmp-"
-
-
-def _backup_prefix(out: Path) -> str:
-    return f".{out.name}.old-"
-
-
-@contextlib.contextmanager
-def _writing_beside(out: Path) -> Iterator[None]:
-    """Hold an exclusive lock on OUT's parent folder while a run writes beside OUT, and first clean up after any run
-    that was killed there: no other run is then writing in it, so every leftover is a dead run's.
-
-    The lock is an `flock` on the folder itself (nothing is left behind); two exports into one folder take turns.
-    Where `fcntl` does not exist (Windows) there is no lock, and leftovers are cleaned up all the same."""
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        fcntl = None  # type: ignore[assignment]
-    descriptor = os.open(out.parent, os.O_RDONLY) if fcntl is not None else None
-    try:
-        if descriptor is not None:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
-        _recover(out)
-        yield
-    finally:
-        if descriptor is not None:
-            os.close(descriptor)  # releases the lock
-
-
-def _recover(out: Path) -> None:
-    """Finish what a killed run left beside `out`. A run killed between moving the old OUT aside and moving the new
-    one in (the fallback swap, where the OS has no atomic exchange) left OUT missing: the previous folder is put back.
-    Then every leftover of a dead run (a staging folder, a moved-aside previous folder) is deleted."""
-    for backup in sorted(out.parent.glob(glob.escape(_backup_prefix(out)) + "*")):
-        previous = backup / "previous"
-        if previous.is_dir() and not out.exists():
-            os.replace(previous, out)
-            logger.warning("Restored %s, which an interrupted export had moved aside.", out)
-        shutil.rmtree(backup, ignore_errors=True)
-    for staging in sorted(out.parent.glob(glob.escape(_staging_prefix(out)) + "*")):
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-#: renameat2(2) flag: swap two paths in one step (Linux 3.15+, on ext4, xfs, btrfs, tmpfs and most others).
-RENAME_EXCHANGE = 2
-AT_FDCWD = -100
-
-
-def _exchange(first: Path, second: Path) -> bool:
-    """Swap two existing paths atomically (Linux `renameat2(RENAME_EXCHANGE)`); `False` where the OS, the C library
-    or the file system has no such call, so the caller falls back to two renames."""
-    if not sys.platform.startswith("linux"):
-        return False
-    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)  # glibc 2.28+, musl 1.2.2+
-    if renameat2 is None:
-        return False
-    if renameat2(AT_FDCWD, os.fsencode(first), AT_FDCWD, os.fsencode(second), RENAME_EXCHANGE) == 0:
-        return True
-    error = ctypes.get_errno()
-    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
-        return False
-    raise OSError(error, os.strerror(error), str(second))
-
-
-def _swap_into_place(staging: Path, out: Path) -> None:
-    """Move the finished `staging` folder to `out` so that at every instant `out` is the old folder or the new one.
-
-    No `out` (or an empty one): one rename. Otherwise one atomic exchange where the OS has it, then the old folder
-    (now at `staging`) is deleted. Elsewhere: the old `out` is moved aside into a `.{out}.old-*` folder, `staging`
-    renamed to `out`, the old folder deleted; a kill between the two renames leaves `out` missing until the next run
-    beside it (`_recover`) puts the old folder back, and a failed rename puts it back at once."""
-    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
-        os.replace(staging, out)
-        return
-    if _exchange(staging, out):
-        shutil.rmtree(staging, ignore_errors=True)  # the old folder now
-        return
-    backup = Path(tempfile.mkdtemp(dir=out.parent, prefix=_backup_prefix(out)))
-    os.replace(out, backup / "previous")
-    try:
-        os.replace(staging, out)
-    except OSError:
-        try:
-            os.replace(backup / "previous", out)
-        except OSError as restore_error:
-            kept = backup / "previous"
-            raise OSError(f"Could not replace {out}; its previous content is kept in {kept}.") from restore_error
-        shutil.rmtree(backup, ignore_errors=True)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
-
-
-def label_names(config: Mapping[str, Any]) -> list[str]:
-    """The label names of a config dict, in id order (`LABEL_i` when it has no `id2label`).
-
-    Raises:
-        `ValueError`: `id2label` is not a mapping of the class ids 0, 1, ... (as strings, in JSON) to names.
-    """
-    id2label = config.get("id2label") or {str(i): f"LABEL_{i}" for i in range(config.get("num_labels", 2))}
-    if not isinstance(id2label, Mapping):
-        raise ValueError(
-            f'`id2label` in config.json must map class ids to names, e.g. {{"0": "negative"}}; got {id2label!r}.'
-        )
-    ids = {}
-    for key in id2label:
-        try:
-            ids[int(key)] = key
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"`id2label` in config.json has the key {key!r}, which is not a class id: its keys must be the "
-                f"integer ids 0 to {len(id2label) - 1} (as strings in JSON), e.g. "
-                '{"0": "negative", "1": "positive"}. Put the names in the values (`label2id` maps them back).'
-            ) from None
-    if sorted(ids) != list(range(len(ids))):
-        raise ValueError(f"`id2label` in config.json must have the ids 0 to {len(ids) - 1}, got {sorted(ids)}.")
-    return [str(id2label[ids[index]]) for index in range(len(ids))]
-
-
-def needs_remote_code(config: Mapping[str, Any]) -> bool:
-    """Whether a repo with this config.json runs remote code for consumers (`custom_pipelines` or `auto_map`), so
-    that the stock call needs `trust_remote_code=True`."""
-    return "custom_pipelines" in config or "auto_map" in config
-
-
-def write_decisions(config: dict[str, Any], thresholds: DecisionThresholds, folder: Path) -> bool:
-    """Write config.json (with `thresholds`) and postprocessing.json into `folder`, with the hubheads files the repo
-    needs; return whether config.json declares the hubheads pipeline.
-
-    The threshold keys of `config` are replaced by `thresholds`. The pipeline is declared (and its files copied, with
-    the Inference Endpoints `handler.py` that runs it) only when the repo needs it: thresholds, a multi-label model, or
-    a hubheads architecture, whose modeling files and `auto_map` are added too.
-    """
-    from hubheads import __version__
-
-    id2label = label_names(config)
-    thresholds.check_applies_to(config.get("problem_type"), len(id2label), source="the thresholds you set")
-    for key in THRESHOLD_KEYS:
-        config.pop(key, None)
-    config.update(thresholds.to_dict())
-    arch = ARCHITECTURES.get(config.get("model_type", ""))
-    needs_pipeline = arch is not None and arch.needs_pipeline
-    pipeline_declared = thresholds.configured or config.get("problem_type") == MULTI_LABEL or needs_pipeline
-    if arch is not None:
-        # Our architectures load through remote code for consumers without hubheads.
-        config["auto_map"] = {**config.get("auto_map", {}), **arch.auto_map()}
-        for filename in hub_files(arch.model_module):
-            copy_resource("hubheads.modeling", filename, folder / filename)
-    if pipeline_declared:
-        for filename in [*hub_files(PIPELINE_MODULE), HANDLER_FILE]:
-            copy_resource("hubheads.modeling", filename, folder / filename)
-        config.setdefault("custom_pipelines", {})["text-classification"] = {
-            "impl": f"{PIPELINE_MODULE}.{PIPELINE_CLASS}",
-            "pt": ["AutoModelForSequenceClassification"],
-            "tf": [],
-            "type": "text",
-        }
-    tokenizer_config = folder / "tokenizer_config.json"
-    if config.get("auto_map") and not config.get("tokenizer_class") and tokenizer_config.is_file():
-        # transformers 4.46-4.53 pipelines load a tokenizer only for a config class they ship or a config that names
-        # its tokenizer class; a remote-code config is neither unless it names the class tokenizer_config.json names.
-        tokenizer_class = read_json(tokenizer_config).get("tokenizer_class")
-        if isinstance(tokenizer_class, str) and tokenizer_class:
-            config["tokenizer_class"] = tokenizer_class
-    config["hubheads_version"] = __version__
-    write_json(folder / "config.json", config)
-    write_json(
-        folder / POSTPROCESSING_FILE,
-        {
-            "hubheads_version": __version__,
-            "problem_type": config.get("problem_type") or "single_label_classification",
-            "id2label": dict(enumerate(id2label)),
-            "decision_rule": (
-                "multi-label: every label with sigmoid score >= label_thresholds[label], else the rule below; "
-                "binary: label 1 when softmax score >= thresholds_by_lang[lang], else best_threshold_global, "
-                "else default_threshold, else 0.5"
-            ),
-            **thresholds.to_dict(),
-        },
-    )
-    if not (folder / ".gitattributes").exists():
-        copy_resource("hubheads.hub_templates", "gitattributes", folder / ".gitattributes")
-    return pipeline_declared
-
-
-def rewrite_decisions(
-    folder: str | os.PathLike,
-    thresholds: DecisionThresholds,
-    extra_json: Mapping[str, Mapping[str, Any]] | None = None,
-) -> bool:
-    """Replace the thresholds of the repo (or checkpoint) `folder` in place; return whether the pipeline is declared.
-
-    Writes what `export` would: config.json with `thresholds` (replacing every threshold key it had),
-    postprocessing.json, the hubheads files the repo now needs, and the `extra_json` files (name → content, e.g.
-    reports.json). Each file is written next to the folder first and then moved in with `os.replace`, so none is
-    ever left half-written. A hubheads file that differs from this version's copy is replaced, with a warning.
-    """
-    folder = Path(folder)
-    config = read_json(folder / "config.json")
-    with _writing_beside(folder):
-        staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=_staging_prefix(folder)))
-        try:
-            declared = write_decisions(config, thresholds, staging)
-            for name, content in (extra_json or {}).items():
-                write_json(staging / name, content)
-            for path in sorted(staging.iterdir()):
-                target = folder / path.name
-                if target.exists() and path.suffix == ".py" and target.read_bytes() != path.read_bytes():
-                    version = config["hubheads_version"]
-                    logger.warning("%s differs from hubheads %s's copy; replacing it", target, version)
-                if path.name == ".gitattributes" and target.exists():
-                    continue
-                os.replace(path, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return declared
 
 
 def _build(
@@ -591,10 +303,13 @@ def export_model(
     Returns:
         [`ExportReport`]: what was written.
     """
-    from hubheads.sources import check_trusted, resolve_checkpoint
+    from hubheads.resolve import resolve_checkpoint
+    from hubheads.sources import check_trusted
 
     out = Path(out_dir)
     src = None if hasattr(source, "save_pretrained") else resolve_checkpoint(source, revision)
+    if src is None:  # as the pipeline reads it: save_pretrained would turn a key such as 1 into "1" without a word
+        DecisionThresholds.from_config(getattr(source, "config", None))
     _check_out(out, src, force)
     # Only a published repo that loads without remote code has consumers that a pipeline declaration would break.
     published_plain = False
@@ -615,27 +330,15 @@ def export_model(
         "thresholds_by_lang": dict(lang_thresholds) if lang_thresholds else None,
         "label_thresholds": dict(label_thresholds) if label_thresholds else None,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with _writing_beside(out):
-        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=_staging_prefix(out)))
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)  # mkdtemp makes the folder private; the export should not be
-        try:
-            with tempfile.TemporaryDirectory(prefix="hubheads-model-") as saved:
-                if src is None:
-                    model: Any = source
-                    model.save_pretrained(saved)
-                    src = Path(saved)
-                elif convert is not None:
-                    src = convert(src, Path(saved))
-                report = _build(src, staging, overrides=overrides, multi_label=multi_label, tokenizer=tokenizer)
-            for path in staging.iterdir():  # save_pretrained may write private (0600) weights; an export is shared
-                path.chmod(0o666 & ~umask)
-            _swap_into_place(staging, out)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+    with replacing_folder(out) as staging:
+        with tempfile.TemporaryDirectory(prefix="hubheads-model-") as saved:
+            if src is None:
+                model: Any = source
+                model.save_pretrained(saved)
+                src = Path(saved)
+            elif convert is not None:
+                src = convert(src, Path(saved))
+            report = _build(src, staging, overrides=overrides, multi_label=multi_label, tokenizer=tokenizer)
     report.out_dir = out
     report.converted = (
         {_convert_to_new_gte: "new_gte", _convert_to_native_gte: "gte"}.get(convert) if convert else None
@@ -645,13 +348,4 @@ def export_model(
     return report
 
 
-__all__ = [
-    "ExportReport",
-    "export_model",
-    "hub_files",
-    "label_names",
-    "needs_remote_code",
-    "read_json",
-    "rewrite_decisions",
-    "write_json",
-]
+__all__ = ["ExportReport", "export_model"]

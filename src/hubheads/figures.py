@@ -20,6 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hubheads.atomic import write_atomically
+from hubheads.reports import metric_name
+
 THRESHOLD_FIGURE = "threshold_curves.png"
 SCORES_FIGURE = "score_distributions.png"
 FIGURES = (THRESHOLD_FIGURE, SCORES_FIGURE)
@@ -64,9 +67,7 @@ def _style(axes: Any, xlabel: str, ylabel: str) -> None:
 def _threshold_figure(reports: Mapping[str, Any]) -> Any:
     from matplotlib.figure import Figure
 
-    from hubheads.card import METRIC_TYPES
-
-    metric = METRIC_TYPES[reports["metric"]][2]
+    metric = metric_name(reports["metric"])
     default = reports["thresholds"]["default_threshold"]
     lines = _lines(reports)[: len(COLOURS)]
     figure = Figure(figsize=(7, 3.6), dpi=100, facecolor="white", layout="constrained")
@@ -146,8 +147,6 @@ def render_figure(name: str, reports: Mapping[str, Any]) -> bytes:
 
 def draw_figures(reports: Mapping[str, Any], folder: str | os.PathLike) -> list[Path]:
     """Write each figure `reports` holds the data for into `folder` (atomically); return their paths."""
-    from hubheads.export import write_atomically
-
     written = []
     for name in figures_of(reports):
         write_atomically(Path(folder) / name, render_figure(name, reports))

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hubheads.export import PICKLE_SUFFIXES, read_json
+from hubheads.atomic import replacing_folder
+from hubheads.repo_files import PICKLE_SUFFIXES, read_json
 
 
 @dataclass
@@ -144,15 +145,14 @@ def import_weights(
             "--config (sizes, label counts)."
         )
     model.load_state_dict(state, strict=True)
-    if out.exists() and force:
-        shutil.rmtree(out)
-    model.save_pretrained(out)
-    if tokenizer is not None:
-        for name in sorted(os.listdir(tokenizer)):  # tokenizer.json, vocab.txt, bpe.codes, ...: not config or weights
-            path = Path(tokenizer) / name
-            code_or_weights = name.endswith((".py", ".safetensors", *PICKLE_SUFFIXES))
-            if path.is_file() and name != "config.json" and not code_or_weights:
-                shutil.copy2(path, out / name)
+    with replacing_folder(out) as staging:  # as export writes: OUT is the previous folder or the new one, whole
+        model.save_pretrained(staging)
+        if tokenizer is not None:
+            for name in sorted(os.listdir(tokenizer)):  # tokenizer.json, vocab.txt, bpe.codes: not config or weights
+                path = Path(tokenizer) / name
+                code_or_weights = name.endswith((".py", ".safetensors", *PICKLE_SUFFIXES))
+                if path.is_file() and name != "config.json" and not code_or_weights:
+                    shutil.copy2(path, staging / name)
     return ImportReport(out_dir=out, model_class=type(model).__name__, loaded=len(state), dropped=dropped)
 
 

@@ -24,14 +24,7 @@ from huggingface_hub import constants
 from huggingface_hub.file_download import repo_folder_name
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-
-def sha256_file(path: Path) -> str:
-    """The sha256 of a file's content, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+from hubheads.repo_files import sha256_file
 
 
 def check_repo_folder(folder: str | os.PathLike, *, needs_config: bool = True) -> Path:
@@ -272,5 +265,4 @@ __all__ = [
     "offline_environment",
     "run_stock_pipeline",
     "run_stock_pipelines",
-    "sha256_file",
 ]

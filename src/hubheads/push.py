@@ -18,9 +18,11 @@ from typing import Any
 
 from huggingface_hub.utils import filter_repo_objects
 
-from hubheads.export import is_legacy_weights, needs_remote_code, read_json
+from hubheads.errors import reaching_the_hub
 from hubheads.offline_hub import check_repo_folder, check_repo_id
-from hubheads.sources import OTHER_FRAMEWORKS, check_trusted
+from hubheads.repo_files import is_legacy_weights, needs_remote_code, read_json
+from hubheads.resolve import OTHER_FRAMEWORKS
+from hubheads.sources import check_trusted
 from hubheads.verify import verify_repo
 
 logger = logging.getLogger(__name__)
@@ -251,9 +253,8 @@ def push_folder(
         `FileNotFoundError`: `folder` is not a folder with a config.json.
         `ValueError`: `repo_id` is not `"org/name"`, `create_pr` is combined with a branch, the folder runs another
             repo's code and `trust_remote_code` is not set, or verification failed and `force` is not set.
+        `HubUnreachableError`: the Hub could not be reached (no network, a proxy): what to check, in one line.
     """
-    from hubheads import __version__
-
     check_hub_for_push()
     folder = check_repo_folder(folder)
     check_repo_id(repo_id)
@@ -281,10 +282,47 @@ def push_folder(
     links_out = _links_out(folder)  # verification fails on them; with force=True they are still never sent
     if links_out:
         logger.warning("Not uploading symlinks to files outside %s: %s", folder, ", ".join(links_out))
-    needs_code = _needs_remote_code(folder)
+    with reaching_the_hub(f"push to {repo_id}"):
+        return _upload(
+            folder,
+            repo_id,
+            HubTarget(private=private, create_pr=create_pr, branch=branch, message=message or ""),
+            token=token,
+            delete_legacy=delete_legacy,
+            allow_breaking_main=allow_breaking_main,
+            links_out=links_out,
+        )
 
+
+@dataclass(frozen=True)
+class HubTarget:
+    """Where and how `push_folder` commits: the repo's visibility when created, a pull request or a branch, the
+    commit message (empty: the default one)."""
+
+    private: bool = False
+    create_pr: bool = False
+    branch: str | None = None
+    message: str = ""
+
+
+def _upload(
+    folder: Path,
+    repo_id: str,
+    target: HubTarget,
+    *,
+    token: str | None,
+    delete_legacy: bool,
+    allow_breaking_main: bool,
+    links_out: list[str],
+) -> PushResult:
+    """The Hub half of `push_folder`, once the folder is verified: check the repo's state, create what is missing,
+    upload in one commit."""
     from huggingface_hub import HfApi
 
+    from hubheads import __version__
+
+    needs_code = _needs_remote_code(folder)
+    branch, create_pr = target.branch, target.create_pr
     api = HfApi(token=token)
     files, old_config = _remote_state(api, repo_id, branch or "main")
     legacy = _check_remote(
@@ -301,7 +339,7 @@ def push_folder(
     stale = [name for name in filter_repo_objects(files, allow_patterns=OTHER_FRAMEWORKS) if name not in legacy]
     if stale:
         logger.warning("Left in place on %s, built from the previous weights: %s", repo_id, ", ".join(stale))
-    api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+    api.create_repo(repo_id, private=target.private, exist_ok=True, repo_type="model")
     if branch and branch != "main":
         api.create_branch(repo_id, branch=branch, exist_ok=True)
     info = api.upload_folder(
@@ -309,7 +347,7 @@ def push_folder(
         repo_id=repo_id,
         repo_type="model",
         revision=branch or None,
-        commit_message=message or f"Upload hubheads repo (hubheads {__version__})",
+        commit_message=target.message or f"Upload hubheads repo (hubheads {__version__})",
         create_pr=create_pr,
         allow_patterns=UPLOAD_PATTERNS,
         ignore_patterns=UPLOAD_IGNORE_PATTERNS + [glob.escape(name) for name in links_out],

@@ -24,10 +24,14 @@ Install with `pip install "hubheads[ray]"`.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from hubheads.score import ON_ERROR, RowScorer, ScoreOptions, arrow_table, load_pipeline
+from hubheads.atomic import write_atomically
+from hubheads.loading import load_pipeline
+from hubheads.score import ON_ERROR, RowScorer, ScoreOptions, arrow_table
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +49,9 @@ class Scorer:
             as the `hubheads score` options of the same names (`keep` a list of column names; default: all).
         on_error (`str`, defaults to `"stop"`): a row without a scorable text fails the task (`"stop"`, naming the
             row's kept columns), or is left out of the output and logged (`"skip"`).
+        errors_dir (`str`, *optional*): with `on_error="skip"`, a folder every node can write to: each batch's
+            skipped rows go to a file of their own there (`errors-<id>.jsonl`, the lines of `hubheads score`'s side
+            file: row number in the batch, reason, kept columns), so that no bad row is only a log line.
 
     Each batch may come as a `pyarrow.Table` (`batch_format="pyarrow"`, which keeps the input columns' types), a
     pandas `DataFrame` or a dict of numpy arrays; the result is a `pyarrow.Table`.
@@ -68,6 +75,7 @@ class Scorer:
         keep: Sequence[str] | None = None,
         prefix: str = "",
         on_error: str = "stop",
+        errors_dir: str | None = None,
     ):
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {list(ON_ERROR)}, got {on_error!r}.")
@@ -86,7 +94,12 @@ class Scorer:
             keep=None if keep is None else tuple(keep),
             prefix=prefix,
         )
+        if errors_dir is not None and on_error != "skip":
+            raise ValueError("errors_dir holds the rows on_error='skip' leaves out; pass on_error='skip' with it.")
         self.batch_size, self.on_error = batch_size, on_error
+        self.errors_dir = None if errors_dir is None else Path(errors_dir)
+        if self.errors_dir is not None:
+            self.errors_dir.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, batch: Any) -> Any:
         rows, columns, kept_types = _rows(batch)
@@ -98,6 +111,9 @@ class Scorer:
             if self.on_error == "stop":
                 raise ValueError(f"Cannot score {where}; pass on_error='skip' to leave such rows out.")
             logger.warning("hubheads.ray.Scorer left out %s", where)
+        if bad and self.errors_dir is not None:
+            lines = "".join(error.to_json() + "\n" for error in bad)
+            write_atomically(self.errors_dir / f"errors-{uuid.uuid4().hex}.jsonl", lines)
         return arrow_table(scored, scorer, kept_types)
 
 

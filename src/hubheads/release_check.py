@@ -259,7 +259,7 @@ def check_releases(
 
 def write_result(folder: Path, report: ReleaseReport) -> Path:
     """Record `report` in the repo (`verified_releases.json`), for the card and `push`."""
-    from hubheads.export import write_atomically
+    from hubheads.atomic import write_atomically
 
     path = folder / RESULT_FILE
     write_atomically(path, json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n")

@@ -1,10 +1,11 @@
 """`hubheads score MODEL --data posts.parquet --out decisions.parquet`: the pipeline's decisions over a file.
 
 A moderation team scores a stream of posts with the thresholds the author tuned. `score_file` reads `.jsonl`,
-`.csv`, `.tsv` or `.parquet` in chunks, runs each chunk through the hubheads pipeline (the same preprocessing,
-length-sorted batches and decisions as `pipeline(...)` in memory), and writes one output row per input row, in
-order, to `.jsonl` or `.parquet`: the input columns (all, or those of `keep`) and the decision columns
-(`RowScorer.columns`). Memory stays bounded by the chunk, whatever the file size.
+`.json`, `.csv`, `.tsv` or `.parquet` in chunks (`hubheads.datafiles`, the reader `tune` uses too), runs each chunk
+through the hubheads pipeline (the same preprocessing, length-sorted batches and decisions as `pipeline(...)` in
+memory), and writes one output row per input row, in order, to `.jsonl` or `.parquet`: the input columns (all, or
+those of `keep`) and the decision columns (`RowScorer.columns`). Memory stays bounded by the chunk, whatever the file
+size (a `.json` list is read whole).
 
 Nothing is lost when a run dies. Each finished chunk is a file of its own in a hidden folder beside OUT
 (`.OUT.partial/`, written to a temporary name and renamed), and OUT appears only when the last chunk is done, by an
@@ -18,10 +19,8 @@ of the wrong type stops the run with its row number, or with `on_error="skip"` g
 from __future__ import annotations
 
 import contextlib
-import csv
 import ctypes
 import functools
-import hashlib
 import json
 import math
 import os
@@ -33,7 +32,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-DATA_SUFFIXES = (".jsonl", ".csv", ".tsv", ".parquet")
+from hubheads.atomic import write_atomically
+from hubheads.datafiles import BadRow, DataReader, check_data_file, pick_columns, pyarrow_parquet
+from hubheads.loading import load_pipeline, pipeline_in
+from hubheads.repo_files import sha256_file
+from hubheads.resolve import resolve_checkpoint
+from hubheads.validators import check_whole_numbers
+
 OUT_SUFFIXES = (".jsonl", ".parquet")
 ON_ERROR = ("stop", "skip")
 DEFAULT_CHUNK_SIZE = 2048
@@ -52,54 +57,6 @@ _COLUMN_TYPES = {
     "labels": "strings",
     "scores": "floats",
 }
-
-
-def load_pipeline(
-    model: str | os.PathLike,
-    *,
-    revision: str | None = None,
-    trust_remote_code: bool = False,
-    device: Any = None,
-    option: str = "MODEL",
-) -> Any:
-    """The hubheads pipeline of a repo folder or Hub repo id (offline: from the local cache), loaded as a consumer
-    with hubheads installed: the registered architectures, never the repo's copy of hubheads code; remote code from
-    another repo (an `auto_map` into it) only with `trust_remote_code`, which is refused at once otherwise."""
-    from hubheads.sources import resolve_checkpoint
-
-    folder = resolve_checkpoint(model, revision, option=option)
-    return _pipeline_in(folder, model, trust_remote_code=trust_remote_code, device=device, option=option)
-
-
-def _pipeline_in(folder: Path, model: Any, *, trust_remote_code: bool, device: Any, option: str) -> Any:
-    """`load_pipeline` of `model` once it is the local `folder`."""
-    from transformers import pipeline
-
-    import hubheads  # noqa: F401  (registers the hubheads architectures)
-    from hubheads.export import read_json
-    from hubheads.modeling.pipeline_hubheads import HubheadsTextClassificationPipeline
-    from hubheads.output_checks import check_fresh_loads, guard_outputs, load_classifier, probe
-    from hubheads.sources import check_trusted, runs_remote_code
-
-    if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"{option} {model} has no config.json; pass an exported repo or checkpoint folder.")
-    config = read_json(folder / "config.json")
-    check_trusted(config, model, trust_remote_code)
-    # Explicit, so transformers never prompts: True only for a checkpoint whose code lives in a repo (and the caller
-    # trusted it); a hubheads architecture then loads with the registered classes, not the repo's copy.
-    remote_code = runs_remote_code(config)
-    what = f"{option} {model}"
-    loaded, tokenizer = load_classifier(folder, trust_remote_code=remote_code, what=what, config=config)
-    if remote_code:  # code hubheads does not know: it must give the same scores in a consumer's fresh process
-        check_fresh_loads(folder, probe(loaded, tokenizer, what, config), what, config)
-    guard_outputs(loaded, what, config)
-    return pipeline(
-        "text-classification",
-        model=loaded,
-        tokenizer=tokenizer,
-        pipeline_class=HubheadsTextClassificationPipeline,
-        device=device,
-    )
 
 
 @dataclass(frozen=True)
@@ -130,14 +87,10 @@ class ScoreOptions:
         """These options against the data's columns and the model: `lang` picked up when present, and `bio` when the
         model reads bios; every named column checked (a `ValueError` naming the option and the columns the data
         has), and a bio column refused for a model that reads none."""
-        if self.bio_column is not None and not reads_bio:
-            raise ValueError(f"--bio-column {self.bio_column!r}: the model reads no author bio; drop the option.")
+        lang, bio = pick_columns(columns, self.lang_column, self.bio_column, reads_bio)
+        found = dict(lang_column=lang, bio_column=bio)
         named = {"text_column": self.text_column, "text_pair_column": self.text_pair_column}
-        found = dict(
-            lang_column=self.lang_column or ("lang" if "lang" in columns else None),
-            bio_column=self.bio_column or ("bio" if "bio" in columns and reads_bio else None),
-        )
-        for option, column in {**named, **found}.items():
+        for option, column in named.items():
             if column is not None and column not in columns:
                 flag = "--" + option.replace("_", "-")
                 raise ValueError(f"{flag} {column!r} is not a column of the data; its columns are {list(columns)}.")
@@ -145,20 +98,6 @@ class ScoreOptions:
             if column not in columns:
                 raise ValueError(f"--keep names {column!r}, which is not a column of the data: {list(columns)}.")
         return ScoreOptions(**{**asdict(self), **found, "keep": tuple(columns if self.keep is None else self.keep)})
-
-
-class BadRow(ValueError):
-    """A row the model cannot score (its text missing or not a string, ...): its 1-based number, the reason, and
-    the row's `keep` columns when it has any (so the side file shows which post it was)."""
-
-    def __init__(self, row: int, reason: str, values: Mapping[str, Any] | None = None):
-        super().__init__(f"row {row}: {reason}")
-        self.row, self.reason, self.values = row, reason, dict(values or {})
-
-    def to_json(self) -> str:
-        """One line of the side file: `{"row", "error", ...the kept columns}` (ASCII: a bad row's text may hold what
-        UTF-8 cannot encode, such as a lone surrogate)."""
-        return json.dumps({"row": self.row, "error": self.reason, **self.values}, default=str)
 
 
 def _missing(value: Any) -> bool:
@@ -281,96 +220,6 @@ def arrow_table(rows: list[dict], scorer: RowScorer, kept_types: Mapping[str, An
     return pa.Table.from_pylist(rows, schema=pa.schema(fields))
 
 
-# -- reading ------------------------------------------------------------------------------------------------------
-
-
-class _Reader:
-    """Rows of a data file in chunks of dicts, from any row on; `columns` and (when cheap to know) `rows`."""
-
-    def __init__(self, path: Path, encoding: str):
-        self.path, self.encoding = path, encoding
-        self.suffix = path.suffix.lower()
-        self.columns: list[str] = []
-        self.rows: int | None = None
-        self.arrow_types: dict[str, Any] = {}
-        if self.suffix == ".parquet":
-            parquet = _pyarrow_parquet()
-            try:
-                metadata = parquet.ParquetFile(path)
-            except Exception as error:  # pyarrow's own errors name no file
-                raise ValueError(f"--data {path} is not a readable parquet file ({error}).") from None
-            schema = metadata.schema_arrow
-            self.columns, self.rows = list(schema.names), metadata.metadata.num_rows
-            self.arrow_types = {name: schema.field(name).type for name in schema.names}
-        elif self.suffix in (".csv", ".tsv"):
-            with self._open() as handle:
-                self.columns = next(csv.reader(handle, delimiter=self._delimiter), [])
-        else:
-            with open(path, "rb") as handle:
-                first = next((line for line in handle if line.strip()), None)
-                self.rows = (first is not None) + sum(1 for line in handle if line.strip())
-            row = _json_row(first, 1) if first is not None else None
-            self.columns = list(row) if isinstance(row, dict) else []
-
-    @property
-    def _delimiter(self) -> str:
-        return "\t" if self.suffix == ".tsv" else ","
-
-    def _open(self):
-        return open(self.path, encoding="utf-8-sig" if self.encoding.lower() in ("utf-8", "utf8") else self.encoding)
-
-    def chunks(self, size: int, skip: int = 0) -> Iterator[list[Any]]:
-        """Chunks of `size` rows (the last one shorter) from row `skip` (0-based), whatever the file's row groups;
-        a row that is not a mapping comes as a `BadRow`."""
-        chunk: list[Any] = []
-        for record in self._parquet_records(skip) if self.suffix == ".parquet" else self._records(skip):
-            chunk.append(record)
-            if len(chunk) == size:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
-
-    def _parquet_records(self, skip: int) -> Iterator[Any]:
-        position = 0
-        for batch in _pyarrow_parquet().ParquetFile(self.path).iter_batches(batch_size=8192):
-            start, position = position, position + batch.num_rows
-            if position > skip:
-                yield from batch.slice(max(skip - start, 0)).to_pylist()
-
-    def _records(self, skip: int) -> Iterator[Any]:
-        try:
-            with self._open() as handle:
-                if self.suffix in (".csv", ".tsv"):
-                    records: Iterator[Any] = csv.DictReader(handle, delimiter=self._delimiter)
-                else:
-                    records = (line for line in handle if line.strip())
-                for number, record in enumerate(records, 1):
-                    if number > skip:
-                        yield _json_row(record, number) if isinstance(record, str) else record
-        except UnicodeDecodeError as error:
-            raise ValueError(
-                f"--data {self.path} is not {self.encoding} text ({error.reason} at byte {error.start} of a block). "
-                "Pass the file's encoding with --encoding, e.g. --encoding latin-1."
-            ) from None
-
-
-def _json_row(line: str | bytes, number: int) -> Any:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as error:
-        return BadRow(number, f"not valid JSON ({error})")
-    return row if isinstance(row, dict) else BadRow(number, f"a JSON {type(row).__name__}, not an object")
-
-
-def _pyarrow_parquet() -> Any:
-    try:
-        import pyarrow.parquet as parquet
-    except ImportError:
-        raise ImportError('Parquet files need pyarrow: pip install "hubheads[parquet]" (or pyarrow).') from None
-    return parquet
-
-
 # -- writing ------------------------------------------------------------------------------------------------------
 
 
@@ -412,7 +261,7 @@ def _fingerprint(
     is), data file, options, output format."""
     from hubheads import __version__
 
-    config = hashlib.sha256((folder / "config.json").read_bytes()).hexdigest()
+    config = sha256_file(folder / "config.json")
     weights = sorted(
         (path.name, path.stat().st_size, path.stat().st_mtime_ns) for path in folder.glob("*.safetensors")
     )
@@ -456,13 +305,6 @@ def _finished_chunks(partial: Path, suffix: str) -> list[tuple[int, int, Path]]:
     return chunks
 
 
-def _write_atomically(path: Path, write: Any) -> None:
-    """`write(temporary_path)`, then rename it to `path`: `path` is never seen half-written."""
-    temporary = path.with_name(path.name + ".tmp")
-    write(temporary)
-    os.replace(temporary, path)
-
-
 def _write_chunk(
     partial: Path, suffix: str, span: tuple[int, int], rows: list[dict], bad: list[BadRow], scorer, kept_types
 ) -> None:
@@ -470,14 +312,14 @@ def _write_chunk(
     name = f"{span[0]:012d}-{span[1]:012d}"
     if bad:
         lines = "".join(error.to_json() + "\n" for error in bad)
-        _write_atomically(partial / f"errors-{name}.jsonl", lambda p: p.write_text(lines, "utf-8"))
+        write_atomically(partial / f"errors-{name}.jsonl", lambda p: p.write_text(lines, "utf-8"))
     target = partial / f"rows-{name}{suffix}"
     if suffix == ".parquet":
         table = arrow_table(rows, scorer, kept_types)
-        _write_atomically(target, lambda p: _pyarrow_parquet().write_table(table, p))
+        write_atomically(target, lambda p: pyarrow_parquet().write_table(table, p))
     else:
         text = "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows)
-        _write_atomically(target, lambda p: p.write_text(text, "utf-8"))
+        write_atomically(target, lambda p: p.write_text(text, "utf-8"))
 
 
 def _assemble(chunks: list[tuple[int, int, Path]], out: Path, staging: Path) -> int:
@@ -493,7 +335,7 @@ def _assemble(chunks: list[tuple[int, int, Path]], out: Path, staging: Path) -> 
         return rows
     import pyarrow as pa
 
-    parquet = _pyarrow_parquet()
+    parquet = pyarrow_parquet()
     schemas = [parquet.read_schema(path) for _, _, path in chunks]
     schema = pa.unify_schemas(schemas, promote_options="permissive")
     rows = 0
@@ -528,7 +370,7 @@ def score_file(
         model (`str` or `os.PathLike`):
             A repo folder or a Hub repo id (from the local cache when `HF_HUB_OFFLINE=1`).
         data (`str` or `os.PathLike`):
-            `.jsonl` (one object per line), `.csv`, `.tsv` or `.parquet`.
+            `.jsonl` (one object per line), `.json` (a list of objects, read whole), `.csv`, `.tsv` or `.parquet`.
         out (`str` or `os.PathLike`):
             `.jsonl` or `.parquet`; an existing file is replaced only with `force=True`.
         options (`ScoreOptions`, *optional*):
@@ -547,7 +389,7 @@ def score_file(
         force (`bool`, defaults to `False`):
             Replace an existing `out`; start over when a partial run exists and `resume` is not set.
         encoding (`str`, defaults to `"utf-8"`):
-            Text encoding of a `.jsonl`, `.csv` or `.tsv` file.
+            Text encoding of a file that is not parquet (a UTF-8 byte-order mark is skipped).
         device (*optional*):
             Passed to `pipeline(device=...)`.
         progress (`bool`, defaults to `True`):
@@ -558,11 +400,9 @@ def score_file(
     data, out, options = Path(data), Path(out), options or ScoreOptions()
     _check_arguments(data, out, batch_size, chunk_size, on_error, force, resume)
     out.parent.mkdir(parents=True, exist_ok=True)  # `--out decisions/posts.jsonl` into a folder not made yet
-    reader = _Reader(data, encoding)
-    from hubheads.sources import resolve_checkpoint
-
+    reader = DataReader(data, encoding)
     folder = resolve_checkpoint(model, revision, option="MODEL")
-    classifier = _pipeline_in(folder, model, trust_remote_code=trust_remote_code, device=device, option="MODEL")
+    classifier = pipeline_in(folder, model, trust_remote_code=trust_remote_code, device=device, option="MODEL")
     options = options.resolved(reader.columns, classifier.reads_bio)
     fingerprint = _fingerprint(model, revision, folder, data, options, out)
     scorer = RowScorer(classifier, options, batch_size=batch_size)  # checks the columns against the model's
@@ -624,25 +464,18 @@ def _return_freed_memory() -> None:
         trim(0)
 
 
-def check_whole_numbers(options: Mapping[str, Any], minimum: int = 1) -> None:
-    """Each of `options` (option name → value) is an int >= `minimum`, else a `ValueError` naming the option."""
-    for option, value in options.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"{option} must be a whole number >= {minimum}, got {value!r}.")
-
-
 def _check_arguments(data: Path, out: Path, batch_size: int, chunk_size: int, on_error: str, force: bool, resume):
-    if data.suffix.lower() not in DATA_SUFFIXES:
-        raise ValueError(f"--data {data}: use a {', '.join(DATA_SUFFIXES)} file.")
-    if not data.is_file():
-        raise FileNotFoundError(f"--data {data} does not exist.")
+    check_data_file(data)
     if out.suffix.lower() not in OUT_SUFFIXES:
         raise ValueError(f"--out {out}: write a {' or '.join(OUT_SUFFIXES)} file.")
     if on_error not in ON_ERROR:
         raise ValueError(f"--on-error must be one of {list(ON_ERROR)}, got {on_error!r}.")
     check_whole_numbers({"--batch-size": batch_size, "--chunk-size": chunk_size})
+    # A run killed while `_finish` renamed its files left OUT or its errors file beside the partial run: --resume
+    # finishes that run, replacing them.
+    finishing = resume and partial_folder(out).is_dir()
     for existing in (out, errors_path(out)):
-        if existing.exists() and not force:
+        if existing.exists() and not force and not finishing:
             raise FileExistsError(
                 f"{existing} exists; pass --force to replace it (it is replaced only when the run is done)."
             )
@@ -684,7 +517,7 @@ def _open_partial(partial: Path, fingerprint: dict, resume: bool, force: bool, o
     return _finished_chunks(partial, suffix)
 
 
-def _finish(partial: Path, out: Path, reader: _Reader, scorer: RowScorer) -> ScoreResult:
+def _finish(partial: Path, out: Path, reader: DataReader, scorer: RowScorer) -> ScoreResult:
     """Join the chunks into OUT (and the skipped rows into the errors file) by atomic renames; remove the partial."""
     suffix = out.suffix.lower()
     chunks = _finished_chunks(partial, suffix)
@@ -707,9 +540,9 @@ def _finish(partial: Path, out: Path, reader: _Reader, scorer: RowScorer) -> Sco
     return result
 
 
-def _empty_output(staging: Path, scorer: RowScorer, reader: _Reader) -> int:
+def _empty_output(staging: Path, scorer: RowScorer, reader: DataReader) -> int:
     if staging.suffix == ".parquet":
-        _pyarrow_parquet().write_table(arrow_table([], scorer, reader.arrow_types), staging)
+        pyarrow_parquet().write_table(arrow_table([], scorer, reader.arrow_types), staging)
     else:
         staging.write_bytes(b"")
     return 0

@@ -1,7 +1,7 @@
 """Checkpoints as the Hub really has them: remote-code models, pickle-only bases, GTE's "new" format.
 
-- **Where a checkpoint is.** [`resolve_checkpoint`] turns a folder or a Hub repo id (at any revision, `refs/pr/N`
-  included; offline, from the local cache) into a local folder.
+- **Where a checkpoint is.** [`hubheads.resolve.resolve_checkpoint`] turns a folder or a Hub repo id (at any
+  revision, `refs/pr/N` included; offline, from the local cache) into a local folder.
 - **Remote code.** A config.json whose `auto_map` names classes transformers does not ship (gte-multilingual-base's
   `"Alibaba-NLP/new-impl--modeling.NewForSequenceClassification"`) runs that code when loaded. [`check_trusted`]
   refuses such a checkpoint at once, with one line naming the code's repo, unless the caller passed
@@ -24,45 +24,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hubheads.export import PICKLE_SUFFIXES, read_json
 from hubheads.modeling.configuration_backbone import NEWER_ENCODERS
-from hubheads.offline_hub import check_repo_id
+from hubheads.repo_files import PICKLE_SUFFIXES, read_json
+from hubheads.resolve import cached_snapshot, resolve_checkpoint
 
 NEW_FORMAT = "new"
-MIN_GTE_TRANSFORMERS = NEWER_ENCODERS["gte"]
+MIN_GTE_TRANSFORMERS = NEWER_ENCODERS["gte"]  # one copy: the modeling files check it too
 #: Bookkeeping keys of a config.json that describe the file, not the model.
 FILE_KEYS = ("model_type", "auto_map", "architectures", "transformers_version", "torch_dtype", "dtype")
-#: What `resolve_checkpoint` never downloads: weights for other frameworks and runtimes, which hubheads never reads.
-OTHER_FRAMEWORKS = ["*.h5", "*.ot", "*.msgpack", "*.onnx", "onnx/*", "*.tflite", "coreml/*", "openvino/*"]
-
-
-def resolve_checkpoint(source: str | os.PathLike, revision: str | None = None, *, option: str = "SRC") -> Path:
-    """The local folder of `source`: a folder as it is, or a Hub repo id downloaded with `snapshot_download` at
-    `revision` (with `HF_HUB_OFFLINE=1`, the cached snapshot)."""
-    text = os.fspath(source)
-    path = Path(text).expanduser()
-    if path.is_dir():
-        if revision is not None:
-            raise ValueError(f"--revision {revision!r} applies to Hub repo ids, but {option} {text} is a folder.")
-        return path
-    if path.exists():
-        raise FileNotFoundError(
-            f"{option} {text} is a file, not a folder; pass a checkpoint folder or a Hub repo id like 'org/name'."
-        )
-    from huggingface_hub import snapshot_download
-
-    try:
-        check_repo_id(text, option, canonical=True)
-    except ValueError as error:
-        raise FileNotFoundError(f"{option} {text} is not a folder, nor a Hub repo id ({error})") from None
-    try:
-        return Path(snapshot_download(text, revision=revision, ignore_patterns=OTHER_FRAMEWORKS))
-    except (OSError, ValueError) as error:
-        raise FileNotFoundError(
-            f"{option} {text!r} is not a folder, and the Hub repo {text} (revision {revision or 'main'}) is neither "
-            f"in the local Hugging Face cache nor reachable ({type(error).__name__}: {error}). Check the name and "
-            "revision, or unset HF_HUB_OFFLINE."
-        ) from error
 
 
 def class_references(config: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -118,17 +87,6 @@ def pin_advice(config: Mapping[str, Any], code_repo: str) -> str:
         f"this repo's own files too, so consumers always get {code_repo} at its newest commit. Review that code; to "
         f"pin it, copy its files into this repo and point `auto_map` at them{native}."
     )
-
-
-def cached_snapshot(repo_id: str, revision: str | None = None) -> Path | None:
-    """The folder of `repo_id`'s snapshot in the local Hugging Face cache (its name is the commit id), or `None`."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        return Path(snapshot_download(repo_id, revision=revision, local_files_only=True))
-    except (LocalEntryNotFoundError, OSError, ValueError):
-        return None
 
 
 def code_revision(code_repo: str) -> str:

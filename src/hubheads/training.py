@@ -1,4 +1,5 @@
-"""Training helpers for the gated-bio classifier: a data collator for `transformers.Trainer`, language tokens.
+"""Training helpers: the demo's plain fine-tuning loop (`train_steps`, `text_batches`), and for the gated-bio
+classifier a data collator for `transformers.Trainer` and language tokens.
 
 The collator prepares posts and bios with the model config's own `prepare_text` / `prepare_bio`, the same methods
 the pipeline calls at inference, so normalisation and language tokens match between training and serving.
@@ -21,6 +22,50 @@ def add_language_tokens(model: Any, tokenizer: Any) -> list[str]:
         tokenizer.add_tokens(tokens, special_tokens=True)
         model.resize_token_embeddings(len(tokenizer))
     return tokens
+
+
+def text_batches(tokenizer: Any, texts: list[str], targets: Any) -> Any:
+    """A function of row indices returning the batch of those `texts` with their targets: `targets` is the `labels`
+    tensor, or a dict of label tensors by argument name (`{"labels": ..., "type_labels": ...}`)."""
+    targets = targets if isinstance(targets, dict) else {"labels": targets}
+
+    def batch(indices: Any) -> dict[str, Any]:
+        encoded = tokenizer([texts[i] for i in indices], padding=True, truncation=True, return_tensors="pt")
+        return {**encoded, **{name: values[indices] for name, values in targets.items()}}
+
+    return batch
+
+
+def train_steps(
+    model: Any,
+    batches: Any,
+    size: int,
+    steps: int,
+    description: str,
+    *,
+    batch_size: int = 16,
+    learning_rate: float = 5e-5,
+    seed: int = 0,
+) -> None:
+    """Plain AdamW fine-tuning, as the demo trains: `steps` batches of `batch_size` rows from `batches(indices)`, the
+    `size` rows shuffled anew each epoch by a generator seeded with `seed`; the model is left in eval mode."""
+    import torch
+    from tqdm.auto import tqdm
+
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=learning_rate)
+    generator = torch.Generator().manual_seed(seed)
+    order: list[Any] = []
+    while len(order) < steps:
+        order += torch.randperm(size, generator=generator).split(batch_size)
+    with tqdm(order[:steps], desc=description, unit="step", mininterval=2) as progress:
+        for indices in progress:
+            loss = model(**batches(indices)).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            progress.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+    model.eval()
 
 
 @dataclass
@@ -80,4 +125,4 @@ class GatedBioCollator:
         )
 
 
-__all__ = ["GatedBioCollator", "add_language_tokens"]
+__all__ = ["GatedBioCollator", "add_language_tokens", "text_batches", "train_steps"]

@@ -18,8 +18,6 @@ scikit-learn classification reports, and the best threshold of a 0.05 grid for c
 
 from __future__ import annotations
 
-import codecs
-import csv
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -29,10 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from hubheads.export import MULTI_LABEL, label_names, read_json, rewrite_decisions
+from hubheads.datafiles import pick_columns, read_rows
+from hubheads.loading import load_pipeline
 from hubheads.modeling.configuration_hubheads import FALLBACK_THRESHOLD, DecisionThresholds
-from hubheads.offline_hub import sha256_file
-from hubheads.score import check_whole_numbers, load_pipeline
+from hubheads.repo_files import MULTI_LABEL, label_names, read_json, rewrite_decisions, sha256_file
+from hubheads.reports import REPORTS_FILE, cross_validation_line, model_kind, with_interval
 from hubheads.sources import check_trusted, runs_remote_code
 from hubheads.tuning import (
     METRICS,
@@ -57,9 +56,8 @@ from hubheads.uncertainty import (
     multi_label_metrics,
     stratified_folds,
 )
+from hubheads.validators import check_whole_numbers
 
-REPORTS_FILE = "reports.json"
-DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv")
 MIN_LABEL_EXAMPLES = 5
 GRID_STEP = 0.05
 TUNED_KEYS = ("best_threshold_global", "thresholds_by_lang", "label_thresholds")
@@ -79,67 +77,6 @@ class TuneResult:
     thresholds: DecisionThresholds
     reports: dict[str, Any]
     pipeline_declared: bool
-
-
-def read_rows(path: str | os.PathLike, encoding: str = "utf-8") -> list[dict[str, Any]]:
-    """The rows of a `.jsonl` (one object per line), `.json` (a list of objects), `.csv` or `.tsv` file.
-
-    Raises:
-        `ValueError`: the file is not text in `encoding` (naming the byte, and `--encoding`), or holds no rows.
-    """
-    path = Path(path)
-    if path.suffix.lower() not in DATA_SUFFIXES:
-        raise ValueError(f"--data {path}: use a {', '.join(DATA_SUFFIXES)} file.")
-    if not path.is_file():
-        raise FileNotFoundError(f"--data {path} does not exist.")
-    try:
-        codec = codecs.lookup(encoding).name
-    except (LookupError, TypeError):
-        message = f"--encoding {encoding!r} is not a text encoding Python knows; try utf-8, latin-1 or cp1252."
-        raise ValueError(message) from None
-    try:
-        rows = _parse_rows(path, "utf-8-sig" if codec == "utf-8" else encoding)
-    except UnicodeDecodeError:
-        content = path.read_bytes()  # the reader decodes in chunks: find the offset in the whole file
-        try:
-            content.decode(encoding)
-            where = ""
-        except UnicodeDecodeError as error:
-            line = content.count(b"\n", 0, error.start) + 1
-            where = f": line {line} has the byte {content[error.start : error.start + 1]!r}"
-        raise ValueError(
-            f"--data {path} is not {encoding} text{where}. Pass the file's encoding with --encoding (encoding=), "
-            "e.g. --encoding latin-1 or cp1252 for a file saved by Excel, or re-save it as UTF-8."
-        ) from None
-    if not rows:
-        raise ValueError(f"--data {path} has no rows.")
-    for number, row in enumerate(rows, 1):
-        if not isinstance(row, dict):
-            raise ValueError(f"--data {path}, row {number}: expected an object with named fields, got {row!r:.60}.")
-    return rows
-
-
-def _parse_rows(path: Path, encoding: str) -> list[Any]:
-    suffix = path.suffix.lower()
-    with open(path, encoding=encoding, newline="") as handle:  # utf-8-sig: spreadsheets start files with a BOM
-        if suffix in (".csv", ".tsv"):
-            rows: list[Any] = list(csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ","))
-        elif suffix == ".json":
-            try:
-                rows = json.load(handle)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"--data {path} is not valid JSON ({error}).") from None
-            if not isinstance(rows, list):
-                raise ValueError(f"--data {path} must hold a list of objects (or use .jsonl, one object per line).")
-        else:
-            rows = []
-            for number, line in enumerate(handle, 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as error:
-                        raise ValueError(f"--data {path}, line {number}: not valid JSON ({error}).") from None
-    return rows
 
 
 class _Columns:
@@ -289,7 +226,7 @@ def _choose_binary(
 
 
 def _lang_reason(
-    rows: int, positives: int, lang: str, choice: _BinaryChoice, names: Sequence[str], reports: dict
+    rows: int, positives: int, lang: str, choice: _BinaryChoice, names: Sequence[str], reports: Mapping[str, Any]
 ) -> str:
     """Why a language is decided at its own threshold or at the global one, in words for the card and the demo."""
     if lang in choice.by_lang and choice.kept:
@@ -333,6 +270,90 @@ def _estimate(in_sample: Mapping[str, float], observed: Mapping[str, np.ndarray]
     }
 
 
+def _rule_reports(
+    gold: np.ndarray, decisions: Mapping[str, np.ndarray], names: Sequence[str], estimates: Estimates, measure: Any
+) -> tuple[np.ndarray, Bootstrap, dict[str, dict[str, Any]]]:
+    """Stage 2 of both reports builders: each rule's metrics, 95% intervals and classification report, from one
+    bootstrap over the rows' patterns (the gold labels, then each rule's decisions, as columns); returns the
+    patterns, the bootstrap and the rules.
+
+    `measure(boot, index, decided)` returns a rule's metrics and their resampled values; `index` counts the rules.
+    """
+    patterns = np.column_stack([gold, *decisions.values()]).astype(np.int8)
+    boot = Bootstrap(patterns, estimates.bootstrap, estimates.seed)
+    rules: dict[str, dict[str, Any]] = {}
+    for index, (rule, decided) in enumerate(decisions.items()):
+        metrics, samples = measure(boot, index, decided)
+        rules[rule] = {
+            "metrics": metrics,
+            "intervals": _intervals(samples),
+            "classification_report": _classification_report(gold, decided.astype(int), names),
+        }
+    return patterns, boot, rules
+
+
+def _cross_validation_report(
+    decide: Any,
+    gold: np.ndarray,
+    strata: Sequence[str] | np.ndarray,
+    labels: Sequence[str],
+    estimates: Estimates,
+    deployed: tuple[str, Mapping[str, float]],
+    stratified_by: list[str],
+    measure: Any,
+) -> dict[str, Any]:
+    """Stage 4 of both reports builders: the deployed rule (`(name, in-sample metrics)`) cross-validated, with the
+    95% interval of each metric; `measure(boot, observed)` reads the metrics off a bootstrap over (gold, out-of-fold
+    decisions)."""
+    out_of_fold, cross_validation = _cross_validated(decide, len(gold), strata, labels, estimates)
+    if out_of_fold is not None:
+        boot = Bootstrap(np.column_stack([gold, out_of_fold]).astype(np.int8), estimates.bootstrap, estimates.seed)
+        observed = measure(boot, True)
+        cross_validation.update(
+            stratified_by=stratified_by,
+            rule=deployed[0],
+            metrics=_estimate(deployed[1], observed, measure(boot, False)),
+        )
+    return cross_validation
+
+
+def _language_table(
+    scores: np.ndarray,
+    gold: np.ndarray,
+    lang_array: np.ndarray,
+    choice: _BinaryChoice,
+    decisions: Mapping[str, np.ndarray],
+    patterns: np.ndarray,
+    names: Sequence[str],
+    reports: Mapping[str, Any],
+    estimates: Estimates,
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Stage 3 of the binary reports: per language, its rows, threshold, each rule's metric with its interval and why
+    it has its own threshold or not; and its metric curve."""
+    metric = reports["metric"]
+    table: dict[str, dict[str, Any]] = {}
+    curves: dict[str, Any] = {}
+    for index, lang in enumerate(sorted(set(lang_array.tolist()) - {""})):
+        rows = np.flatnonzero(lang_array == lang)
+        lang_boot = Bootstrap(patterns[rows], estimates.bootstrap, [estimates.seed, index + 1])
+        table[lang] = {
+            "rows": len(rows),
+            "positives": int(gold[rows].sum()),
+            "threshold": choice.by_lang[lang] if lang in choice.by_lang and choice.kept else choice.global_threshold,
+            "tuned": lang in choice.by_lang and choice.kept,
+            "metrics": {
+                rule: float(decision_metrics(decided[rows], gold[rows])[metric]) for rule, decided in decisions.items()
+            },
+            "intervals": {
+                rule: interval(binary_metrics(lang_boot, 0, column, [metric])[metric])
+                for column, rule in enumerate(decisions, 1)
+            },
+        }
+        table[lang]["reason"] = _lang_reason(len(rows), table[lang]["positives"], lang, choice, names, reports)
+        curves[lang] = metric_curve(scores[rows], gold[rows], metric)
+    return table, curves
+
+
 def _binary_reports(
     scores: np.ndarray,
     gold: np.ndarray,
@@ -354,17 +375,13 @@ def _binary_reports(
     if choice.by_lang:
         cuts["best_by_lang"] = choice.cuts(lang_array, candidate=True)
     decisions = {rule: scores >= cut for rule, cut in cuts.items()}
-    # One bootstrap over the rows' (gold, decision of each rule) patterns gives every rule's intervals.
-    patterns = np.stack([gold, *decisions.values()], axis=1).astype(np.int8)
-    boot = Bootstrap(patterns, estimates.bootstrap, estimates.seed)
-    rules: dict[str, dict[str, Any]] = {
-        rule: {
-            "metrics": decision_metrics(decided, gold),
-            "intervals": _intervals(binary_metrics(boot, 0, column, METRICS)),
-            "classification_report": _classification_report(gold, decided.astype(int), names),
-        }
-        for column, (rule, decided) in enumerate(decisions.items(), 1)
-    }
+    patterns, boot, rules = _rule_reports(
+        gold,
+        decisions,
+        names,
+        estimates,
+        lambda boot, index, decided: (decision_metrics(decided, gold), binary_metrics(boot, 0, index + 1, METRICS)),
+    )
     thresholds = DecisionThresholds(
         default_threshold=default,
         best_threshold_global=choice.global_threshold,
@@ -382,41 +399,23 @@ def _binary_reports(
         "by_lang_kept": choice.kept,
     }
     deployed = "best_by_lang" if choice.kept else "best_global"
-    table: dict[str, dict[str, Any]] = {}
-    curves: dict[str, Any] = {}
-    for index, lang in enumerate(sorted({lang for lang in langs if lang is not None})):
-        rows = np.flatnonzero(lang_array == lang)
-        lang_boot = Bootstrap(patterns[rows], estimates.bootstrap, [estimates.seed, index + 1])
-        table[lang] = {
-            "rows": len(rows),
-            "positives": int(gold[rows].sum()),
-            "threshold": choice.by_lang[lang] if lang in choice.by_lang and choice.kept else choice.global_threshold,
-            "tuned": lang in choice.by_lang and choice.kept,
-            "metrics": {
-                rule: float(decision_metrics(decided[rows], gold[rows])[metric]) for rule, decided in decisions.items()
-            },
-            "intervals": {
-                rule: interval(binary_metrics(lang_boot, 0, column, [metric])[metric])
-                for column, rule in enumerate(cuts, 1)
-            },
-        }
-        table[lang]["reason"] = _lang_reason(len(rows), table[lang]["positives"], lang, choice, names, reports)
-        curves[lang] = metric_curve(scores[rows], gold[rows], metric)
+    table, curves = _language_table(scores, gold, lang_array, choice, decisions, patterns, names, reports, estimates)
 
     def decide(train: np.ndarray, held_out: np.ndarray) -> np.ndarray:
         fold = _choose_binary(scores[train], gold[train], lang_array[train], metric, min_lang_examples)
         return scores[held_out] >= fold.cuts(lang_array[held_out])
 
     strata = np.char.add(np.char.add(lang_array, "|"), gold.astype(str))
-    out_of_fold, cross_validation = _cross_validated(decide, len(gold), strata, gold.astype(str).tolist(), estimates)
-    if out_of_fold is not None:
-        cv_boot = Bootstrap(np.stack([gold, out_of_fold], axis=1).astype(np.int8), estimates.bootstrap, estimates.seed)
-        observed = binary_metrics(cv_boot, 0, 1, METRICS, observed=True)
-        cross_validation.update(
-            stratified_by=["language", "label"],
-            rule=deployed,
-            metrics=_estimate(rules[deployed]["metrics"], observed, binary_metrics(cv_boot, 0, 1, METRICS)),
-        )
+    cross_validation = _cross_validation_report(
+        decide,
+        gold,
+        strata,
+        gold.astype(str).tolist(),
+        estimates,
+        (deployed, rules[deployed]["metrics"]),
+        ["language", "label"],
+        lambda boot, observed: binary_metrics(boot, 0, 1, METRICS, observed=observed),
+    )
     reports.update(
         by_lang=table,
         bootstrap=estimates.describe(),
@@ -444,46 +443,19 @@ def _choose_labels(scores: np.ndarray, gold: np.ndarray, metric: str) -> tuple[f
     return global_threshold, global_value, own
 
 
-def _multi_label_reports(
+def _label_table(
     scores: np.ndarray,
     gold: np.ndarray,
     names: Sequence[str],
+    cuts: Mapping[str, np.ndarray],
+    own: Mapping[int, float],
+    boot: Bootstrap,
+    block: Mapping[str, slice],
     metric: str,
     default: float,
-    estimates: Estimates = Estimates(),
-) -> tuple[DecisionThresholds, dict[str, Any]]:
-    """One threshold per label with enough examples of both kinds, a pooled global one for the rest, and reports."""
-    from sklearn.metrics import accuracy_score, f1_score
-
-    if not gold.any():
-        raise ValueError("The dev set has no label set to 1 on any row; tuning needs positive examples.")
-    global_threshold, global_value, own = _choose_labels(scores, gold, metric)
-    label_thresholds = {names[j]: threshold for j, threshold in own.items()}
-    cuts = {
-        "default": np.full(len(names), default),
-        "best_global": np.full(len(names), global_threshold),
-        "per_label": np.array([own.get(j, global_threshold) for j in range(len(names))]),
-    }
-    labels = len(names)
-    # Columns: the gold label set, then each rule's decisions, a block of `labels` columns each.
-    patterns = np.concatenate([gold] + [scores >= cut for cut in cuts.values()], axis=1).astype(np.int8)
-    boot = Bootstrap(patterns, estimates.bootstrap, estimates.seed)
-    block = {rule: slice(labels * i, labels * (i + 1)) for i, rule in enumerate(cuts, 1)}
-    rules: dict[str, dict[str, Any]] = {}
-    for rule, cut in cuts.items():
-        predicted = (scores >= cut).astype(int)
-        samples = multi_label_metrics(boot, slice(0, labels), block[rule])
-        samples.pop("per_label_f1")
-        rules[rule] = {
-            "metrics": {
-                "micro_f1": float(f1_score(gold, predicted, average="micro", zero_division=0)),
-                "macro_f1": float(f1_score(gold, predicted, average="macro", zero_division=0)),
-                "samples_f1": float(f1_score(gold, predicted, average="samples", zero_division=0)),
-                "subset_accuracy": float(accuracy_score(gold, predicted)),
-            },
-            "intervals": _intervals(samples),
-            "classification_report": _classification_report(gold, predicted, names),
-        }
+) -> dict[str, Any]:
+    """Stage 3 of the multi-label reports: per label, its support, threshold, metric at the default and the tuned
+    threshold with their intervals, and the best threshold of the grid."""
     per_label: dict[str, Any] = {}
     for j, name in enumerate(names):
         grid_threshold, grid_value = best_grid_threshold(scores[:, j], gold[:, j], metric, GRID_STEP)
@@ -503,43 +475,12 @@ def _multi_label_reports(
             },
             "grid_threshold": grid_threshold,
         }
-    deployed = "per_label" if label_thresholds else "best_global"
+    return per_label
 
-    def decide(train: np.ndarray, held_out: np.ndarray) -> np.ndarray:
-        fold_global, _, fold_own = _choose_labels(scores[train], gold[train], metric)
-        fold_cuts = np.array([fold_own.get(j, fold_global) for j in range(labels)])
-        return scores[held_out] >= fold_cuts
 
-    # Stratified by each row's rarest label (or none): every label's positives spread over the folds.
-    frequency = gold.sum(axis=0)
-    strata = [
-        names[int(min(np.flatnonzero(row), key=lambda j: frequency[j]))] if row.any() else "(none)" for row in gold
-    ]
-    coarse = _common_strata(strata, estimates.folds)
-    decisions, cross_validation = _cross_validated(decide, len(gold), strata, coarse, estimates)
-    if decisions is not None:
-        cv_patterns = np.concatenate([gold, decisions], axis=1).astype(np.int8)
-        cv_boot = Bootstrap(cv_patterns, estimates.bootstrap, estimates.seed)
-        observed = multi_label_metrics(cv_boot, slice(0, labels), slice(labels, 2 * labels), observed=True)
-        samples = multi_label_metrics(cv_boot, slice(0, labels), slice(labels, 2 * labels))
-        observed.pop("per_label_f1"), samples.pop("per_label_f1")
-        cross_validation.update(
-            stratified_by=["rarest label"],
-            rule=deployed,
-            metrics=_estimate(rules[deployed]["metrics"], observed, samples),
-        )
-    thresholds = DecisionThresholds(
-        default_threshold=default, best_threshold_global=global_threshold, label_thresholds=label_thresholds
-    )
-    reports = {
-        "metric": metric,
-        "min_label_examples": MIN_LABEL_EXAMPLES,
-        "thresholds": thresholds.to_dict(),
-        "best_global": {"threshold": global_threshold, "value": global_value},
-        "rules": rules,
-        "per_label": per_label,
-        "bootstrap": estimates.describe(),
-        "cross_validation": cross_validation,
+def _label_figures_data(scores: np.ndarray, gold: np.ndarray, names: Sequence[str], metric: str) -> dict[str, Any]:
+    """Stage 5 of the multi-label reports: what the figures draw, the metric curves and the score histograms."""
+    return {
         "curves": {
             "metric": metric,
             "pooled": metric_curve(scores.ravel(), gold.ravel(), metric),
@@ -556,7 +497,82 @@ def _multi_label_reports(
             },
         },
     }
+
+
+def _multi_label_reports(
+    scores: np.ndarray,
+    gold: np.ndarray,
+    names: Sequence[str],
+    metric: str,
+    default: float,
+    estimates: Estimates = Estimates(),
+) -> tuple[DecisionThresholds, dict[str, Any]]:
+    """One threshold per label with enough examples of both kinds, a pooled global one for the rest, and reports."""
+    if not gold.any():
+        raise ValueError("The dev set has no label set to 1 on any row; tuning needs positive examples.")
+    global_threshold, global_value, own = _choose_labels(scores, gold, metric)
+    label_thresholds = {names[j]: threshold for j, threshold in own.items()}
+    cuts = {
+        "default": np.full(len(names), default),
+        "best_global": np.full(len(names), global_threshold),
+        "per_label": np.array([own.get(j, global_threshold) for j in range(len(names))]),
+    }
+    labels = len(names)
+    # Bootstrap columns: the gold label set, then each rule's decisions, a block of `labels` columns each.
+    block = {rule: slice(labels * i, labels * (i + 1)) for i, rule in enumerate(cuts, 1)}
+
+    def measure(boot: Bootstrap, index: int, decided: np.ndarray) -> tuple[dict[str, float], dict[str, Any]]:
+        columns = (slice(0, labels), block[list(cuts)[index]])
+        return _observed(_set_metrics(boot, *columns, observed=True)), _set_metrics(boot, *columns)
+
+    _, boot, rules = _rule_reports(
+        gold, {rule: scores >= cut for rule, cut in cuts.items()}, names, estimates, measure
+    )
+    per_label = _label_table(scores, gold, names, cuts, own, boot, block, metric, default)
+    deployed = "per_label" if label_thresholds else "best_global"
+
+    def decide(train: np.ndarray, held_out: np.ndarray) -> np.ndarray:
+        fold_global, _, fold_own = _choose_labels(scores[train], gold[train], metric)
+        fold_cuts = np.array([fold_own.get(j, fold_global) for j in range(labels)])
+        return scores[held_out] >= fold_cuts
+
+    # Stratified by each row's rarest label (or none): every label's positives spread over the folds.
+    frequency = gold.sum(axis=0)
+    strata = [
+        names[int(min(np.flatnonzero(row), key=lambda j: frequency[j]))] if row.any() else "(none)" for row in gold
+    ]
+    cross_validation = _cross_validation_report(
+        decide,
+        gold,
+        strata,
+        _common_strata(strata, estimates.folds),
+        estimates,
+        (deployed, rules[deployed]["metrics"]),
+        ["rarest label"],
+        lambda boot, observed: _set_metrics(boot, slice(0, labels), slice(labels, 2 * labels), observed),
+    )
+    thresholds = DecisionThresholds(
+        default_threshold=default, best_threshold_global=global_threshold, label_thresholds=label_thresholds
+    )
+    reports = {
+        "metric": metric,
+        "min_label_examples": MIN_LABEL_EXAMPLES,
+        "thresholds": thresholds.to_dict(),
+        "best_global": {"threshold": global_threshold, "value": global_value},
+        "rules": rules,
+        "per_label": per_label,
+        "bootstrap": estimates.describe(),
+        "cross_validation": cross_validation,
+        **_label_figures_data(scores, gold, names, metric),
+    }
     return thresholds, reports
+
+
+def _set_metrics(boot: Bootstrap, gold: slice, decided: slice, observed: bool = False) -> dict[str, Any]:
+    """The label-set metrics of `multi_label_metrics` (not its per-label F1) for the columns `gold` and `decided`."""
+    metrics = multi_label_metrics(boot, gold, decided, observed=observed)
+    metrics.pop("per_label_f1")
+    return metrics
 
 
 def _common_strata(strata: Sequence[str], folds: int) -> list[str]:
@@ -567,19 +583,30 @@ def _common_strata(strata: Sequence[str], folds: int) -> list[str]:
     return [common if stratum in small else stratum for stratum in strata]
 
 
-def _head_report(gold: np.ndarray, predicted: np.ndarray, names: Sequence[str], estimates: Estimates) -> dict:
-    from sklearn.metrics import accuracy_score, f1_score
+def _observed(metrics: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Metrics computed on the dev rows themselves (`observed=True`: one value each) as plain floats."""
+    return {name: float(np.ravel(values)[0]) for name, values in metrics.items()}
 
+
+def _head_report(gold: np.ndarray, predicted: np.ndarray, names: Sequence[str], estimates: Estimates) -> dict:
     boot = Bootstrap(np.stack([gold, predicted], axis=1), estimates.bootstrap, estimates.seed)
     return {
         "labels": list(names),
-        "metrics": {
-            "accuracy": float(accuracy_score(gold, predicted)),
-            "macro_f1": float(f1_score(gold, predicted, average="macro", labels=range(len(names)), zero_division=0)),
-        },
+        "metrics": _observed(multi_class_metrics(boot, len(names), observed=True)),
         "intervals": _intervals(multi_class_metrics(boot, len(names))),
         "classification_report": _classification_report(gold, predicted, names),
     }
+
+
+def _task_reports(heads: Mapping[str, Any], dev: _Columns, outputs: list[Any], estimates: Estimates) -> dict:
+    """The report of every head but the primary one of a multi-task model, when the dev set has its column."""
+    reports = {}
+    for task, (_, head_names) in list(heads.items())[1:]:
+        if dev.has(task):
+            head_gold = dev.class_ids(task, head_names, f"a `{task}` column")
+            predicted = np.array([head_names.index(output["tasks"][task][0]["label"]) for output in outputs])
+            reports[task] = _head_report(head_gold, predicted, head_names, estimates)
+    return reports
 
 
 def _score_rows(
@@ -632,7 +659,7 @@ def tune_model(
             An exported repo (or a checkpoint folder with a tokenizer). Its config.json and postprocessing.json get
             the thresholds; reports.json the metrics.
         data (`str` or `os.PathLike`):
-            The dev set: `.jsonl`, `.json`, `.csv` or `.tsv`.
+            The dev set: `.jsonl`, `.json`, `.csv`, `.tsv` or `.parquet` (`hubheads.datafiles`, as `score` reads).
         text_column (`str`, *optional*, defaults to `"text"`):
             The column of the texts.
         label_column (`str`, *optional*, defaults to `"label"`):
@@ -698,7 +725,6 @@ def tune_model(
     if dev.multi_label:
         scores = np.array([_probabilities(ranked, dev.names) for ranked in outputs])
         thresholds, reports = _multi_label_reports(scores, dev.gold, dev.names, metric, default, estimates)
-        kind = "multi_label"
     else:
         primary = [output["tasks"][next(iter(heads))] for output in outputs] if heads else outputs
         scores = np.array([_probabilities(ranked, dev.names)[1] for ranked in primary])
@@ -706,20 +732,14 @@ def tune_model(
         thresholds, reports = _binary_reports(
             scores, dev.gold, langs, dev.names, metric, default, min_lang_examples, estimates
         )
-        kind = "multi_task" if heads else "binary"
     if heads:
-        reports["tasks"] = {}
-        for task, (_, head_names) in list(heads.items())[1:]:
-            if dev.has(task):
-                head_gold = dev.class_ids(task, head_names, f"a `{task}` column")
-                predicted = np.array([head_names.index(output["tasks"][task][0]["label"]) for output in outputs])
-                reports["tasks"][task] = _head_report(head_gold, predicted, head_names, estimates)
+        reports["tasks"] = _task_reports(heads, dev, outputs, estimates)
 
     from hubheads import __version__
 
     reports = {
         "hubheads_version": __version__,
-        "kind": kind,
+        "kind": model_kind(config),
         "metric": metric,
         "data": {
             "file": Path(data).name,
@@ -778,17 +798,9 @@ def _read_dev_set(folder: Path, config: Mapping[str, Any], data: Path, encoding:
         )
     dev = _DevSet(data, rows, names, multi_label, reads_bio=bool(config.get("use_bio")))
     dev.texts = dev.texts_of(columns["text"])
-    lang_column, bio_column = columns["lang"], columns["bio"]
-    if lang_column is not None:
-        dev.require(lang_column, "--lang-column")
-    lang_column = lang_column or ("lang" if dev.has("lang") else None)
+    lang_column, bio_column = pick_columns(dev.available, columns["lang"], columns["bio"], dev.reads_bio, folder)
     if lang_column:
         dev.langs = [lang.lower() if lang else None for lang in dev.optional_strings(lang_column)]
-    if bio_column is not None:
-        dev.require(bio_column, "--bio-column")
-        if not dev.reads_bio:
-            raise ValueError(f"--bio-column {bio_column!r} given, but {folder} is not a model that reads bios.")
-    bio_column = bio_column or ("bio" if dev.reads_bio and dev.has("bio") else None)
     dev.bios = dev.optional_strings(bio_column) if bio_column else []
     label_column = columns["label"]
     dev.gold = (
@@ -796,42 +808,6 @@ def _read_dev_set(folder: Path, config: Mapping[str, Any], data: Path, encoding:
     )
     dev.column_names = {"text": columns["text"], "label": label_column, "lang": lang_column, "bio": bio_column}
     return dev
-
-
-def deployed_rule(reports: Mapping[str, Any]) -> str:
-    """The rule of `reports["rules"]` whose decisions the tuned repo makes (the pipeline's `threshold_mode="auto"`)."""
-    if reports["kind"] == "multi_label":
-        return "per_label" if reports["thresholds"].get("label_thresholds") else "best_global"
-    return "best_by_lang" if reports["by_lang_kept"] else "best_global"
-
-
-def with_interval(value: float, bounds: Sequence[float] | None, digits: int = 4) -> str:
-    """A metric with its 95% interval, when it has one: `0.9347 [0.9029, 0.9623]`."""
-    shown = f"{value:.{digits}f}"
-    return shown + (f" [{bounds[0]:.{digits}f}, {bounds[1]:.{digits}f}]" if bounds else "")
-
-
-def cross_validated_estimate(reports: Mapping[str, Any]) -> tuple[str, dict[str, Any], int] | None:
-    """The metric the cross-validated estimate is shown for (the tuned metric, else macro-F1: a multi-label model's
-    `f1` is per label), its entry (`in_sample`, `estimate`, `interval`) and the folds; `None` without one."""
-    cross_validation = reports.get("cross_validation") or {}
-    estimates = cross_validation.get("metrics") or {}
-    metric = reports["metric"] if reports["metric"] in estimates else "macro_f1"
-    if metric not in estimates:
-        return None
-    return metric, estimates[metric], cross_validation["folds"]
-
-
-def cross_validation_line(reports: Mapping[str, Any]) -> str | None:
-    """The cross-validated estimate of the deployed rule next to its in-sample score, or `None` without one."""
-    estimate = cross_validated_estimate(reports)
-    if estimate is None:
-        return None
-    metric, values, folds = estimate
-    return (
-        f"{metric} of the tuned thresholds: in-sample {values['in_sample']:.4f}; cross-validated "
-        f"({folds} folds) {with_interval(values['estimate'], values['interval'])}"
-    )
 
 
 def summary(result: TuneResult) -> list[str]:
@@ -863,14 +839,9 @@ def summary(result: TuneResult) -> list[str]:
 
 __all__ = [
     "MIN_LABEL_EXAMPLES",
-    "REPORTS_FILE",
     "Estimates",
     "TuneResult",
-    "cross_validated_estimate",
-    "cross_validation_line",
-    "deployed_rule",
     "read_rows",
     "summary",
     "tune_model",
-    "with_interval",
 ]

@@ -22,6 +22,12 @@ def _safe_div(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.divide(numerator, denominator, out=np.zeros_like(numerator, dtype=float), where=denominator > 0)
 
 
+def f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    """F1 from confusion counts, 0 where there is neither a positive nor a prediction (scikit-learn's
+    `zero_division=0`): the one F1 of `tune`, its bootstrap intervals and its cross-validation."""
+    return _safe_div(2 * tp, 2 * tp + fp + fn)
+
+
 def metric_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray, metric: str) -> np.ndarray:
     """`metric` from confusion counts (arrays: one value per decision rule, cut point or resample)."""
     if metric not in METRICS:
@@ -30,8 +36,8 @@ def metric_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.nd
         return (tp + tn) / (tp + fp + fn + tn)
     if metric == "balanced_accuracy":
         return (_safe_div(tp, tp + fn) + _safe_div(tn, tn + fp)) / 2
-    f1_positive = _safe_div(2 * tp, 2 * tp + fp + fn)
-    return f1_positive if metric == "f1" else (f1_positive + _safe_div(2 * tn, 2 * tn + fn + fp)) / 2
+    f1_positive = f1_from_counts(tp, fp, fn)
+    return f1_positive if metric == "f1" else (f1_positive + f1_from_counts(tn, fn, fp)) / 2
 
 
 def metric_at_cuts(scores: np.ndarray, labels: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hubheads.tuning import metric_from_counts
+from hubheads.tuning import f1_from_counts, metric_from_counts
 
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 1000
@@ -99,11 +99,6 @@ def binary_metrics(boot: Bootstrap, gold: int, predicted: int, metrics: Sequence
     return {metric: metric_from_counts(tp, fp, fn, tn, metric) for metric in metrics}
 
 
-def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
-    denominator = 2 * tp + fp + fn
-    return np.divide(2 * tp, denominator, out=np.zeros_like(tp, dtype=float), where=denominator > 0)
-
-
 def multi_label_metrics(boot: Bootstrap, gold: slice, predicted: slice, observed: bool = False):
     """Micro, macro and samples F1, subset accuracy and each label's F1 for the label sets in pattern columns
     `predicted` against `gold`, with scikit-learn's definitions (`zero_division=0`): `{metric: array}`, and
@@ -111,11 +106,11 @@ def multi_label_metrics(boot: Bootstrap, gold: slice, predicted: slice, observed
     total = boot.observed_total if observed else boot.total
     y, p = boot.column(gold).astype(bool), boot.column(predicted).astype(bool)
     tp, fp, fn = total((y & p).astype(float)), total((~y & p).astype(float)), total((y & ~p).astype(float))
-    per_label = _f1(tp, fp, fn)
+    per_label = f1_from_counts(tp, fp, fn)
     hits, sizes = (y & p).sum(axis=1), y.sum(axis=1) + p.sum(axis=1)
     row_f1 = np.divide(2 * hits, sizes, out=np.zeros(len(hits)), where=sizes > 0)
     return {
-        "micro_f1": _f1(tp.sum(axis=-1), fp.sum(axis=-1), fn.sum(axis=-1)),
+        "micro_f1": f1_from_counts(tp.sum(axis=-1), fp.sum(axis=-1), fn.sum(axis=-1)),
         "macro_f1": per_label.mean(axis=-1),
         "samples_f1": total(row_f1) / boot.rows,
         "subset_accuracy": total((y == p).all(axis=1).astype(float)) / boot.rows,
@@ -131,7 +126,7 @@ def multi_class_metrics(boot: Bootstrap, classes: int, observed: bool = False):
     tp = np.stack([total(((y == c) & (p == c)).astype(float)) for c in range(classes)], axis=-1)
     fp = np.stack([total(((y != c) & (p == c)).astype(float)) for c in range(classes)], axis=-1)
     fn = np.stack([total(((y == c) & (p != c)).astype(float)) for c in range(classes)], axis=-1)
-    return {"accuracy": correct / boot.rows, "macro_f1": _f1(tp, fp, fn).mean(axis=-1)}
+    return {"accuracy": correct / boot.rows, "macro_f1": f1_from_counts(tp, fp, fn).mean(axis=-1)}
 
 
 def stratified_folds(

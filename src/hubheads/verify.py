@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import hashlib
 import json
 import math
 import os
@@ -36,27 +35,21 @@ from typing import Any
 
 from hubheads import code_scan
 from hubheads.architectures import ARCHITECTURES
-from hubheads.export import (
+from hubheads.modeling.configuration_hubheads import THRESHOLD_KEYS, DecisionThresholds
+from hubheads.offline_hub import install_in_offline_cache, run_stock_pipelines
+from hubheads.output_checks import numbers_in
+from hubheads.repo_files import (
     MULTI_LABEL,
     POSTPROCESSING_FILE,
     TOKENIZER_FILES,
     is_legacy_weights,
     label_names,
     read_json,
+    sha256_bytes,
     write_json,
 )
-from hubheads.modeling.configuration_hubheads import THRESHOLD_KEYS, DecisionThresholds
-from hubheads.offline_hub import install_in_offline_cache, run_stock_pipelines
-from hubheads.output_checks import numbers_in
-from hubheads.sources import (
-    MIN_GTE_TRANSFORMERS,
-    NEW_FORMAT,
-    cached_snapshot,
-    check_trusted,
-    class_references,
-    code_repos,
-    pin_advice,
-)
+from hubheads.resolve import cached_snapshot, resolve_checkpoint
+from hubheads.sources import MIN_GTE_TRANSFORMERS, NEW_FORMAT, check_trusted, class_references, code_repos, pin_advice
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 RELEASED_FILES = Path(__file__).resolve().parent / "data" / "released_files.json"
@@ -127,15 +120,11 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def modeling_file_hashes() -> dict[str, str]:
     """The sha256 of every file hubheads writes into repos (`hubheads.modeling/*.py`, not `__init__.py`)."""
     package = resources.files("hubheads.modeling")
     return {
-        entry.name: _digest(entry.read_bytes())
+        entry.name: sha256_bytes(entry.read_bytes())
         for entry in sorted(package.iterdir(), key=lambda entry: entry.name)
         if entry.name.endswith(".py") and entry.name != "__init__.py"
     }
@@ -427,7 +416,7 @@ def _check_hubheads_files(repo: _Repo) -> list[Finding]:
     matched: dict[str, list[str]] = {}
     for name in repo.python_files:
         known = versions_of.get(PurePosixPath(name).name)
-        versions = known.get(_digest((repo.folder / name).read_bytes())) if known else None
+        versions = known.get(sha256_bytes((repo.folder / name).read_bytes())) if known else None
         if versions:
             matched[name] = versions
         elif known:
@@ -766,39 +755,14 @@ def _returned_labels(results: list[Any]) -> list[str]:
 
 
 def _resolve_target(target: str | os.PathLike, revision: str | None) -> tuple[Path, str, Path]:
-    """The local folder of `target`, a name for it, and the folder its symlinks may point into (for a cached
-    snapshot, the repo's cache folder, which holds the blobs its files link to)."""
+    """The local folder of `target` (every file: verify checks them all), a name for it, and the folder its symlinks
+    may point into (for a cached snapshot, the repo's cache folder, which holds the blobs its files link to)."""
     if not isinstance(target, (str, os.PathLike)):
         raise TypeError(f"target must be a folder path or a repo id like 'org/name', got {type(target).__name__}.")
-    text = os.fspath(target)
-    path = Path(text).expanduser()
-    if path.is_dir():
-        if revision is not None:
-            raise ValueError(f"revision={revision!r} applies to Hub repo ids, but {text} is a local folder; drop it.")
-        return path, path.resolve().name, path
-    if path.exists():
-        raise ValueError(f"{text} is a file; pass an exported repo folder or a Hub repo id like 'org/name'.")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    try:
-        if not isinstance(target, str) or text.count("/") != 1:
-            raise HFValidationError("not of the form 'org/name'")
-        validate_repo_id(text)
-    except HFValidationError as error:
-        raise ValueError(
-            f"{text!r} is neither an existing folder nor a Hub repo id like 'org/name' ({error}); check the spelling."
-        ) from error
-
-    try:
-        snapshot = snapshot_download(text, revision=revision)
-    except (OSError, ValueError) as error:
-        raise FileNotFoundError(
-            f"{text!r} is not a local folder, and the Hub repo {text} (revision {revision or 'main'}) could not be "
-            f"found in the local Hugging Face cache or on the Hub ({type(error).__name__}: {error}). Check the name, "
-            "the revision and your access (`hf auth login`), or unset HF_HUB_OFFLINE."
-        ) from error
-    return Path(snapshot), text.split("/")[1], Path(snapshot).parents[1]
+    folder = resolve_checkpoint(target, revision, option="target", ignore_patterns=None)
+    if Path(os.fspath(target)).expanduser().is_dir():
+        return folder, folder.resolve().name, folder
+    return folder, os.fspath(target).split("/")[-1], folder.parents[1]
 
 
 def verify_repo(
