@@ -23,6 +23,7 @@ from hubheads.figures import SCORES_FIGURE, THRESHOLD_FIGURE, draw_figures, figu
 from hubheads.modeling.configuration_backbone import NEWER_ENCODERS
 from hubheads.modeling.configuration_new_gte import NewGteConfig
 from hubheads.offline_hub import check_repo_id
+from hubheads.release_check import read_result
 from hubheads.repo_files import HANDLER_FILE, copy_resource, label_names, needs_remote_code, read_json
 from hubheads.reports import (
     METRIC_TYPES,
@@ -589,12 +590,29 @@ def _limitations(context: CardContext) -> str:
     return "\n".join(f"- {item}" for item in items)
 
 
+def _releases_table(context: CardContext) -> str:
+    """The last `hubheads verify --transformers` run recorded in the repo, as a table (empty without one)."""
+    report = read_result(context.folder)
+    if report is None:
+        return ""
+    results = {True: "runs; the author's outputs", False: "fails: "}
+    rows = [f"| {row.version} | {results[row.ok]}{'' if row.ok else row.cause or ''} |" for row in report.rows]
+    intro = (
+        f"`hubheads verify --transformers` (hubheads {report.hubheads_version}, {report.date}, torch {report.torch}) "
+        "ran this repo with the stock `pipeline(..., trust_remote_code=True)`, as a consumer without hubheads, twice "
+        "per release in fresh processes, and compared the outputs with the author's (scores to 1e-4, decisions "
+        "exactly):"
+    )
+    return "\n".join([intro, "", "| transformers | result |", "|---|---|", *rows])
+
+
 #: The card's sections, by the name the template gives them.
 SECTIONS: dict[str, Callable[[CardContext], str]] = {
     "description": _description,
     "usage_remote": _usage_remote,
     "revision_note": _revision_note,
     "usage_pip_intro": _usage_pip_intro,
+    "releases_table": _releases_table,
     "usage_pip": _usage_pip,
     "usage_load": _usage_load,
     "endpoint_request": _endpoint_request,

@@ -6,8 +6,10 @@ Each command imports what it needs when it runs, so `hubheads --help` is instant
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from hubheads.errors import HubheadsError
@@ -285,6 +287,8 @@ def _card(args: argparse.Namespace) -> int:
 
 def _verify_parser(commands: Any) -> None:
     """`hubheads verify`: its arguments; it runs `_verify`."""
+    from hubheads.release_envs import DEFAULT_RELEASES
+
     verify = commands.add_parser(
         "verify",
         help="check a repo folder or Hub repo before and after pushing",
@@ -304,6 +308,15 @@ def _verify_parser(commands: Any) -> None:
     verify.add_argument("--python", help="interpreter of the smoke run, e.g. one with another transformers version")
     _add_trust_option(verify)
     verify.add_argument("--allow-unknown-code", action="store_true", help=UNKNOWN_CODE_HELP)
+    verify.add_argument(
+        "--transformers",
+        nargs="?",
+        const=",".join(DEFAULT_RELEASES),
+        metavar="R1,R2,...",
+        help="also run the repo as a consumer on each of these transformers releases ('latest' for the newest; bare: "
+        f"{','.join(DEFAULT_RELEASES)}), in cached environments without hubheads (built with uv where available), "
+        "twice per release, against your own outputs; a folder records the result for its card",
+    )
     verify.set_defaults(func=_verify)
 
 
@@ -319,13 +332,29 @@ def _verify(args: argparse.Namespace) -> int:
         revision=args.revision,
         trust_remote_code=args.trust_remote_code,
         allow_unknown_code=args.allow_unknown_code,
+        transformers=_releases(args.transformers),
     )
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
     return 0 if report.ok else 1
 
 
+def _releases(value: str | None) -> list[str] | None:
+    """`--transformers R1,R2,...` as a list of releases (`None` when not given)."""
+    if value is None:
+        return None
+    releases = [part.strip() for part in value.split(",") if part.strip()]
+    for release in releases:
+        if release != "latest" and not re.fullmatch(r"\d+\.\d+\.\d+", release):
+            raise ValueError(
+                f"--transformers takes releases like 4.57.6 or 'latest', separated by commas; got {release!r}."
+            )
+    return releases
+
+
 def _push_parser(commands: Any) -> None:
     """`hubheads push`: its arguments; it runs `_push`."""
+    from hubheads.release_envs import DEFAULT_RELEASES
+
     push = commands.add_parser(
         "push",
         help="verify a repo folder and upload it to the Hub in one commit",
@@ -342,6 +371,13 @@ def _push_parser(commands: Any) -> None:
     push.add_argument("--branch", help="commit to this branch (created if missing)")
     push.add_argument("--message", help="commit message")
     push.add_argument("--no-smoke", action="store_true", help="verify without the smoke run")
+    push.add_argument(
+        "--transformers",
+        nargs="?",
+        const=",".join(DEFAULT_RELEASES),
+        metavar="R1,R2,...",
+        help="run `verify --transformers` first: a release that fails stops the push unless --force",
+    )
     push.add_argument(
         "--delete-legacy",
         action="store_true",
@@ -374,6 +410,7 @@ def _push(args: argparse.Namespace) -> int:
         allow_breaking_main=args.allow_breaking_main,
         trust_remote_code=args.trust_remote_code,
         allow_unknown_code=args.allow_unknown_code,
+        transformers=_releases(args.transformers),
     )
     if result.deleted:
         print(f"Deleted in the same commit: {', '.join(result.deleted)}")
@@ -386,7 +423,21 @@ def _push(args: argparse.Namespace) -> int:
     print(f"  {result.pr_url or result.commit_url}")
     print("  consumers pin this commit:")
     print(f"    {result.usage}")
+    print(f"  {_releases_line(Path(args.folder))}")
     return 0
+
+
+def _releases_line(folder: Path) -> str:
+    """What `verify --transformers` last found for these exact files, in one line."""
+    from hubheads.release_check import read_result
+
+    report = read_result(folder)
+    if report is None:
+        return "transformers releases: not checked for these files (hubheads verify DIR --transformers)"
+    passed, failed = report.passed, [row.version for row in report.rows if not row.ok]
+    return f"transformers releases (verify --transformers, {report.date}): runs on {', '.join(passed) or 'none'}" + (
+        f"; fails on {', '.join(failed)}" if failed else ""
+    )
 
 
 def _score_parser(commands: Any) -> None:

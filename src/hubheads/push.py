@@ -11,7 +11,7 @@ import glob
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -191,6 +191,7 @@ def push_folder(
     allow_breaking_main: bool = False,
     trust_remote_code: bool = False,
     allow_unknown_code: bool = False,
+    transformers: Sequence[str] | None = None,
 ) -> PushResult:
     """Verify an exported folder and upload it to the Hub in one commit.
 
@@ -244,6 +245,10 @@ def push_folder(
         allow_unknown_code (`bool`, *optional*, defaults to `False`):
             Accept Python files that are not byte-identical to a released hubheads file (verification fails on them
             otherwise), after reading them.
+        transformers (`Sequence[str]`, *optional*):
+            Run the repo as a consumer on these transformers releases first (`verify --transformers`); a release
+            that fails stops the push unless `force=True`. The result is recorded in the folder, so the card can show
+            it (run `hubheads card` again before pushing to include it).
 
     Returns:
         [`PushResult`]: the commit, with `usage`, the consumer's `pipeline(...)` line pinned to it.
@@ -265,7 +270,11 @@ def push_folder(
         )
     check_trusted(read_json(folder / "config.json"), folder, trust_remote_code)
     report = verify_repo(
-        folder, smoke=smoke, trust_remote_code=trust_remote_code, allow_unknown_code=allow_unknown_code
+        folder,
+        smoke=smoke,
+        trust_remote_code=trust_remote_code,
+        allow_unknown_code=allow_unknown_code,
+        transformers=transformers,
     )
     if not report.ok:
         # The failures and warnings only: the passed checks would bury them.

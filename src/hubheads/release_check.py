@@ -119,6 +119,7 @@ class ReleaseReport:
     hubheads_version: str = ""
     torch: str = ""
     builder: str = ""
+    fingerprint: str = ""
 
     @property
     def ok(self) -> bool:
@@ -134,7 +135,7 @@ class ReleaseReport:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReleaseReport:
         rows = [ReleaseRow(**row) for row in data.get("rows", [])]
-        keys = ("date", "hubheads_version", "torch", "builder")
+        keys = ("date", "hubheads_version", "torch", "builder", "fingerprint")
         return cls(rows=rows, **{key: str(data.get(key, "")) for key in keys})
 
     def format(self) -> str:
@@ -220,58 +221,127 @@ def _requests(repo_id: str, calls: list[dict[str, Any]]) -> list[dict[str, Any]]
 
 
 def check_releases(
-    folder: Path, releases: Sequence[str], calls: list[dict[str, Any]], code: Mapping[str, Path]
+    folder: Path,
+    releases: Sequence[str],
+    calls: list[dict[str, Any]],
+    code: Mapping[str, Path],
+    *,
+    pythons: Mapping[str, str | Path] | None = None,
+    author_python: str | Path | None = None,
 ) -> ReleaseReport:
-    """Run the repo in `folder` on each of `releases` (see the module docstring); `code` are the other repos its
-    `auto_map` needs, as local folders."""
+    """Run the repo in `folder` on each of `releases` (see the module docstring).
+
+    Args:
+        folder (`Path`): the repo.
+        releases (`Sequence[str]`): transformers versions, or `"latest"`.
+        calls (`list[dict]`): the pipeline calls, `{"inputs": ..., "kwargs": {...}}` each.
+        code (`Mapping[str, Path]`): the other repos its `auto_map` needs, as local folders.
+        pythons (`Mapping[str, str | Path]`, *optional*): an interpreter per release to use instead of the cached
+            environments (the test suite's own release environments).
+        author_python (`str` or `Path`, *optional*): the author's interpreter, whose outputs the releases must
+            give; this one by default.
+    """
+    (report,) = check_many([(folder, calls)], releases, code, pythons=pythons, author_python=author_python)
+    return report
+
+
+def check_many(
+    repos: Sequence[tuple[Path, list[dict[str, Any]]]],
+    releases: Sequence[str],
+    code: Mapping[str, Path],
+    *,
+    pythons: Mapping[str, str | Path] | None = None,
+    author_python: str | Path | Sequence[str | Path | None] | None = None,
+) -> list[ReleaseReport]:
+    """`check_releases` for several (repo folder, calls) at once: each run is one fresh process per release for all
+    of them (a process starts, and imports transformers, once), so checking many repos costs little more than one.
+    `author_python` may be one interpreter per repo."""
     import torch
 
     from hubheads import __version__
     from hubheads.offline_hub import install_in_offline_cache, run_stock_pipelines
     from hubheads.release_envs import newest_release, release_environment
 
-    report = ReleaseReport(
-        date=datetime.date.today().isoformat(), hubheads_version=__version__, torch=torch.__version__.split("+")[0]
-    )
+    reports = [
+        ReleaseReport(
+            date=datetime.date.today().isoformat(), hubheads_version=__version__, torch=torch.__version__.split("+")[0]
+        )
+        for _ in repos
+    ]
     with tempfile.TemporaryDirectory(prefix="hubheads-releases-") as hf_home:
-        repo_id = "hubheads-verify/repo"
-        install_in_offline_cache(folder, repo_id, cache_dir=Path(hf_home) / "hub")
+        requests = []
+        for index, (folder, calls) in enumerate(repos):
+            install_in_offline_cache(folder, f"hubheads-verify/repo-{index}", cache_dir=Path(hf_home) / "hub")
+            requests.append(_requests(f"hubheads-verify/repo-{index}", calls))
         for code_repo, snapshot in code.items():
             install_in_offline_cache(snapshot, code_repo, cache_dir=Path(hf_home) / "hub")
-        (author,) = run_stock_pipelines(hf_home, _requests(repo_id, calls)[:1])
-        if "error" in author:
-            raise RuntimeError(f"The repo does not run in this environment either: {author['error']}")
+        # The author's outputs, in one process per author interpreter (one per repo may be given).
+        if isinstance(author_python, (list, tuple)):
+            own = [str(python) if python else None for python in author_python]
+        else:
+            own = [str(author_python) if author_python else None] * len(repos)
+        authors: list[dict[str, Any]] = [{} for _ in repos]
+        for python in dict.fromkeys(own):
+            indices = [index for index, mine in enumerate(own) if mine == python]
+            outputs = run_stock_pipelines(hf_home, [requests[index][0] for index in indices], python=python)
+            for index, output in zip(indices, outputs):
+                authors[index] = output
+        for author, (folder, _) in zip(authors, repos):
+            if _failure(author):
+                raise RuntimeError(
+                    f"{folder} does not run in the author's environment either (transformers "
+                    f"{author['transformers_version']}): {_failure(author)} Fix that first (`hubheads verify` "
+                    "without --transformers shows it), then check the other releases."
+                )
         for release in releases:
-            row = ReleaseRow(release=release)
-            version = newest_release() if release == "latest" else release
-            env = release_environment(version)
-            report.builder = env.builder
+            if pythons and release in pythons:
+                python, builder = str(pythons[release]), "given"
+            else:
+                env = release_environment(newest_release() if release == "latest" else release)
+                python, builder = str(env.python), env.builder
             start = time.perf_counter()
-            plain, filled = (
-                run_stock_pipelines(hf_home, [request], python=str(env.python))[0]
-                for request in _requests(repo_id, calls)
-            )
-            row.seconds = time.perf_counter() - start
-            compare(author, plain, filled, row)
-            report.rows.append(row)
-    return report
+            plain = run_stock_pipelines(hf_home, [pair[0] for pair in requests], python=python)
+            filled = run_stock_pipelines(hf_home, [pair[1] for pair in requests], python=python)
+            seconds = (time.perf_counter() - start) / len(repos)
+            for report, author, mine, theirs in zip(reports, authors, plain, filled):
+                row = ReleaseRow(release=release, seconds=seconds)
+                compare(author, mine, theirs, row)
+                report.rows.append(row)
+                report.builder = builder
+    return reports
+
+
+#: The files whose content decides what consumers run: a recorded result holds for these exact files only.
+RUN_FILES = ("config.json", "postprocessing.json", "*.py", "*.safetensors", "tokenizer*", "*.model", "*.txt")
+
+
+def repo_fingerprint(folder: Path) -> str:
+    """The sha256 over the names and contents of the files that decide what consumers run (`RUN_FILES`)."""
+    from hubheads.repo_files import sha256_bytes, sha256_file
+
+    names = sorted({path.name for pattern in RUN_FILES for path in folder.glob(pattern) if path.is_file()})
+    return sha256_bytes(json.dumps({name: sha256_file(folder / name) for name in names}).encode())
 
 
 def write_result(folder: Path, report: ReleaseReport) -> Path:
-    """Record `report` in the repo (`verified_releases.json`), for the card and `push`."""
+    """Record `report` in the repo (`verified_releases.json`) with the fingerprint of the files it ran, for the card
+    and `push`."""
     from hubheads.atomic import write_atomically
 
+    report.fingerprint = repo_fingerprint(folder)
     path = folder / RESULT_FILE
     write_atomically(path, json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n")
     return path
 
 
 def read_result(folder: Path) -> ReleaseReport | None:
-    """The last `verify --transformers` result recorded in the repo, or `None`."""
+    """The last `verify --transformers` result recorded in the repo, or `None` when there is none or the files it ran
+    have changed since (a new export, new thresholds, edited code)."""
     path = folder / RESULT_FILE
     if not path.is_file():
         return None
-    return ReleaseReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    report = ReleaseReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    return report if report.fingerprint == repo_fingerprint(folder) else None
 
 
 __all__ = [
@@ -279,9 +349,11 @@ __all__ = [
     "RESULT_FILE",
     "ReleaseReport",
     "ReleaseRow",
+    "check_many",
     "check_releases",
     "compare",
     "known_cause",
     "read_result",
+    "repo_fingerprint",
     "write_result",
 ]

@@ -27,7 +27,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -38,6 +38,7 @@ from hubheads.architectures import ARCHITECTURES
 from hubheads.modeling.configuration_hubheads import THRESHOLD_KEYS, DecisionThresholds
 from hubheads.offline_hub import install_in_offline_cache, run_stock_pipelines
 from hubheads.output_checks import numbers_in
+from hubheads.release_check import ReleaseReport, check_releases, known_cause, write_result
 from hubheads.repo_files import (
     MULTI_LABEL,
     POSTPROCESSING_FILE,
@@ -57,6 +58,15 @@ RECORD_COMMAND = "python -m hubheads.verify --record"
 
 SMOKE_TEXTS = ["This is a short test sentence.", "Another example to check that the model runs.", "ciao mondo"]
 SMOKE_BIOS = ["A short author bio.", "", "Another author."]
+#: What `--transformers` runs besides the smoke call: inputs of many lengths, one batch (padding exercised).
+RELEASE_TEXTS = [
+    "ok",
+    "Thanks!",
+    "I do not agree with this at all.",
+    "grazie mille, sono d'accordo con te",
+    "no estoy seguro de que esto sea verdad",
+    "This is a longer post, with a few clauses, some punctuation; and words the vocabulary may not know: zyxt.",
+]
 
 
 @dataclass
@@ -84,11 +94,13 @@ class VerifyReport:
         target (`str`): what the user passed (a folder or a repo id).
         folder (`Path`): the local folder checked (the cached snapshot for a repo id).
         findings (`list[Finding]`): the results, in the order the checks ran.
+        releases ([`ReleaseReport`], *optional*): the run on other transformers releases (`transformers=`).
     """
 
     target: str
     folder: Path
     findings: list[Finding] = field(default_factory=list)
+    releases: ReleaseReport | None = None
 
     @property
     def ok(self) -> bool:
@@ -102,6 +114,7 @@ class VerifyReport:
             "folder": str(self.folder),
             "ok": self.ok,
             "findings": [asdict(finding) for finding in self.findings],
+            "releases": self.releases.to_dict() if self.releases else None,
         }
 
     def format(self) -> str:
@@ -117,6 +130,8 @@ class VerifyReport:
             lines.append(f"FAIL: {self.target} failed {', '.join(failed)} ({warnings} warning(s)); fix the above.")
         else:
             lines.append(f"OK: {self.target} passed every check ({warnings} warning(s)).")
+        if self.releases is not None:
+            lines[-1:-1] = ["", self.releases.format(), ""]
         return "\n".join(lines)
 
 
@@ -733,7 +748,8 @@ def _unstable_outputs(output: Mapping[str, Any], filled: Mapping[str, Any]) -> s
     )
     for run, when in ((output, ""), (filled, " when the load's uninitialised memory was filled")):
         if "error" in run:
-            return f"failed{when} ({run['error']}).{cause}{route}"
+            known = known_cause(run["error"] + cause)
+            return f"failed{when} ({run['error']}).{cause}{route}" + (f" Known cause: {known}" if known else "")
         if not all(math.isfinite(score) for score in numbers_in(run["results"])):
             return f"gave NaN or infinite scores{when}.{cause}{route}"
     scores, other = list(numbers_in(output["results"])), list(numbers_in(filled["results"]))
@@ -773,6 +789,7 @@ def verify_repo(
     revision: str | None = None,
     trust_remote_code: bool = False,
     allow_unknown_code: bool = False,
+    transformers: Sequence[str] | None = None,
 ) -> VerifyReport:
     """Check an exported repo folder, or a Hub repo, before and after pushing it.
 
@@ -811,6 +828,10 @@ def verify_repo(
             Accept Python files of the repo that are not byte-identical to a released hubheads file (a warning
             instead of an `unknown-code` failure), after reading them; the smoke run then executes those the repo
             loads. The code-safety scan still fails on what it flags.
+        transformers (`Sequence[str]`, *optional*):
+            transformers releases (`"latest"` for the newest) to run the repo on as a consumer, after every other
+            check passed (`hubheads.release_check`): one `releases` finding per release, the table in
+            `report.releases`, and, for a folder, the result recorded in it (`verified_releases.json`) for the card.
 
     Returns:
         [`VerifyReport`]: the findings; `report.ok` is `False` when any check failed.
@@ -837,7 +858,35 @@ def verify_repo(
             findings.append(Finding("smoke-run", WARN, message))
         else:
             findings.append(_smoke_run(repo, name, python))
-    return VerifyReport(target=os.fspath(target), folder=folder, findings=findings)
+    report = VerifyReport(target=os.fspath(target), folder=folder, findings=findings)
+    if transformers:
+        _check_releases(repo, report, list(transformers), local=Path(os.fspath(target)).expanduser().is_dir())
+    return report
+
+
+def _check_releases(repo: _Repo, report: VerifyReport, releases: list[str], local: bool) -> None:
+    """Run the repo on `releases` as a consumer (`release_check`) once every other check passed; one finding per
+    release, the table in `report.releases`, and for a local folder the result recorded in it."""
+    if not report.ok:
+        message = "Skipped the releases run until the problems above are fixed: nothing of the repo was executed."
+        report.findings.append(Finding("releases", WARN, message))
+        return
+    config = repo.config or {}
+    code = {code_repo: cached_snapshot(code_repo) for code_repo in code_repos(config)}
+    missing = [code_repo for code_repo, snapshot in code.items() if snapshot is None]
+    if missing:
+        message = f"Skipped the releases run: {', '.join(missing)} is not in the local Hugging Face cache."
+        report.findings.append(Finding("releases", FAIL, message))
+        return
+    calls = [*_smoke_calls(config), {"inputs": RELEASE_TEXTS}]
+    report.releases = check_releases(repo.folder, releases, calls, code)  # type: ignore[arg-type]
+    for row in report.releases.rows:
+        status = OK if row.ok else FAIL
+        detail = "the author's outputs" if row.ok else row.cause
+        message = f"transformers {row.version}: {'runs, ' if row.ok else ''}{detail}"
+        report.findings.append(Finding("releases", status, message))
+    if local:
+        write_result(repo.folder, report.releases)
 
 
 def main(argv: list[str] | None = None) -> int:
