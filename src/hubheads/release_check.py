@@ -141,13 +141,18 @@ class ReleaseReport:
     def format(self) -> str:
         """The table `verify` prints."""
         yes = {True: "yes", False: "no"}
-        lines = [f"{'transformers':<14}{'loads':<7}{'finite':<8}{'stable':<8}{'= author':<10}{'seconds':>8}  result"]
-        for row in self.rows:
-            name = row.version if row.release in (row.version, "") else f"{row.version} ({row.release})"
+        names = [
+            row.version if row.release in (row.version, "") else f"{row.version} ({row.release})" for row in self.rows
+        ]
+        width = max([len("transformers"), *map(len, names)]) + 2
+        lines = [
+            f"{'transformers':<{width}}{'loads':<7}{'finite':<8}{'stable':<8}{'= author':<10}{'seconds':>8}  result"
+        ]
+        for name, row in zip(names, self.rows):
             cells = [yes[row.loads], yes[row.finite], yes[row.stable], yes[row.matches]]
             result = "ok" if row.ok else f"FAIL: {row.cause}"
             lines.append(
-                f"{name:<14}{cells[0]:<7}{cells[1]:<8}{cells[2]:<8}{cells[3]:<10}{row.seconds:>8.1f}  {result}"
+                f"{name:<{width}}{cells[0]:<7}{cells[1]:<8}{cells[2]:<8}{cells[3]:<10}{row.seconds:>8.1f}  {result}"
             )
         return "\n".join(lines)
 
