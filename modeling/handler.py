@@ -19,12 +19,16 @@ so it would come back as a confident-looking decision. This file is copied verba
 imports only the standard library, torch and transformers.
 """
 
+import os
 from typing import Any
 
 import torch
 import transformers
 from transformers import pipeline
 
+#: The environment variable that picks the precision the endpoint runs the model at: float32 (the default), bfloat16
+#: or int8 (dynamic); the repo's card says how many dev decisions each changes.
+PRECISION_VARIABLE = "HUBHEADS_PRECISION"
 #: The call arguments a request may set: the hubheads pipeline's own and the stock text-classification ones.
 PARAMETERS = ("lang", "bio", "threshold", "threshold_mode", "top_k", "function_to_apply", "batch_size", "truncation")
 
@@ -50,6 +54,15 @@ class EndpointHandler:
     def __init__(self, path: str = ""):
         device = 0 if torch.cuda.is_available() else -1
         self.pipeline = pipeline("text-classification", model=str(path), trust_remote_code=True, device=device)
+        precision = os.environ.get(PRECISION_VARIABLE, "float32")
+        model: Any = self.pipeline.model
+        if precision == "bfloat16":
+            model = model.to(torch.bfloat16)
+        elif precision == "int8":
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        elif precision != "float32":
+            raise ValueError(f"{PRECISION_VARIABLE} must be float32, bfloat16 or int8, got {precision!r}.")
+        self.pipeline.model = model
         self.pipeline.model.register_forward_hook(_refuse_non_finite)
 
     def __call__(self, data: dict[str, Any]) -> Any:

@@ -39,7 +39,7 @@ def _load_encoder(backbone, **options):
 
 
 # The modeling files ship into Hub repos and import nothing of hubheads; the package gives its own copy of them the
-# training-time loader (revisions, pickle consent, "new"-format GTE as native `gte`).
+# training-time loader (revisions, pickle consent, "new"-format GTE as hubheads' `new_gte`).
 WrappedEncoderMixin.encoder_loader = staticmethod(_load_encoder)  # type: ignore[assignment]
 
 _LAZY = {

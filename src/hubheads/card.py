@@ -590,6 +590,42 @@ def _limitations(context: CardContext) -> str:
     return "\n".join(f"- {item}" for item in items)
 
 
+def _precisions_table(context: CardContext) -> str:
+    """What each precision does to the tuned decisions on the dev set, with the consumer's call (empty when `tune`
+    did not measure it)."""
+    from hubheads.precisions import CALLS, PRECISIONS, SPEED_FILE
+
+    measured = (context.reports or {}).get("precisions") or {}
+    if not measured:
+        return ""
+    speed_file = context.folder / SPEED_FILE
+    speeds = read_json(speed_file) if speed_file.is_file() else {}
+    metric = metric_name((context.reports or {}).get("metric", "macro_f1"))
+    cpu = measured.get("cpu") or {}
+    fast = "with" if cpu.get("avx512_bf16") or cpu.get("amx_bf16") else "without"
+    rows = []
+    for precision in PRECISIONS:
+        entry = measured.get(precision) or {}
+        if not entry or "skipped" in entry:
+            continue
+        call = CALLS[precision].format(model=context.repo_id)
+        kept = "all kept" if entry["decisions_differ"] == 0 else f"{entry['decisions_differ']} changed"
+        speed = (speeds.get(precision) or {}).get("speed_vs_float32")
+        rows.append(
+            f"| {precision} | `{call}` | {kept} (of {entry['rows']}) | {entry.get('metric', float('nan')):.3f} | "
+            f"{f'{speed}x' if speed else 'not measured'} |"
+        )
+    intro = (
+        f"The tuned decisions on the dev set at each precision, against float32 (thresholds tuned at float32; "
+        f"probabilities are computed in float32 from the logits either way). Speeds were measured on the author's CPU "
+        f"({cpu.get('model', 'unknown')}, {fast} AVX512-BF16/AMX): bfloat16 is fast only on CPUs that have them, and "
+        "may be slower than float32 elsewhere. `dtype=` is `torch_dtype=` before transformers 4.56; the int8 line "
+        "follows the float32 call."
+    )
+    header = f"| precision | call | dev decisions | {metric} | speed vs float32 |"
+    return "\n".join([intro, "", header, "|---|---|---|---|---|", *rows])
+
+
 def _releases_table(context: CardContext) -> str:
     """The last `hubheads verify --transformers` run recorded in the repo, as a table (empty without one)."""
     report = read_result(context.folder)
@@ -613,6 +649,7 @@ SECTIONS: dict[str, Callable[[CardContext], str]] = {
     "revision_note": _revision_note,
     "usage_pip_intro": _usage_pip_intro,
     "releases_table": _releases_table,
+    "precisions_table": _precisions_table,
     "usage_pip": _usage_pip,
     "usage_load": _usage_load,
     "endpoint_request": _endpoint_request,

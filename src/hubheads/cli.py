@@ -195,6 +195,12 @@ def _tune_parser(commands: Any) -> None:
         "(default: %(default)s)",
     )
     tune.add_argument("--seed", type=int, default=SEED, help="seed of the resamples and folds (default: %(default)s)")
+    tune.add_argument(
+        "--no-precisions",
+        action="store_true",
+        help="skip running the tuned decisions at bfloat16 and dynamic int8 against float32 (reports.json "
+        "`precisions`, shown by the card)",
+    )
     _add_run_options(tune)
     _add_trust_option(tune)
     tune.add_argument("--force", action="store_true", help="replace thresholds and reports.json tuned before")
@@ -221,6 +227,7 @@ def _tune(args: argparse.Namespace) -> int:
         bootstrap=args.bootstrap,
         folds=args.folds,
         seed=args.seed,
+        precisions=not args.no_precisions,
     )
     print(f"Tuned {args.model_dir} on {result.reports['data']['rows']} rows of {args.data} ({args.metric})")
     print("\n".join(summary(result)))
@@ -443,6 +450,7 @@ def _releases_line(folder: Path) -> str:
 def _score_parser(commands: Any) -> None:
     """`hubheads score`: its arguments; it runs `_score`."""
     from hubheads.modeling.configuration_hubheads import THRESHOLD_MODES
+    from hubheads.precisions import PRECISIONS
     from hubheads.score import DEFAULT_CHUNK_SIZE, ON_ERROR
 
     score = commands.add_parser(
@@ -475,6 +483,13 @@ def _score_parser(commands: Any) -> None:
         help="input columns to copy into the output, comma-separated (default: all; --keep '' for none)",
     )
     score.add_argument("--prefix", default="", help="prefix of the decision columns' names, e.g. pred_")
+    score.add_argument(
+        "--precision",
+        default="float32",
+        choices=PRECISIONS,
+        help="run the model at bfloat16 (fast on CPUs with AVX512-BF16/AMX) or dynamic int8; the card's 'Faster "
+        "precisions' table says how many dev decisions each changes (default: %(default)s)",
+    )
     score.add_argument(
         "--on-error",
         choices=ON_ERROR,
@@ -514,6 +529,7 @@ def _score(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         keep=None if args.keep is None else tuple(name for name in args.keep.split(",") if name),
         prefix=args.prefix,
+        precision=args.precision,
     )
     result = score_file(
         args.model,

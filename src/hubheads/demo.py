@@ -543,7 +543,9 @@ def _existing_repo(checkpoint: Path, out: Path, data: Path) -> None:
     files = ", ".join(sorted(path.name for path in published.iterdir()))
     print(f"{INDENT}{REPO_PUBLISHED} @ {commit[:12]} in the offline cache: {files}")
     _hubheads(["export", REPO_PUBLISHED, str(repo)], hf_home)
-    _hubheads(["tune", str(repo), "--data", str(data)])
+    # --no-precisions: the precisions' speeds change from run to run, and the demo prints the same output every run
+    # (the other repos' cards show the precisions, measured when the demo tuned them).
+    _hubheads(["tune", str(repo), "--data", str(data), "--no-precisions"])
     _hubheads(["card", str(repo), "--repo-id", REPO_PUBLISHED])
     readme = (repo / "README.md").read_text(encoding="utf-8")
     lines = readme.splitlines()

@@ -31,6 +31,7 @@ from typing import Any
 
 from hubheads.atomic import write_atomically
 from hubheads.loading import load_pipeline
+from hubheads.precisions import use_precision
 from hubheads.score import ON_ERROR, RowScorer, ScoreOptions, arrow_table
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class Scorer:
     Args:
         model (`str`): a repo folder every node can read, or a Hub repo id.
         revision (`str`, *optional*), trust_remote_code (`bool`), device (*optional*): as in `hubheads score`.
+        precision (`str`, defaults to `"float32"`): `"bfloat16"` or `"int8"`, as `hubheads score --precision`.
         threads (`int`, *optional*): torch threads per actor; set it to the actor's `num_cpus` (one, say, so that
             actors on one machine do not oversubscribe its cores).
         batch_size (`int`, defaults to 32): the pipeline's batch size inside one Ray batch.
@@ -76,6 +78,7 @@ class Scorer:
         prefix: str = "",
         on_error: str = "stop",
         errors_dir: str | None = None,
+        precision: str = "float32",
     ):
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {list(ON_ERROR)}, got {on_error!r}.")
@@ -84,6 +87,7 @@ class Scorer:
 
             torch.set_num_threads(threads)
         self.classifier = load_pipeline(model, revision=revision, trust_remote_code=trust_remote_code, device=device)
+        use_precision(self.classifier, precision)
         self.options = ScoreOptions(
             text_column=text_column,
             text_pair_column=text_pair_column,
@@ -93,6 +97,7 @@ class Scorer:
             threshold=threshold,
             keep=None if keep is None else tuple(keep),
             prefix=prefix,
+            precision=precision,
         )
         if errors_dir is not None and on_error != "skip":
             raise ValueError("errors_dir holds the rows on_error='skip' leaves out; pass on_error='skip' with it.")

@@ -35,6 +35,7 @@ from typing import Any
 from hubheads.atomic import write_atomically
 from hubheads.datafiles import BadRow, DataReader, check_data_file, pick_columns, pyarrow_parquet
 from hubheads.loading import load_pipeline, pipeline_in
+from hubheads.precisions import use_precision
 from hubheads.repo_files import sha256_file
 from hubheads.resolve import resolve_checkpoint
 from hubheads.validators import check_whole_numbers
@@ -72,6 +73,8 @@ class ScoreOptions:
         threshold (`float`, *optional*): one threshold for every decision, as the pipeline's `threshold=`.
         keep (`tuple[str, ...]`, *optional*): the input columns to copy into the output (default: all of them).
         prefix (`str`, defaults to `""`): put before every decision column's name (`pred_label`).
+        precision (`str`, defaults to `"float32"`): run the model at `"bfloat16"` or dynamic `"int8"`
+            (`hubheads.precisions`); the card says how many dev decisions each changes.
     """
 
     text_column: str = "text"
@@ -82,6 +85,7 @@ class ScoreOptions:
     threshold: float | None = None
     keep: tuple[str, ...] | None = None
     prefix: str = ""
+    precision: str = "float32"
 
     def resolved(self, columns: Sequence[str], reads_bio: bool) -> ScoreOptions:
         """These options against the data's columns and the model: `lang` picked up when present, and `bio` when the
@@ -403,6 +407,7 @@ def score_file(
     reader = DataReader(data, encoding)
     folder = resolve_checkpoint(model, revision, option="MODEL")
     classifier = pipeline_in(folder, model, trust_remote_code=trust_remote_code, device=device, option="MODEL")
+    use_precision(classifier, options.precision)
     options = options.resolved(reader.columns, classifier.reads_bio)
     fingerprint = _fingerprint(model, revision, folder, data, options, out)
     scorer = RowScorer(classifier, options, batch_size=batch_size)  # checks the columns against the model's

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ import numpy as np
 from hubheads.datafiles import pick_columns, read_rows
 from hubheads.loading import load_pipeline
 from hubheads.modeling.configuration_hubheads import FALLBACK_THRESHOLD, DecisionThresholds
+from hubheads.precisions import SPEED_FILE, split_timings
 from hubheads.repo_files import MULTI_LABEL, label_names, read_json, rewrite_decisions, sha256_file
 from hubheads.reports import REPORTS_FILE, cross_validation_line, model_kind, with_interval
 from hubheads.sources import check_trusted, runs_remote_code
@@ -72,11 +73,13 @@ class TuneResult:
         thresholds (`DecisionThresholds`): the thresholds now in config.json.
         reports (`dict`): the content of reports.json.
         pipeline_declared (`bool`): whether config.json declares the hubheads pipeline.
+        speeds (`dict`): each precision's measured speed (`precision_speeds.json`), empty when not measured.
     """
 
     thresholds: DecisionThresholds
     reports: dict[str, Any]
     pipeline_declared: bool
+    speeds: dict[str, Any] = field(default_factory=dict)
 
 
 class _Columns:
@@ -624,7 +627,24 @@ def _score_rows(
             # threshold=0 and top_k=None: every label with its probability, in any model kind.
             outputs += classifier(items[start : start + chunk], threshold=0.0, top_k=None, batch_size=batch_size)
             bar.update(len(items[start : start + chunk]))
-    return outputs, classifier.model.config
+    return outputs, classifier
+
+
+def _precision_report(classifier: Any, dev: _DevSet, thresholds: Any, metric: str, batch_size: int) -> dict:
+    """What each precision does to the tuned decisions on the dev set (`hubheads.precisions`), with the metric of each
+    precision's decisions."""
+    from hubheads.precisions import measure_precisions
+    from hubheads.tuning import decision_metrics
+
+    def score(decisions: list[Any]) -> float:
+        if dev.multi_label:
+            chosen = np.array([[name in decision for name in dev.names] for decision in decisions])
+            return decision_metrics(chosen.ravel(), np.asarray(dev.gold).astype(bool).ravel())[metric]
+        primary = [decision[0] if isinstance(decision, tuple) else decision for decision in decisions]
+        return decision_metrics([label == dev.names[1] for label in primary], dev.gold)[metric]
+
+    classifier.thresholds = thresholds  # the decisions just tuned
+    return measure_precisions(classifier, dev.items(), batch_size=batch_size, metric=score)
 
 
 def _probabilities(ranked: list[dict[str, Any]], names: Sequence[str]) -> list[float]:
@@ -651,6 +671,7 @@ def tune_model(
     bootstrap: int = BOOTSTRAP_RESAMPLES,
     folds: int = FOLDS,
     seed: int = SEED,
+    precisions: bool = True,
 ) -> TuneResult:
     """Tune the decision thresholds of the model in `model_dir` on the labelled rows of `data`, and write them.
 
@@ -694,6 +715,10 @@ def tune_model(
             rule: thresholds chosen on k - 1 folds decide the held-out one. 0 skips it.
         seed (`int`, *optional*, defaults to 0):
             The seed of the bootstrap resamples and the folds: the same data gives the same reports.json.
+        precisions (`bool`, *optional*, defaults to `True`):
+            Also run the tuned decisions on the dev set at bfloat16 and dynamic int8, and record in reports.json
+            (`precisions`) how many each changes against float32, its metric and its speed here
+            (`hubheads.precisions`); the card shows it.
 
     Ties between equally good thresholds resolve as in [`hubheads.tuning.best_threshold`]: 0.5 if it is optimal,
     otherwise the middle of the optimal interval nearest to 0.5.
@@ -716,7 +741,8 @@ def tune_model(
         )
     columns = {"text": text_column, "label": label_column, "lang": lang_column, "bio": bio_column}
     dev = _read_dev_set(folder, config, Path(data), encoding, columns)
-    outputs, model_config = _score_rows(folder, dev.items(), batch_size, device, progress, runs_remote_code(config))
+    outputs, classifier = _score_rows(folder, dev.items(), batch_size, device, progress, runs_remote_code(config))
+    model_config = classifier.model.config
 
     default = config.get("default_threshold")
     default = FALLBACK_THRESHOLD if default is None else float(default)
@@ -734,26 +760,34 @@ def tune_model(
         )
     if heads:
         reports["tasks"] = _task_reports(heads, dev, outputs, estimates)
+    speeds: dict[str, Any] = {}
+    if precisions:
+        reports["precisions"], speeds = split_timings(
+            _precision_report(classifier, dev, thresholds, metric, batch_size)
+        )
 
+    reports = _with_header(reports, config, metric, Path(data), dev, min_lang_examples)
+    extra = {REPORTS_FILE: reports, **({SPEED_FILE: speeds} if speeds else {})}
+    declared = rewrite_decisions(folder, thresholds, extra)
+    return TuneResult(thresholds=thresholds, reports=reports, pipeline_declared=declared, speeds=speeds)
+
+
+def _with_header(
+    reports: dict[str, Any], config: Mapping[str, Any], metric: str, data: Path, dev: _DevSet, min_lang_examples: int
+) -> dict[str, Any]:
+    """reports.json: what was tuned, on which data and with which settings, then `reports`."""
     from hubheads import __version__
 
-    reports = {
+    return {
         "hubheads_version": __version__,
         "kind": model_kind(config),
         "metric": metric,
-        "data": {
-            "file": Path(data).name,
-            "sha256": sha256_file(Path(data)),
-            "rows": len(dev.texts),
-            "columns": dev.column_names,
-        },
+        "data": {"file": data.name, "sha256": sha256_file(data), "rows": len(dev.texts), "columns": dev.column_names},
         "labels": dev.names,
         "min_lang_examples": min_lang_examples,
         "min_label_examples": MIN_LABEL_EXAMPLES,
         **reports,
     }
-    declared = rewrite_decisions(folder, thresholds, {REPORTS_FILE: reports})
-    return TuneResult(thresholds=thresholds, reports=reports, pipeline_declared=declared)
 
 
 class _DevSet(_Columns):
@@ -834,6 +868,10 @@ def summary(result: TuneResult) -> list[str]:
     estimate = cross_validation_line(reports)
     if estimate:
         lines.append(f"  {estimate}")
+    if reports.get("precisions"):
+        from hubheads.precisions import precision_lines
+
+        lines += precision_lines(reports["precisions"], metric, result.speeds)
     return lines
 
 

@@ -1,0 +1,172 @@
+"""Faster precisions that keep the tuned decisions: `tune` measures, on the dev set, what bfloat16 and dynamic int8 do
+to the decisions against float32 (hubheads.precisions), the card shows it with the consumer's call, and the
+consumer's bfloat16 call runs the repo on every transformers release."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tiny
+import torch
+
+from hubheads import export_model, install_in_offline_cache, run_stock_pipelines
+from hubheads.card import CardOptions, render_card
+from hubheads.loading import load_pipeline
+from hubheads.precisions import at_precision
+from hubheads.tune import tune_model
+from hubheads.tuning import decision_metrics
+
+TEXTS = tiny.sample_texts(120, seed=8)
+LANGS = ["it", "en", "es"] * 40
+
+
+def _spread_model():
+    """A binary model whose probabilities spread over (0, 1), so a precision can move a decision."""
+    model = tiny.build_model("xlm-roberta", seed=3)
+    with torch.no_grad():
+        model.classifier.out_proj.weight.mul_(0.02)
+    return model
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("precisions")
+    model = _spread_model()
+    export_model(model, tmp / "repo", tokenizer=tiny.build_tokenizer())
+    p1 = [row[1] for row in tiny.probabilities(model, tiny.build_tokenizer(), TEXTS)]
+    middle = float(np.median(p1))
+    rows = [
+        {"text": t, "label": int(p >= middle) if i % 4 else int(p < middle), "lang": lang}
+        for i, (t, p, lang) in enumerate(zip(TEXTS, p1, LANGS))
+    ]
+    (tmp / "dev.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    tune_model(tmp / "repo", tmp / "dev.jsonl", progress=False, bootstrap=0, folds=0)
+    return tmp / "repo"
+
+
+def test_tune_records_what_each_precision_does_to_the_tuned_decisions(tuned):
+    reports = json.loads((tuned / "reports.json").read_text())
+    measured = reports["precisions"]
+    assert {"cpu", "float32", "bfloat16", "int8"} <= set(measured)
+    assert measured["float32"]["decisions_differ"] == 0 and measured["float32"]["max_abs_score_diff"] == 0
+    rows = [json.loads(line) for line in (tuned.parent / "dev.jsonl").read_text().splitlines()]
+    items = [{"text": row["text"], "lang": row["lang"]} for row in rows]
+    gold = [row["label"] for row in rows]
+    classifier = load_pipeline(tuned)  # the tuned thresholds, from config.json
+    reference = classifier(items, batch_size=32)  # as tune ran it: dynamic int8 scales activations per batch
+    for precision in ("bfloat16", "int8"):
+        classifier.model = at_precision(load_pipeline(tuned).model, precision)
+        outputs = classifier(items, batch_size=32)
+        differ = sum(a["label"] != b["label"] for a, b in zip(outputs, reference))
+        moved = max(abs(a["score"] - b["score"]) for a, b in zip(outputs, reference))
+        entry = measured[precision]
+        assert entry["rows"] == len(rows) and entry["decisions_differ"] == differ, precision
+        assert entry["max_abs_score_diff"] == pytest.approx(moved, abs=1e-6) and moved > 0, precision
+        predicted = [output["label"] == "LABEL_1" for output in outputs]
+        assert entry["metric"] == pytest.approx(decision_metrics(predicted, gold)[reports["metric"]]), precision
+        assert "speed_vs_float32" not in entry, "reports.json stays reproducible: speeds live in their own file"
+    speeds = json.loads((tuned / "precision_speeds.json").read_text())
+    assert all(speeds[precision]["speed_vs_float32"] > 0 for precision in ("float32", "bfloat16", "int8"))
+
+
+def test_the_card_shows_each_precision_with_the_consumers_call(tuned):
+    card = str(render_card(tuned, CardOptions(repo_id="org/fast")))
+    section = card.split("## Faster precisions")[1].split("\n## ")[0]
+    assert "trust_remote_code=True, dtype=torch.bfloat16)` |" in section
+    assert "quantize_dynamic(clf.model, {torch.nn.Linear}, dtype=torch.qint8)" in section
+    assert "AVX512-BF16/AMX" in section and section.count("\n| ") == 4  # the header and three precisions
+
+
+def test_tune_skips_the_precisions_on_request(tuned, tmp_path):
+    export_model(_spread_model(), tmp_path / "repo", tokenizer=tiny.build_tokenizer())
+    result = tune_model(
+        tmp_path / "repo", tuned.parent / "dev.jsonl", progress=False, bootstrap=0, folds=0, precisions=False
+    )
+    assert "precisions" not in result.reports
+    assert "## Faster precisions" not in str(render_card(tmp_path / "repo"))
+
+
+@pytest.mark.consumer
+def test_the_bfloat16_call_runs_on_every_release(tuned, tmp_path, consumer_python):
+    hf_home = tmp_path / "hf_home"
+    install_in_offline_cache(tuned, "org/fast", cache_dir=hf_home / "hub")
+    code = "import transformers; print(transformers.__version__)"
+    version = subprocess.run([consumer_python, "-c", code], capture_output=True, text=True, check=True).stdout
+    major, minor = (int(part) for part in version.split(".")[:2])
+    argument = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"  # what the card says
+    calls = [{"inputs": TEXTS[:24], "kwargs": {"lang": LANGS[:24]}}]
+    float32, bfloat16 = run_stock_pipelines(
+        hf_home,
+        [
+            {"repo_id": "org/fast", "calls": calls},
+            {"repo_id": "org/fast", "calls": calls, "pipeline_kwargs": {argument: "bfloat16"}},
+        ],
+        python=consumer_python,
+    )
+    a, b = float32["results"][0], bfloat16["results"][0]
+    assert max(abs(x["score"] - y["score"]) for x, y in zip(a, b)) > 0, "the second call ran in bfloat16"
+    assert max(abs(x["score"] - y["score"]) for x, y in zip(a, b)) < 0.05
+    assert all(isinstance(y["score"], float) for y in b)
+
+
+def test_score_at_a_precision_writes_the_pipelines_decisions_at_it(tuned, tmp_path):
+    from hubheads.precisions import use_precision
+    from hubheads.score import ScoreOptions, score_file
+
+    out = tmp_path / "decisions.jsonl"
+    score_file(
+        tuned,
+        tuned.parent / "dev.jsonl",
+        out,
+        options=ScoreOptions(precision="bfloat16", keep=("lang",)),
+        progress=False,
+    )
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    rows = [json.loads(line) for line in (tuned.parent / "dev.jsonl").read_text().splitlines()]
+    classifier = use_precision(load_pipeline(tuned), "bfloat16")
+    want = classifier([{"text": row["text"], "lang": row["lang"]} for row in rows], batch_size=32)
+    assert [row["label"] for row in written] == [w["label"] for w in want]
+    assert [row["score"] for row in written] == pytest.approx([w["score"] for w in want], abs=1e-6)
+    with pytest.raises(ValueError, match="--precision must be one of"):
+        use_precision(load_pipeline(tuned), "float8")
+
+
+_HANDLER_SCRIPT = r"""
+import importlib.util, json, sys
+path = sys.argv[1]
+sys.modules["hubheads"] = None
+spec = importlib.util.spec_from_file_location("handler", f"{path}/handler.py")
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+try:
+    handler = module.EndpointHandler(path)
+except ValueError as error:
+    print(json.dumps({"error": str(error)}))
+else:
+    answer = handler({"inputs": json.loads(sys.argv[2]), "parameters": {"lang": "it"}})
+    print(json.dumps({"dtype": str(next(handler.pipeline.model.parameters()).dtype), "answer": answer}))
+"""
+
+
+@pytest.mark.parametrize("precision, dtype", [("float32", "torch.float32"), ("bfloat16", "torch.bfloat16")])
+def test_the_endpoint_handler_runs_at_the_precision_its_environment_names(tuned, tmp_path, precision, dtype):
+    from hubheads.offline_hub import offline_environment
+
+    env = {**offline_environment(tmp_path / "hf_home"), "HUBHEADS_PRECISION": precision}
+    texts = json.dumps(TEXTS[:6])
+    run = subprocess.run(
+        [sys.executable, "-c", _HANDLER_SCRIPT, str(tuned), texts], capture_output=True, text=True, env=env
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.splitlines()[-1])
+    assert result["dtype"] == dtype and len(result["answer"]) == 6
+    env["HUBHEADS_PRECISION"] = "fp8"
+    run = subprocess.run(
+        [sys.executable, "-c", _HANDLER_SCRIPT, str(tuned), texts], capture_output=True, text=True, env=env
+    )
+    assert "HUBHEADS_PRECISION must be float32, bfloat16 or int8" in json.loads(run.stdout.splitlines()[-1])["error"]
