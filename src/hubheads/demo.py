@@ -543,8 +543,7 @@ def _existing_repo(checkpoint: Path, out: Path, data: Path) -> None:
     files = ", ".join(sorted(path.name for path in published.iterdir()))
     print(f"{INDENT}{REPO_PUBLISHED} @ {commit[:12]} in the offline cache: {files}")
     _hubheads(["export", REPO_PUBLISHED, str(repo)], hf_home)
-    # --no-precisions: the precisions' speeds change from run to run, and the demo prints the same output every run
-    # (the other repos' cards show the precisions, measured when the demo tuned them).
+    # --no-precisions: the precisions' speeds change from run to run, and the demo prints the same output every run.
     _hubheads(["tune", str(repo), "--data", str(data), "--no-precisions"])
     _hubheads(["card", str(repo), "--repo-id", REPO_PUBLISHED])
     readme = (repo / "README.md").read_text(encoding="utf-8")
@@ -670,7 +669,8 @@ def _author_loop(out: Path, steps: dict[str, int]) -> tuple[dict[str, Any], dict
     for name, repo_id, data_file, tune_options in AUTHORED:
         data[name] = _write_dev_split(data_file, out / "data")
         export_model(checkpoints / name, repos / name)
-        reports[name] = tune_model(repos / name, data[name], progress=False, **tune_options).reports
+        # No precision run: its speeds change from run to run, and the demo makes the same repos every run.
+        reports[name] = tune_model(repos / name, data[name], progress=False, precisions=False, **tune_options).reports
         hyperparameters = {
             "learning_rate": LEARNING_RATE,
             "batch_size": BATCH_SIZE,

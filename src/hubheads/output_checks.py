@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-#: What `probe` feeds the model: two inputs of different lengths, so padding and positions are exercised.
+#: What `probe` feeds the model, one at a time: two inputs of different lengths.
 SAMPLE_TEXTS = ("a short post", "a longer post to classify, with a few more words in it than the first one")
 
 
@@ -143,14 +143,17 @@ def probe(model: Any, tokenizer: Any, what: str, config: Mapping[str, Any] | Non
     used: an error inside the model's code, or non-finite outputs."""
     import torch
 
-    encoded = tokenizer(list(SAMPLE_TEXTS), padding=True, truncation=True, max_length=32, return_tensors="pt")
     device = next(model.parameters()).device
+    rows = []
     try:
         with torch.no_grad():
-            logits = model(**{key: value.to(device) for key, value in encoded.items()}).logits
+            for text in SAMPLE_TEXTS:  # one at a time: a tokenizer without a padding token is fine here
+                encoded = tokenizer(text, truncation=True, max_length=32, return_tensors="pt")
+                rows.append(model(**{key: value.to(device) for key, value in encoded.items()}).logits[0])
     except (IndexError, RuntimeError) as error:
         cause = f"the model failed on sample texts ({type(error).__name__}: {str(error).splitlines()[0][:200]})"
         raise broken(what, cause, model, config) from error
+    logits = torch.stack(rows).float()  # (texts, labels)
     check_finite(logits, what, model, config)
     return logits
 
@@ -202,10 +205,11 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 folder, texts = sys.argv[1], json.loads(sys.argv[2])
 model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
 tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
-encoded = tokenizer(texts, padding=True, truncation=True, max_length=32, return_tensors="pt")
 try:
     with torch.no_grad():
-        result = {"logits": model(**encoded).logits.float().tolist()}
+        encoded = [tokenizer(text, truncation=True, max_length=32, return_tensors="pt") for text in texts]
+        rows = [model(**inputs).logits[0] for inputs in encoded]
+        result = {"logits": torch.stack(rows).float().tolist()}
 except Exception as error:
     result = {"error": f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"}
 print("hubheads-scores: " + json.dumps(result))

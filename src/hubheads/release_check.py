@@ -169,7 +169,9 @@ def _decisions(results: Any) -> list[Any]:
     """Every label in a pipeline output, in order."""
     if isinstance(results, Mapping):
         labels = [results["label"]] if "label" in results else []
-        return labels + [label for key in sorted(results) for label in _decisions(results[key]) if key == "tasks"]
+        for head in (results.get("tasks") or {}).values():  # every head of a multi-task model
+            labels += _decisions(head)
+        return labels
     if isinstance(results, list):
         return [label for item in results for label in _decisions(item)]
     return []
