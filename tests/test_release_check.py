@@ -108,17 +108,29 @@ def _key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split(".")[:3])
 
 
+#: Clean repos of every kind hubheads writes, checked in the same runs as the planted causes.
+KINDS = {
+    "per-language": tiny.build_thresholded_by_lang,
+    "multi-task": tiny.build_residual_type_fusion,
+    "gated-bio": tiny.build_gated_bio,
+}
+
+
 @pytest.fixture(scope="module")
 def checked(tmp_path_factory) -> dict[str, object]:
+    """Every planted cause and every clean kind, through one `check_many` (one process per release and run)."""
     tmp = tmp_path_factory.mktemp("causes")
     pythons = _pythons()
+    newest = pythons[max(pythons, key=_key)]
     # Each author works on a release their code runs on: the newest 4.x for code that breaks on 5.x, else the newest.
-    authors = [
-        pythons[max((v for v in pythons if _major(v) not in breaks), key=_key)] for _, breaks, _ in CAUSES.values()
-    ]
+    runs_on = [[version for version in pythons if _major(version) not in breaks] for _, breaks, _ in CAUSES.values()]
+    authors = [pythons[max(versions, key=_key)] for versions in runs_on] + [newest] * len(KINDS)
     repos = [(_planted_repo(tmp / name, edits), CALLS) for name, (edits, _, _) in CAUSES.items()]
-    reports = dict(zip(CAUSES, check_many(repos, list(pythons), {}, pythons=pythons, author_python=authors)))
-    return reports
+    for name, build in KINDS.items():
+        export_model(build(), tmp / name, tokenizer=tiny.build_tokenizer())
+        repos.append((tmp / name, [{"inputs": tiny.sample_texts(6, seed=5), "kwargs": {"lang": "it"}}]))
+    found = check_many(repos, list(pythons), {}, pythons=pythons, author_python=authors)
+    return {**dict(zip([*CAUSES, *KINDS], found)), "folders": dict(zip([*CAUSES, *KINDS], (r[0] for r in repos)))}
 
 
 @pytest.mark.parametrize("cause", list(CAUSES))
@@ -134,21 +146,12 @@ def test_each_cause_fails_the_releases_it_breaks_on_and_names_itself(checked, ca
             assert row.loads and row.finite and row.stable and row.matches
 
 
-def test_clean_repos_of_every_kind_pass_on_every_release(tmp_path):
-    pythons = _pythons()
-    kinds = {
-        "per-language": tiny.build_thresholded_by_lang(),
-        "multi-task": tiny.build_residual_type_fusion(),
-        "gated-bio": tiny.build_gated_bio(),
-    }
-    calls = [{"inputs": tiny.sample_texts(6, seed=5), "kwargs": {"lang": "it"}}]
-    for name, model in kinds.items():
-        export_model(model, tmp_path / name, tokenizer=tiny.build_tokenizer())
-    repos = [(tmp_path / name, calls) for name in kinds]
-    for name, report in zip(kinds, check_many(repos, list(pythons), {}, pythons=pythons)):
+def test_clean_repos_of_every_kind_pass_on_every_release(checked):
+    for name in KINDS:
+        report, folder = checked[name], checked["folders"][name]
         assert report.ok, f"{name}\n{report.format()}"
-        write_result(tmp_path / name, report)
-        assert read_result(tmp_path / name).passed == report.passed == list(pythons)
+        write_result(folder, report)
+        assert read_result(folder).passed == report.passed == list(_pythons())
 
 
 def test_a_release_environment_is_built_once_and_cached(tmp_path, monkeypatch):
