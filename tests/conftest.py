@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import functools
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -29,6 +31,13 @@ def release_pythons() -> list:
     if compat:
         params.append(pytest.param(compat, id="tf-4.57"))
     return params + [pytest.param(path, id=Path(path).parent.parent.name.lstrip(".")) for path in extra]
+
+
+@functools.cache
+def transformers_version(python: str) -> str:
+    """The transformers release the interpreter `python` has (asked once per interpreter and session)."""
+    code = "import transformers; print(transformers.__version__)"
+    return subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def pytest_generate_tests(metafunc):

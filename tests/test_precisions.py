@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tiny
 import torch
+from conftest import transformers_version
 
 from hubheads import export_model, install_in_offline_cache, run_stock_pipelines
 from hubheads.card import CardOptions, render_card
@@ -95,9 +96,7 @@ def test_tune_skips_the_precisions_on_request(tuned, tmp_path):
 def test_the_bfloat16_call_runs_on_every_release(tuned, tmp_path, consumer_python):
     hf_home = tmp_path / "hf_home"
     install_in_offline_cache(tuned, "org/fast", cache_dir=hf_home / "hub")
-    code = "import transformers; print(transformers.__version__)"
-    version = subprocess.run([consumer_python, "-c", code], capture_output=True, text=True, check=True).stdout
-    major, minor = (int(part) for part in version.split(".")[:2])
+    major, minor = (int(part) for part in transformers_version(consumer_python).split(".")[:2])
     argument = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"  # what the card says
     calls = [{"inputs": TEXTS[:24], "kwargs": {"lang": LANGS[:24]}}]
     float32, bfloat16 = run_stock_pipelines(

@@ -11,6 +11,7 @@ import pytest
 import real_repos
 import tiny
 import torch
+from conftest import transformers_version
 from huggingface_hub import constants
 from packaging.version import Version
 from real_repos import CODE_REPO, NEW_IMPL
@@ -37,9 +38,7 @@ def _encode(texts):
 
 def _major(python: str) -> int:
     """The major version of the transformers release `python` has."""
-    code = "import transformers; print(transformers.__version__)"
-    version = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    return Version(version).major
+    return Version(transformers_version(python)).major
 
 
 def _offline(monkeypatch, hf_home):
@@ -80,13 +79,9 @@ def test_a_native_export_runs_with_no_remote_code_from_transformers_5_18(tmp_pat
     assert "Needs transformers >= 5.18.0, the first release with the native `gte` architecture" in readme
     install_in_offline_cache(tmp_path / "repo", "org/reclaim-native", cache_dir=hf_home / "hub")
     calls = [{"inputs": TEXTS, "kwargs": {"lang": LANGS}}]
-    version = subprocess.run(
-        [consumer_python, "-c", "import transformers; print(transformers.__version__)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    if Version(version) < Version(MIN_GTE_TRANSFORMERS):  # what the card's limitation says
+    if Version(transformers_version(consumer_python)) < Version(
+        MIN_GTE_TRANSFORMERS
+    ):  # what the card's limitation says
         with pytest.raises(RuntimeError, match="model type `gte` but Transformers does not recognize"):
             run_stock_pipeline("org/reclaim-native", hf_home, calls, python=consumer_python)
         return

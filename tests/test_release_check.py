@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import tiny
 import torch
-from conftest import release_pythons
+from conftest import release_pythons, transformers_version
 
 from hubheads import export_model
 from hubheads.release_check import check_many, read_result, write_result
@@ -91,9 +91,7 @@ def _pythons() -> dict[str, str]:
     pythons = {}
     for param in release_pythons():
         (python,) = param.values
-        code = "import transformers; print(transformers.__version__)"
-        version = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-        pythons[version] = python
+        pythons[transformers_version(python)] = python
     return pythons
 
 

@@ -292,6 +292,13 @@ def _card(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_transformers_option(parser: Any, help: str) -> None:
+    """`--transformers [R1,R2,...]` (bare: the default releases), as `verify` and `push` take it."""
+    from hubheads.release_envs import DEFAULT_RELEASES
+
+    parser.add_argument("--transformers", nargs="?", const=",".join(DEFAULT_RELEASES), metavar="R1,R2,...", help=help)
+
+
 def _verify_parser(commands: Any) -> None:
     """`hubheads verify`: its arguments; it runs `_verify`."""
     from hubheads.release_envs import DEFAULT_RELEASES
@@ -315,12 +322,9 @@ def _verify_parser(commands: Any) -> None:
     verify.add_argument("--python", help="interpreter of the smoke run, e.g. one with another transformers version")
     _add_trust_option(verify)
     verify.add_argument("--allow-unknown-code", action="store_true", help=UNKNOWN_CODE_HELP)
-    verify.add_argument(
-        "--transformers",
-        nargs="?",
-        const=",".join(DEFAULT_RELEASES),
-        metavar="R1,R2,...",
-        help="also run the repo as a consumer on each of these transformers releases ('latest' for the newest; bare: "
+    _add_transformers_option(
+        verify,
+        "also run the repo as a consumer on each of these transformers releases ('latest' for the newest; bare: "
         f"{','.join(DEFAULT_RELEASES)}), in cached environments without hubheads (built with uv where available), "
         "twice per release, against your own outputs; a folder records the result for its card",
     )
@@ -360,8 +364,6 @@ def _releases(value: str | None) -> list[str] | None:
 
 def _push_parser(commands: Any) -> None:
     """`hubheads push`: its arguments; it runs `_push`."""
-    from hubheads.release_envs import DEFAULT_RELEASES
-
     push = commands.add_parser(
         "push",
         help="verify a repo folder and upload it to the Hub in one commit",
@@ -378,12 +380,8 @@ def _push_parser(commands: Any) -> None:
     push.add_argument("--branch", help="commit to this branch (created if missing)")
     push.add_argument("--message", help="commit message")
     push.add_argument("--no-smoke", action="store_true", help="verify without the smoke run")
-    push.add_argument(
-        "--transformers",
-        nargs="?",
-        const=",".join(DEFAULT_RELEASES),
-        metavar="R1,R2,...",
-        help="run `verify --transformers` first: a release that fails stops the push unless --force",
+    _add_transformers_option(
+        push, "run `verify --transformers` first: a release that fails stops the push unless --force"
     )
     push.add_argument(
         "--delete-legacy",

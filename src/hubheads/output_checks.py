@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +248,20 @@ def check_fresh_loads(
         check_same_loads(expected, result["logits"], what)
 
 
+def decisions_of(outputs: Sequence[Any]) -> list[Any]:
+    """Each input's decision in a pipeline's outputs (one per input): a label, a sorted set of labels (multi-label),
+    or (label, every head's label)."""
+    decisions: list[Any] = []
+    for output in outputs:
+        if isinstance(output, list):
+            decisions.append(tuple(sorted(item["label"] for item in output)))
+        elif output.get("tasks"):
+            decisions.append((output["label"], *(head["label"] for head in output["tasks"].values())))
+        else:
+            decisions.append(output["label"])
+    return decisions
+
+
 def numbers_in(values: Any) -> Iterator[float]:
     """Every number in nested lists and dicts (pipeline outputs), in a fixed order (dict keys sorted)."""
     if isinstance(values, Mapping):
@@ -268,6 +282,7 @@ __all__ = [
     "check_fresh_loads",
     "check_same_loads",
     "check_tokenizer",
+    "decisions_of",
     "guard_outputs",
     "load_classifier",
     "numbers_in",

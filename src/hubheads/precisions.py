@@ -103,19 +103,6 @@ def use_precision(classifier: Any, precision: str) -> Any:
     return classifier
 
 
-def _decisions(outputs: Sequence[Any]) -> list[Any]:
-    """Each input's decision: a label, a sorted set of labels (multi-label), or (label, every head's label)."""
-    decisions: list[Any] = []
-    for output in outputs:
-        if isinstance(output, list):
-            decisions.append(tuple(sorted(item["label"] for item in output)))
-        elif output.get("tasks"):
-            decisions.append((output["label"], *(head["label"] for head in output["tasks"].values())))
-        else:
-            decisions.append(output["label"])
-    return decisions
-
-
 def _scores(outputs: Sequence[Any]) -> list[float]:
     """The primary score of each input (its label's probability; a multi-label input's highest, or 0)."""
     return [
@@ -140,7 +127,7 @@ def measure_precisions(
         `max_abs_score_diff`, `seconds`, `speed_vs_float32` and, with `metric` (decisions -> the tuning metric),
         `metric`; a precision the machine cannot run has `skipped` with the reason instead.
     """
-    from hubheads.output_checks import guard_outputs
+    from hubheads.output_checks import decisions_of, guard_outputs
 
     original = classifier.model
     results: dict[str, Any] = {"cpu": cpu_flags()}
@@ -156,7 +143,7 @@ def measure_precisions(
             start = time.perf_counter()
             outputs = classifier(items, batch_size=batch_size)
             seconds = time.perf_counter() - start
-            decisions, scores = _decisions(outputs), np.array(_scores(outputs))
+            decisions, scores = decisions_of(outputs), np.array(_scores(outputs))
             if precision == "float32":
                 reference = {"decisions": decisions, "scores": scores, "seconds": seconds}
             entry = {

@@ -165,16 +165,11 @@ def known_cause(text: str) -> str | None:
     return None
 
 
-def _decisions(results: Any) -> list[Any]:
-    """Every label in a pipeline output, in order."""
-    if isinstance(results, Mapping):
-        labels = [results["label"]] if "label" in results else []
-        for head in (results.get("tasks") or {}).values():  # every head of a multi-task model
-            labels += _decisions(head)
-        return labels
-    if isinstance(results, list):
-        return [label for item in results for label in _decisions(item)]
-    return []
+def _decisions(results: list[Any]) -> list[Any]:
+    """Each input's decision in a run's results (one list of outputs per call: the calls pass lists of inputs)."""
+    from hubheads.output_checks import decisions_of
+
+    return [decision for call in results for decision in decisions_of(call if isinstance(call, list) else [call])]
 
 
 def _failure(output: Mapping[str, Any]) -> str:
@@ -222,7 +217,9 @@ def compare(author: Mapping[str, Any], plain: Mapping[str, Any], filled: Mapping
         )
 
 
-def _requests(repo_id: str, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def consumer_runs(repo_id: str, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The two runs of `calls` on `repo_id` a release gets (requests of `offline_hub.run_stock_pipelines`): as a
+    consumer loads it, then with uninitialised memory filled; errors are caught and reported, not raised."""
     request = {"repo_id": repo_id, "calls": calls, "catch_errors": True}
     return [request, {**request, "fill_uninitialized": True}]
 
@@ -279,7 +276,7 @@ def check_many(
         requests = []
         for index, (folder, calls) in enumerate(repos):
             install_in_offline_cache(folder, f"hubheads-verify/repo-{index}", cache_dir=Path(hf_home) / "hub")
-            requests.append(_requests(f"hubheads-verify/repo-{index}", calls))
+            requests.append(consumer_runs(f"hubheads-verify/repo-{index}", calls))
         for code_repo, snapshot in code.items():
             install_in_offline_cache(snapshot, code_repo, cache_dir=Path(hf_home) / "hub")
         # The author's outputs, in one process per author interpreter (one per repo may be given).
@@ -359,6 +356,7 @@ __all__ = [
     "check_many",
     "check_releases",
     "compare",
+    "consumer_runs",
     "known_cause",
     "read_result",
     "repo_fingerprint",

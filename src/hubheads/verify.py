@@ -38,7 +38,7 @@ from hubheads.architectures import ARCHITECTURES
 from hubheads.modeling.configuration_hubheads import THRESHOLD_KEYS, DecisionThresholds
 from hubheads.offline_hub import install_in_offline_cache, run_stock_pipelines
 from hubheads.output_checks import numbers_in
-from hubheads.release_check import ReleaseReport, check_releases, known_cause, write_result
+from hubheads.release_check import ReleaseReport, check_releases, consumer_runs, known_cause, write_result
 from hubheads.repo_files import (
     MULTI_LABEL,
     POSTPROCESSING_FILE,
@@ -691,11 +691,17 @@ def _check_smoke_output(output: Mapping[str, Any], config: Mapping[str, Any], la
     return problems
 
 
+def _cached_code(config: Mapping[str, Any]) -> tuple[dict[str, Path], list[str]]:
+    """The other repos whose code config.json's `auto_map` runs, as their snapshots in the local cache, and those the
+    cache does not hold."""
+    found = {code_repo: cached_snapshot(code_repo) for code_repo in code_repos(config)}
+    return {repo: path for repo, path in found.items() if path is not None}, [r for r, p in found.items() if p is None]
+
+
 def _smoke_run(repo: _Repo, name: str, python: str | None) -> Finding:
     config, labels = repo.config or {}, repo.labels
     repo_id = "hubheads-verify/" + (re.sub(r"[^A-Za-z0-9_]+", "-", name).strip("-")[:96].strip("-") or "repo")
-    code = {code_repo: cached_snapshot(code_repo) for code_repo in code_repos(config)}
-    missing = [code_repo for code_repo, snapshot in code.items() if snapshot is None]
+    code, missing = _cached_code(config)
     if missing:
         message = (
             f"Skipped the smoke run: the repo runs code from {', '.join(missing)}, which is not in the local Hugging "
@@ -705,14 +711,11 @@ def _smoke_run(repo: _Repo, name: str, python: str | None) -> Finding:
     with tempfile.TemporaryDirectory(prefix="hubheads-verify-") as hf_home:
         install_in_offline_cache(repo.folder, repo_id, cache_dir=Path(hf_home) / "hub")
         for code_repo, snapshot in code.items():  # the code repo as the consumer's cache would hold it
-            install_in_offline_cache(snapshot, code_repo, cache_dir=Path(hf_home) / "hub")  # type: ignore[arg-type]
+            install_in_offline_cache(snapshot, code_repo, cache_dir=Path(hf_home) / "hub")
         # Two loads: as a consumer loads the repo, then with uninitialised memory filled (NaN, the largest integer),
         # so that a model that reads memory its load never set fails here every time, not only when unlucky.
-        request = {"repo_id": repo_id, "calls": _smoke_calls(config), "catch_errors": True}
         try:
-            output, filled = run_stock_pipelines(
-                hf_home, [request, {**request, "fill_uninitialized": True}], python=python
-            )
+            output, filled = run_stock_pipelines(hf_home, consumer_runs(repo_id, _smoke_calls(config)), python=python)
         except (RuntimeError, subprocess.TimeoutExpired) as error:
             tail = "\n".join(str(error).strip().splitlines()[-5:])
             return Finding("smoke-run", FAIL, f"The stock pipeline failed to run the repo offline:\n{tail}")
@@ -872,14 +875,13 @@ def _check_releases(repo: _Repo, report: VerifyReport, releases: list[str], loca
         report.findings.append(Finding("releases", WARN, message))
         return
     config = repo.config or {}
-    code = {code_repo: cached_snapshot(code_repo) for code_repo in code_repos(config)}
-    missing = [code_repo for code_repo, snapshot in code.items() if snapshot is None]
+    code, missing = _cached_code(config)
     if missing:
         message = f"Skipped the releases run: {', '.join(missing)} is not in the local Hugging Face cache."
         report.findings.append(Finding("releases", FAIL, message))
         return
     calls = [*_smoke_calls(config), {"inputs": RELEASE_TEXTS}]
-    report.releases = check_releases(repo.folder, releases, calls, code)  # type: ignore[arg-type]
+    report.releases = check_releases(repo.folder, releases, calls, code)
     for row in report.releases.rows:
         status = OK if row.ok else FAIL
         detail = "the author's outputs" if row.ok else row.cause
