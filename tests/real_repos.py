@@ -127,7 +127,7 @@ def save_own_class_checkpoint(path: Path, seed: int = 5) -> torch.nn.Module:
 def run_cli(args: list[str], hf_home: Path, python: str | None = None) -> subprocess.CompletedProcess:
     """`hubheads ARGS` in a fresh, offline process whose Hub cache is `hf_home/hub`."""
     return subprocess.run(
-        [python or sys.executable, "-m", "hubheads.cli", *args],
+        [python or sys.executable, "-m", "hubheads_cli", *args],
         capture_output=True,
         text=True,
         env=offline_environment(hf_home),
@@ -137,11 +137,14 @@ def run_cli(args: list[str], hf_home: Path, python: str | None = None) -> subpro
 
 def cli(args: list[str]) -> tuple[int, str, str]:
     """`hubheads ARGS` in this process: (exit code, stdout, stderr)."""
-    from hubheads.cli import main
+    from hubheads_cli import main
 
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        code = main(args)
+        try:
+            code = main(args)
+        except SystemExit as exit:  # argparse's answer to a bad argument (status 2) or --help (0)
+            code = int(exit.code or 0)
     return code, out.getvalue(), err.getvalue()
 
 

@@ -23,10 +23,10 @@ from tiny import (
 )
 
 from hubheads.card import CardOptions, read_hyperparameters, render_card, write_card
-from hubheads.cli import main
 from hubheads.export import export_model
 from hubheads.offline_hub import install_in_offline_cache, offline_environment
 from hubheads.tune import tune_model
+from hubheads_cli import main
 
 SECTIONS = ("## Usage", "## Decision thresholds", "## Dev results", "## Classification reports", "## Limitations")
 

@@ -17,9 +17,9 @@ import pytest
 from huggingface_hub import ModelCard
 
 from hubheads.card import SECTION_END, SECTION_START
-from hubheads.cli import main
 from hubheads.demo import AUTHOR_README, MULTI_LABELS, REPO_PUBLISHED, THREADS
 from hubheads.reports import deployed_rule
+from hubheads_cli import main
 
 HUBHEADS = str(Path(sys.executable).parent / "hubheads")
 STEPS = 4

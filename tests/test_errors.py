@@ -9,9 +9,9 @@ from huggingface_hub import constants
 from packaging.version import Version
 
 from hubheads import export_model
-from hubheads.cli import main
 from hubheads.errors import HubheadsError, HubUnreachableError, is_network_failure, reaching_the_hub
 from hubheads.push import MIN_HUB_FOR_PUSH
+from hubheads_cli import main
 
 
 @pytest.mark.skipif(

@@ -15,7 +15,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from hubheads import DecisionThresholds, __version__, atomic, export_model, repo_files
 from hubheads import export as export_module
-from hubheads.cli import main
+from hubheads_cli import main
 
 
 def _config(folder: Path) -> dict:
@@ -292,7 +292,7 @@ def test_exported_files_follow_the_umask_not_save_pretrained_private_modes(tmp_p
 _KILLED_EXPORT = r"""
 import os, signal, sys
 from hubheads import atomic, export
-from hubheads.cli import main
+from hubheads_cli import main
 
 step, mode, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
 kill = lambda: os.kill(os.getpid(), signal.SIGKILL)

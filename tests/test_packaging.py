@@ -38,7 +38,7 @@ def test_the_wheel_ships_modeling_byte_identical(tmp_path):
         assert any(name.startswith("hubheads/data/") and name.endswith(".jsonl") for name in names)
         assert "hubheads/data/released_files.json" in names, "`hubheads verify` needs the released files' hashes"
         entry_points = next(name for name in names if name.endswith("entry_points.txt"))
-        assert "hubheads = hubheads.cli:main" in archive.read(entry_points).decode()
+        assert "hubheads = hubheads_cli:main" in archive.read(entry_points).decode()
 
 
 def _optional_imports(tree: ast.AST) -> set[int]:

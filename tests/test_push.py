@@ -211,7 +211,7 @@ def test_the_default_verification_runs_the_stock_pipeline_before_pushing(hub, re
 
 
 def test_cli_push_prints_the_commit_and_the_pinned_line(hub, repo, monkeypatch, capsys):
-    from hubheads.cli import main
+    from hubheads_cli import main
 
     monkeypatch.setenv("HF_TOKEN", "hf_fake")
     assert main(["push", str(repo), "--repo-id", "org/name", "--no-smoke", "--message", "first release"]) == 0

@@ -5,7 +5,7 @@ calls the stock pipeline, whose decisions must equal a hand computation of the t
 The Hub is a `FakeHub` behind the real huggingface_hub client (tests/fakehub.py: only the HTTP transport is faked):
 pushes, the author's downloads (a base model, the code repo) and the consumer's downloads are real huggingface_hub
 calls. Each chain runs once per module (`scope="module"`); its consumer runs under every consumer interpreter.
-Commands run in this process (`hubheads.cli.main`) except where a fresh process is the point: the `tune` of the
+Commands run in this process (`hubheads_cli.main`) except where a fresh process is the point: the `tune` of the
 remote-code original (transformers imports the code repo's module into its module cache under HF_HOME), verify's
 smoke run and the consumer. The reclamation detector is taken as its author has it (model code in the code repo,
 which stops `tune` on transformers 5) and then exported with hubheads' own implementation of its architecture, which

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from transformers import AutoModelForSequenceClassification
 
 from hubheads import HubheadsTextClassificationPipeline, export_model, install_in_offline_cache
-from hubheads.cli import main
+from hubheads_cli import main
 
 OUR_FILES = {"pipeline_hubheads.py", "configuration_hubheads.py", "configuration_gated_bio.py", "export.py"}
 

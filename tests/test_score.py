@@ -243,7 +243,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_output_row_for_row(repos, tmp
         progress=False,
     )
     out = tmp_path / "out.parquet"
-    command = [sys.executable, "-m", "hubheads.cli", "score", str(repos["per-language"]), "--out", str(out), *args]
+    command = [sys.executable, "-m", "hubheads_cli", "score", str(repos["per-language"]), "--out", str(out), *args]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     partial = partial_folder(out)
     deadline = time.monotonic() + 300

@@ -24,11 +24,11 @@ from tiny import (
     save_checkpoint,
 )
 
-from hubheads.cli import main
 from hubheads.export import export_model
 from hubheads.offline_hub import install_in_offline_cache, run_stock_pipeline
 from hubheads.tune import _binary_reports, read_rows, tune_model
 from hubheads.tuning import METRICS, best_grid_threshold, decision_metrics
+from hubheads_cli import main
 
 
 def _write_jsonl(path, rows):

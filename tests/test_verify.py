@@ -529,7 +529,7 @@ def test_files_from_an_older_release_match_it_and_mixed_versions_warn(exports, t
 
 
 def test_cli_verify_exit_codes_and_json(exports, tmp_path, capsys):
-    from hubheads.cli import main
+    from hubheads_cli import main
 
     assert main(["verify", str(exports["binary"]), "--no-smoke"]) == 0
     assert "OK:" in capsys.readouterr().out

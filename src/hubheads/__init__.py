@@ -10,12 +10,6 @@ load on first use.
 """
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("hubheads")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0"
 
 from hubheads.architectures import register_architectures
 from hubheads.modeling.configuration_gated_bio import GatedBioConfig
@@ -23,6 +17,7 @@ from hubheads.modeling.configuration_residual_type_fusion import ResidualTypeFus
 from hubheads.modeling.modeling_gated_bio import GatedBioForSequenceClassification
 from hubheads.modeling.modeling_hubheads import WrappedEncoderMixin
 from hubheads.modeling.modeling_residual_type_fusion import ResidualTypeFusionForSequenceClassification
+from hubheads_cli.defaults import VERSION as __version__
 
 #: The class name the public multi-task card imports ("from transformers import ResidualTypeFusionPhoBERT", which
 #: never existed): after `pip install hubheads`, `from hubheads import ResidualTypeFusionPhoBERT` works.

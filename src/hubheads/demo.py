@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from hubheads.training import text_batches, train_steps
+from hubheads_cli.defaults import DEMO_THREADS as THREADS
+from hubheads_cli.defaults import TRAIN_STEPS
 
 REPO_BINARY = "hubheads-demo/supportive-minilm"
 REPO_MULTI_LABEL = "hubheads-demo/post-tags-minilm"
@@ -50,16 +52,8 @@ BINARY_LABELS = {0: "dismissive", 1: "supportive"}
 MULTI_LABELS = ["question", "complaint", "praise", "request"]
 
 SEED = 0
-#: Training and tuning run on one thread. Float sums split over threads add up in another order, so with torch's
-#: default (a thread per core) the weights, and every figure printed, would change with the machine's core count; and
-#: on cores that other work shares, threads that wait for one another make a step several times slower.
-THREADS = 1
 BATCH_SIZE = 16
 LEARNING_RATE = 5e-5
-#: Optimizer steps of each model (of each of its three phases, for the multi-task model): one to two passes over its
-#: training rows. The example sets are small and made of templates: trained longer, a model learns them by heart, its
-#: dev scores pile up at 0 and 1, and the best thresholds jump to extremes (0.99, 0.06) that flip whole phrasings.
-TRAIN_STEPS = {"supportive-minilm": 36, "post-tags-minilm": 60, "trust-type-minilm": 40, "reclaim-bio-minilm": 44}
 #: How many fixed and how many broken decisions the demo shows per model.
 EXAMPLES = 3
 INDENT = "      "
@@ -504,7 +498,7 @@ def _hubheads(arguments: list[str], hf_home: Path | None = None) -> None:
     environment = offline_environment(hf_home) if hf_home is not None else dict(os.environ)
     environment["OMP_NUM_THREADS"] = str(THREADS)  # torch's threads, as in this process: the same figures anywhere
     completed = subprocess.run(
-        [sys.executable, "-m", "hubheads.cli", *arguments], env=environment, capture_output=True, text=True
+        [sys.executable, "-m", "hubheads_cli", *arguments], env=environment, capture_output=True, text=True
     )
     for line in completed.stdout.splitlines():
         print(f"{INDENT}  {line}")

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-PRECISIONS = ("float32", "bfloat16", "int8")
+from hubheads_cli.defaults import PRECISIONS  # noqa: F401  (shown by `hubheads score --help`)
+
 #: Where `tune` writes the speeds it measured: apart from reports.json, which the same data and seed reproduce byte for
 #: byte (a speed never repeats).
 SPEED_FILE = "precision_speeds.json"

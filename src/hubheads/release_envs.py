@@ -30,8 +30,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-#: The releases `verify --transformers` checks when given no list: the floor, the last 4.x, the first 5.x, the newest.
-DEFAULT_RELEASES = ("4.46.1", "4.57.6", "5.0.0", "latest")
+from hubheads_cli.defaults import DEFAULT_RELEASES  # noqa: F401  (shown by `hubheads verify --help`)
+
 #: The file a complete environment holds: what was asked for, and how it was built.
 COMPLETE = ".complete"
 

@@ -39,10 +39,9 @@ from hubheads.precisions import use_precision
 from hubheads.repo_files import sha256_file
 from hubheads.resolve import resolve_checkpoint
 from hubheads.validators import check_whole_numbers
+from hubheads_cli.defaults import DEFAULT_CHUNK_SIZE, ON_ERROR  # noqa: F401  (shown by `hubheads score --help`)
 
 OUT_SUFFIXES = (".jsonl", ".parquet")
-ON_ERROR = ("stop", "skip")
-DEFAULT_CHUNK_SIZE = 2048
 RUN_FILE = "run.json"
 #: What a resumed run must share with the partial one, by the name its error message uses.
 _RUN_KEYS = {

@@ -12,10 +12,10 @@ from typing import Union
 
 import numpy as np
 
+from hubheads_cli.defaults import METRICS, MIN_LANG_EXAMPLES  # noqa: F401  (shown by `hubheads tune --help`)
+
 # Scores or labels: any sequence of numbers, or a numpy array.
 ArrayLike = Union[Sequence[float], np.ndarray]
-METRICS = ("macro_f1", "f1", "accuracy", "balanced_accuracy")
-MIN_LANG_EXAMPLES = 20
 
 
 def _safe_div(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

@@ -24,11 +24,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from hubheads.tuning import f1_from_counts, metric_from_counts
+from hubheads_cli.defaults import BOOTSTRAP_RESAMPLES, FOLDS, SEED  # noqa: F401  (shown by `hubheads tune --help`)
 
 CONFIDENCE = 0.95
-BOOTSTRAP_RESAMPLES = 1000
-FOLDS = 5
-SEED = 0
 
 
 class Bootstrap:
