@@ -18,7 +18,7 @@ from huggingface_hub import ModelCard
 
 from hubheads.card import SECTION_END, SECTION_START
 from hubheads.demo import AUTHOR_README, MULTI_LABELS, REPO_PUBLISHED, THREADS
-from hubheads.reports import deployed_rule
+from hubheads.reports import deployed_rule, metric_name
 from hubheads_cli import main
 
 HUBHEADS = str(Path(sys.executable).parent / "hubheads")
@@ -143,10 +143,10 @@ def test_the_tuned_rule_scores_at_least_as_well_as_0_5(run):
                 assert row["metrics"]["tuned"] >= row["metrics"]["default"] - 1e-12 or not row["tuned"], label
             # The pooled threshold maximises F1 over every (post, label) decision: the micro-F1.
             assert rules["best_global"]["metrics"]["micro_f1"] >= rules["default"]["metrics"]["micro_f1"] - 1e-12
-            shown, before, after = "micro-F1", "default", deployed
+            shown, before, after = metric_name("micro_f1", in_sentence=True), "default", deployed
         else:
             assert rules[deployed]["metrics"][metric] >= rules["default"]["metrics"][metric] - 1e-12, name
-            shown, before, after = metric.replace("_f1", "-F1").replace("_", " "), "default", deployed
+            shown, before, after = metric_name(metric, in_sentence=True), "default", deployed
         printed = [float(value) for value in re.findall(rf"dev {shown} (\d\.\d+)", consumer[name])][:2]
         key = "micro_f1" if reports["kind"] == "multi_label" else metric
         assert printed == [round(rules[rule]["metrics"][key], 3) for rule in (before, after)], name

@@ -216,11 +216,6 @@ def _write_dev_split(name: str, folder: Path) -> Path:
 # -- what tune found (step 5) -------------------------------------------------------------------------------------
 
 
-def _metric_name(metric: str) -> str:
-    """`macro_f1` -> `macro-F1`, `balanced_accuracy` -> `balanced accuracy`."""
-    return metric.replace("_f1", "-F1").replace("f1", "F1").replace("_", " ")
-
-
 def _figures_in(repo: Path) -> str:
     """The card figures `hubheads card` drew into `repo`, listed for the output."""
     from hubheads.figures import FIGURES
@@ -230,15 +225,16 @@ def _figures_in(repo: Path) -> str:
 
 def _print_tuning(reports: dict[str, Any]) -> None:
     """What `hubheads tune` found for one demo repo, from its reports.json."""
-    from hubheads.reports import deployed_rule
+    from hubheads.reports import deployed_rule, metric_name
 
     rules, thresholds, metric = reports["rules"], reports["thresholds"], reports["metric"]
     deployed = deployed_rule(reports)
-    shown = _metric_name(metric)
+    shown = metric_name(metric, in_sentence=True)
     if reports["kind"] == "multi_label":
         print(
-            f"{INDENT}  dev micro-F1 {rules['default']['metrics']['micro_f1']:.3f} at 0.5 -> "
-            f"{rules[deployed]['metrics']['micro_f1']:.3f} with the tuned thresholds; per label (best {shown}):"
+            f"{INDENT}  dev {metric_name('micro_f1', in_sentence=True)} {rules['default']['metrics']['micro_f1']:.3f} "
+            f"at 0.5 -> {rules[deployed]['metrics']['micro_f1']:.3f} with the tuned thresholds; per label (best "
+            f"{shown}):"
         )
         rows = reports["data"]["rows"]
         for label, row in reports["per_label"].items():
@@ -368,11 +364,19 @@ def _print_changes(changes: DecisionChanges, unit: str, header: str, describe: C
 
 
 def _print_calls(
-    variable: str, repo_id: str, gold: list[int], calls: Sequence[tuple[str, list[int]]], metric: str, shown: str
+    variable: str,
+    repo_id: str,
+    gold: list[int],
+    calls: Sequence[tuple[str, list[int]]],
+    metric: str,
+    named: str | None = None,
 ) -> None:
-    """The consumer's pipeline line, then the dev `metric` of each call's decisions."""
+    """The consumer's pipeline line, then the dev `metric` of each call's decisions, named as the metric `named`
+    (`metric` itself by default) is."""
+    from hubheads.reports import metric_name
     from hubheads.tuning import decision_metrics
 
+    shown = metric_name(named or metric, in_sentence=True)
     print(f'{INDENT}{variable} = pipeline("text-classification", model="{repo_id}", trust_remote_code=True)')
     for call, decisions in calls:
         print(f"{INDENT}{call:<58} dev {shown} {decision_metrics(decisions, gold)[metric]:.3f}")
@@ -387,7 +391,7 @@ def _binary_story(results: list[Any]) -> DecisionChanges:
         ('clf(posts, lang=langs, threshold_mode="default")', changes.untuned),
         ("clf(posts, lang=langs)", changes.tuned),
     ]
-    _print_calls("clf", REPO_BINARY, changes.gold, calls, "macro_f1", "macro-F1")
+    _print_calls("clf", REPO_BINARY, changes.gold, calls, "macro_f1")
 
     def describe(i: int) -> str:
         columns = _decision_columns(BINARY_LABELS[dev[i]["label"]], untuned[i], tuned[i], positive, 10)
@@ -411,7 +415,7 @@ def _multi_label_story(results: list[Any], thresholds: dict[str, Any]) -> Decisi
     )
     calls = [('tags(posts, threshold_mode="default")', changes.untuned), ("tags(posts)", changes.tuned)]
     # The F1 of every (post, label) decision pooled: the micro-F1.
-    _print_calls("tags", REPO_MULTI_LABEL, changes.gold, calls, "f1", "micro-F1")
+    _print_calls("tags", REPO_MULTI_LABEL, changes.gold, calls, "f1", "micro_f1")  # over every (post, label) decision
 
     def labels(names: Sequence[str] | set[str]) -> str:
         return ", ".join(label for label in MULTI_LABELS if label in names) or "(none)"
@@ -438,7 +442,7 @@ def _multi_task_story(results: list[Any]) -> DecisionChanges:
     positive = TRUST_LABELS[1]
     changes = DecisionChanges.single_label(dev, untuned, tuned, positive)
     calls = [('mt(posts, threshold_mode="default")', changes.untuned), ("mt(posts)", changes.tuned)]
-    _print_calls("mt", REPO_MULTI_TASK, changes.gold, calls, "balanced_accuracy", "balanced accuracy")
+    _print_calls("mt", REPO_MULTI_TASK, changes.gold, calls, "balanced_accuracy")
 
     def describe(i: int) -> str:
         columns = _decision_columns(TRUST_LABELS[dev[i]["label"]], untuned[i], tuned[i], positive, 10)
@@ -467,7 +471,7 @@ def _gated_bio_story(results: list[Any]) -> DecisionChanges:
         ("rb(posts, bio=bios, lang=langs)", changes.tuned),
         ("rb(posts, lang=langs)  # without the bios", without),
     ]
-    _print_calls("rb", REPO_GATED_BIO, changes.gold, calls, "macro_f1", "macro-F1")
+    _print_calls("rb", REPO_GATED_BIO, changes.gold, calls, "macro_f1")
     missing = sum(row["bio"] is None for row in dev)
     for group, label in (("whose bio says the author belongs", 1), (f"whose bio does not ({missing} have none)", 0)):
         rows = [i for i, row in enumerate(dev) if row["label"] == label]

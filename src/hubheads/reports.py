@@ -51,9 +51,12 @@ RULE_NAMES = {
 }
 
 
-def metric_name(metric: str) -> str:
-    """How a card and its figures name a hubheads metric (`"macro_f1"` → `"Macro F1"`)."""
-    return METRIC_TYPES[metric][2]
+def metric_name(metric: str, in_sentence: bool = False) -> str:
+    """How a card and its figures name a hubheads metric (`"macro_f1"` → `"Macro F1"`); `in_sentence` for the middle
+    of a sentence (`"macro F1"`, `"balanced accuracy"`, `"F1"`)."""
+    name = METRIC_TYPES[metric][2]
+    first, _, rest = name.partition(" ")
+    return f"{first.lower()} {rest}".strip() if in_sentence and not first.isupper() else name
 
 
 def deployed_rule(reports: Mapping[str, Any]) -> str:
