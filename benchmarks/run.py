@@ -249,9 +249,10 @@ def sample():
         time.sleep(0.05)
 threading.Thread(target=sample, daemon=True).start()
 start = time.perf_counter()
-if side == "score":
-    from hubheads.score import score_file
-    rows = score_file(repo, data, sys.argv[5], batch_size=32, progress=False).rows
+if side.startswith("score"):  # "score", or "score-bfloat16" for `hubheads score --precision bfloat16`
+    from hubheads.score import ScoreOptions, score_file
+    options = ScoreOptions(precision=side.partition("-")[2] or "float32")
+    rows = score_file(repo, data, sys.argv[5], options=options, batch_size=32, progress=False).rows
 elif side == "memory":
     import pyarrow.parquet as pq
     from hubheads.loading import load_pipeline
@@ -341,6 +342,31 @@ def score_throughput(backbone: str, rows: int) -> list[tuple[str, float, str]]:
     ]
 
 
+def score_precisions(backbone: str, rows: int) -> list[tuple[str, float, str]]:
+    """`hubheads score --precision bfloat16` against `hubheads score` on the same file, each in a fresh process."""
+    import tempfile
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        repo, data = _scoring_files(backbone, folder, rows)
+        runs = {side: _side(side, repo, data, str(folder / f"{side}.parquet")) for side in ("score", "score-bfloat16")}
+        labels = {side: pq.read_table(folder / f"{side}.parquet").column("label").to_pylist() for side in runs}
+    rate = {side: run["rows"] / run["seconds"] for side, run in runs.items()}
+    changed = sum(a != b for a, b in zip(labels["score"], labels["score-bfloat16"]))
+    ratio = rate["score-bfloat16"] / rate["score"]
+    return [
+        (
+            f"score --precision bfloat16 vs score (float32), {rows:,} rows (target >= 2x)",
+            ratio,
+            f"{ratio:.2f}x ({rate['score-bfloat16']:.0f} vs {rate['score']:.0f} rows/s); {changed} of {rows:,} "
+            "decisions differ",
+        )
+    ]
+
+
 def ray_scaling(backbone: str, rows: int) -> list[tuple[str, float, str]]:
     import tempfile
     from pathlib import Path
@@ -380,7 +406,18 @@ def main() -> None:
     parser.add_argument(
         "--only",
         nargs="*",
-        choices=["pipeline", "precisions", "multi-task", "bio", "tune", "estimates", "memory", "score", "ray"],
+        choices=[
+            "pipeline",
+            "precisions",
+            "multi-task",
+            "bio",
+            "tune",
+            "estimates",
+            "memory",
+            "score",
+            "score-precisions",
+            "ray",
+        ],
         help="run only these sections",
     )
     args = parser.parse_args()
@@ -400,6 +437,7 @@ def main() -> None:
         "estimates": estimate_speed,
         "memory": lambda: streaming_memory(backbone, args.stream),
         "score": lambda: score_throughput(backbone, args.rows),
+        "score-precisions": lambda: score_precisions(backbone, args.rows),
         "ray": lambda: ray_scaling(backbone, args.ray_rows),
     }
     for name, section in sections.items():

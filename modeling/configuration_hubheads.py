@@ -10,6 +10,13 @@ A config (DistilBERT, BERT, XLM-R or one of the hubheads architectures) may carr
 Every value must be a real number in [0, 1]. [`DecisionThresholds.from_config`] validates them and raises a
 `ValueError` naming the key otherwise, so a typo never silently falls back to 0.5.
 
+`hubheads tune` also records how far the thresholds hold at other precisions ([`PrecisionRecord`]):
+
+- `tuned_precision` (`str`, *optional*, defaults to `"float32"`): the precision whose scores the thresholds were tuned
+  on: `"float32"`, `"bfloat16"` or `"int8"` (dynamic).
+- `precision_agreement` (`dict[str, dict]`, *optional*): per precision, `{"decisions_differ": d, "rows": n}`: the
+  author's dev decisions that precision changed against float32, at these thresholds.
+
 It also holds the validation helpers the hubheads configs share.
 
 This file is copied verbatim into exported Hub repos: it imports only the standard library and transformers.
@@ -23,6 +30,9 @@ from typing import Any, Optional
 
 THRESHOLD_KEYS = ("default_threshold", "best_threshold_global", "thresholds_by_lang", "label_thresholds")
 THRESHOLD_MODES = ("auto", "default", "global", "by_lang")
+PRECISION_KEYS = ("tuned_precision", "precision_agreement")
+#: The precisions `hubheads tune` measures: float32 (the reference), bfloat16 weights, dynamic int8.
+MEASURED_PRECISIONS = ("float32", "bfloat16", "int8")
 FALLBACK_THRESHOLD = 0.5
 POOLING_MODES = ("cls", "mean")
 
@@ -214,8 +224,85 @@ def check_class_weights(value: Any, num_classes: int, key: str) -> Optional[list
     return [check_non_negative(weight, f"{key}[{i}]") for i, weight in enumerate(value)]
 
 
+def _count(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"`{key}` must be a whole number >= 0, got {value!r}. Fix the value in config.json.")
+    return value
+
+
+@dataclass(frozen=True)
+class PrecisionRecord:
+    """The precision the thresholds were tuned at, and what each other precision did to the tuned decisions on the
+    author's dev set (`hubheads tune` writes it; the pipeline warns once when it runs at another precision).
+
+    Args:
+        tuned_precision (`str`, *optional*, defaults to `"float32"`):
+            One of `MEASURED_PRECISIONS`.
+        agreement (`dict[str, tuple[int, int]]`, *optional*):
+            Per precision, (dev decisions that differ from float32's, dev rows).
+    """
+
+    tuned_precision: str = "float32"
+    agreement: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "PrecisionRecord":
+        """Validate the `PRECISION_KEYS` of `values` (a config dict); a `ValueError` naming the key otherwise."""
+        tuned = values.get("tuned_precision")
+        tuned = "float32" if tuned is None else check_choice(tuned, MEASURED_PRECISIONS, "tuned_precision")
+        raw = values.get("precision_agreement") or {}
+        if not isinstance(raw, Mapping):
+            raise ValueError(
+                '`precision_agreement` must map precisions to {"decisions_differ": d, "rows": n}, got '
+                f"{raw!r}. Fix it in config.json, or tune again."
+            )
+        agreement = {}
+        for precision, entry in raw.items():
+            key = f"precision_agreement[{precision!r}]"
+            check_choice(precision, MEASURED_PRECISIONS, f"precision_agreement key {precision!r}")
+            if not isinstance(entry, Mapping):
+                raise ValueError(f'`{key}` must be {{"decisions_differ": d, "rows": n}}, got {entry!r}.')
+            differ = _count(entry.get("decisions_differ"), f"{key}['decisions_differ']")
+            rows = _count(entry.get("rows"), f"{key}['rows']")
+            if differ > rows:
+                raise ValueError(f"`{key}` says {differ} of {rows} decisions differ; fix it in config.json.")
+            agreement[precision] = (differ, rows)
+        return cls(tuned_precision=tuned, agreement=agreement)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The keys as config.json stores them."""
+        return {
+            "tuned_precision": self.tuned_precision,
+            "precision_agreement": {
+                precision: {"decisions_differ": differ, "rows": rows}
+                for precision, (differ, rows) in self.agreement.items()
+            },
+        }
+
+    def mismatch_warning(self, running: str) -> Optional[str]:
+        """What a consumer running the model at `running` should know, or `None` at the tuned precision."""
+        if running == self.tuned_precision:
+            return None
+        said = f"The thresholds of this model were tuned at {self.tuned_precision}; it runs at {running}"
+        # The agreement is counted against float32, and counts the same either way round.
+        other = running if self.tuned_precision == "float32" else self.tuned_precision
+        if "float32" in (running, self.tuned_precision) and other in self.agreement:
+            differ, rows = self.agreement[other]
+            return (
+                f"{said}. On the author's dev set, {other} and float32 disagree on {differ} of {rows} tuned decisions "
+                "(the model card's 'Faster precisions' table)."
+            )
+        return (
+            f"{said}, which its author did not measure: a score near its threshold may cross it. Run it at "
+            f"{self.tuned_precision} for the decisions the author tuned."
+        )
+
+
 __all__ = [
     "DecisionThresholds",
+    "MEASURED_PRECISIONS",
+    "PRECISION_KEYS",
+    "PrecisionRecord",
     "POOLING_MODES",
     "THRESHOLD_KEYS",
     "THRESHOLD_MODES",

@@ -25,6 +25,7 @@ This file is copied verbatim into exported Hub repos: it imports only the standa
 import inspect
 import re
 import threading
+import warnings
 from collections.abc import Iterable
 from typing import Any, Optional
 
@@ -32,7 +33,13 @@ import torch
 from transformers import BatchEncoding, TextClassificationPipeline
 from transformers.utils import logging
 
-from .configuration_hubheads import THRESHOLD_MODES, DecisionThresholds, validate_threshold
+from .configuration_hubheads import (
+    PRECISION_KEYS,
+    THRESHOLD_MODES,
+    DecisionThresholds,
+    PrecisionRecord,
+    validate_threshold,
+)
 
 logger = logging.get_logger(__name__)
 
@@ -64,6 +71,20 @@ class PipelineInputError(TypeError, ValueError):
     It is both a `TypeError` and a `ValueError`: the stock pipeline raises one or the other for bad input, so code
     written against it (`except ValueError:` or `except TypeError:`) keeps catching what this pipeline raises.
     """
+
+
+class PrecisionWarning(UserWarning):
+    """The model runs at another precision than the one its thresholds were tuned at."""
+
+
+def running_precision(model: Any) -> str:
+    """The precision `model` runs at: `"int8"` when dynamic int8 layers are in it, else its parameters' dtype
+    (`"float32"`, `"bfloat16"`, `"float16"`, ...)."""
+    for module in model.modules():
+        if type(module).__module__.startswith(("torch.ao.nn.quantized", "torch.nn.quantized")):
+            return "int8"
+    dtype = getattr(model, "dtype", None) or next(model.parameters()).dtype
+    return str(dtype).replace("torch.", "")
 
 
 def _aligned(value: Any, name: str, count: int) -> list[Any]:
@@ -149,6 +170,10 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         self.reads_bio = "bio_input_ids" in parameters and bool(getattr(config, "use_bio", False))
         self._pad_id = getattr(self.tokenizer, "pad_token_id", None) or 0
         self._warned_langs: set = set()
+        # The precision the thresholds were tuned at, and what the others did to them on the author's dev set.
+        self.precision_record = PrecisionRecord.from_dict({key: getattr(config, key, None) for key in PRECISION_KEYS})
+        self._precision_checked: Any = None  # the model object whose precision was last compared
+        self._warned_precisions: set = set()
         # A fast tokenizer's truncation and padding are settings of its one Rust tokenizer: each call sets them, then
         # encodes. One pipeline shared between threads (a web server) would let a call encode with another's
         # settings, so every tokenizer call of this pipeline holds this lock (cheap next to the forward pass).
@@ -217,6 +242,7 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         if not (own_arguments or self._configured()):
             return super().__call__(inputs, **kwargs)  # the stock input handling and output shapes, exactly
         self._check_counts(kwargs)
+        self._check_precision()
         if isinstance(inputs, (str, dict)):
             for name, value in (("lang", lang), ("bio", bio)):
                 if isinstance(value, (list, tuple)):
@@ -260,6 +286,19 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         if isinstance(inputs, str) and not self.multi_label and ("top_k" not in kwargs or self.task_heads):
             return [result]
         return result
+
+    def _check_precision(self) -> None:
+        """Warn once per precision when the model runs at another precision than its thresholds were tuned at
+        (`pipeline(..., dtype=torch.bfloat16)`, a model quantized to dynamic int8), with what that precision did to
+        the tuned decisions on the author's dev set."""
+        if self.model is self._precision_checked or not self.thresholds.configured:
+            return
+        self._precision_checked = self.model
+        running = running_precision(self.model)
+        message = self.precision_record.mismatch_warning(running)
+        if message is not None and running not in self._warned_precisions:
+            self._warned_precisions.add(running)
+            warnings.warn(message, PrecisionWarning, stacklevel=3)
 
     @staticmethod
     def _check_counts(kwargs: dict) -> None:
@@ -601,4 +640,4 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         return chosen if top_k is None else chosen[:top_k]
 
 
-__all__ = ["HubheadsTextClassificationPipeline", "PipelineInputError"]
+__all__ = ["HubheadsTextClassificationPipeline", "PipelineInputError", "PrecisionWarning", "running_precision"]

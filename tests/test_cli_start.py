@@ -13,7 +13,7 @@ import pytest
 
 from hubheads.cli import HANDLERS
 from hubheads.modeling.configuration_backbone import NEWER_ENCODERS
-from hubheads.modeling.configuration_hubheads import THRESHOLD_MODES
+from hubheads.modeling.configuration_hubheads import MEASURED_PRECISIONS, THRESHOLD_MODES
 from hubheads_cli import build_parser, defaults
 
 #: Runs `hubheads ARGV` in this fresh process and prints its exit status, its output, and the top-level modules it
@@ -72,7 +72,7 @@ def test_every_command_parsed_has_one_handler():
 
 def test_the_copies_of_the_shipped_files_values_match_them():
     # modeling/ ships into Hub repos and imports nothing of hubheads, so the command line keeps a copy of these.
-    assert defaults.THRESHOLD_MODES == THRESHOLD_MODES
+    assert defaults.THRESHOLD_MODES == THRESHOLD_MODES and defaults.PRECISIONS == MEASURED_PRECISIONS
     assert defaults.NATIVE_GTE_TRANSFORMERS == NEWER_ENCODERS["gte"]
 
 

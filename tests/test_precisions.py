@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -92,25 +93,115 @@ def test_tune_skips_the_precisions_on_request(tuned, tmp_path):
     assert "## Faster precisions" not in str(render_card(tmp_path / "repo"))
 
 
+def _precision_warnings(output: dict) -> list[str]:
+    return [line for line in output["warnings"] if line.startswith("PrecisionWarning: ")]
+
+
 @pytest.mark.consumer
-def test_the_bfloat16_call_runs_on_every_release(tuned, tmp_path, consumer_python):
+def test_the_bfloat16_and_int8_calls_run_on_every_release_and_warn_once(tuned, tmp_path, consumer_python):
     hf_home = tmp_path / "hf_home"
     install_in_offline_cache(tuned, "org/fast", cache_dir=hf_home / "hub")
     major, minor = (int(part) for part in transformers_version(consumer_python).split(".")[:2])
     argument = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"  # what the card says
-    calls = [{"inputs": TEXTS[:24], "kwargs": {"lang": LANGS[:24]}}]
-    float32, bfloat16 = run_stock_pipelines(
+    calls = [{"inputs": TEXTS[:24], "kwargs": {"lang": LANGS[:24]}}, {"inputs": TEXTS[24:30]}]
+    float32, bfloat16, int8 = run_stock_pipelines(
         hf_home,
         [
             {"repo_id": "org/fast", "calls": calls},
             {"repo_id": "org/fast", "calls": calls, "pipeline_kwargs": {argument: "bfloat16"}},
+            {"repo_id": "org/fast", "calls": calls, "quantize": "int8"},
         ],
         python=consumer_python,
     )
-    a, b = float32["results"][0], bfloat16["results"][0]
-    assert max(abs(x["score"] - y["score"]) for x, y in zip(a, b)) > 0, "the second call ran in bfloat16"
-    assert max(abs(x["score"] - y["score"]) for x, y in zip(a, b)) < 0.05
-    assert all(isinstance(y["score"], float) for y in b)
+    agreement = json.loads((tuned / "config.json").read_text())["precision_agreement"]
+    assert _precision_warnings(float32) == []
+    for precision, output in (("bfloat16", bfloat16), ("int8", int8)):
+        a, b = float32["results"][0], output["results"][0]
+        assert max(abs(x["score"] - y["score"]) for x, y in zip(a, b)) > 0, f"the second call ran in {precision}"
+        assert max(abs(x["score"] - y["score"]) for x, y in zip(a, b)) < 0.05
+        assert all(isinstance(y["score"], float) for y in b)
+        counts = agreement[precision]
+        (warning,) = _precision_warnings(output)  # two calls, one warning
+        assert f"tuned at float32; it runs at {precision}" in warning
+        assert f"disagree on {counts['decisions_differ']} of {counts['rows']} tuned decisions" in warning
+
+
+def test_the_pipeline_warns_once_per_precision_it_was_not_tuned_at(tuned, tmp_path):
+    from hubheads.modeling.pipeline_hubheads import PrecisionWarning
+
+    classifier = load_pipeline(tuned)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        classifier(TEXTS[:4])
+        float_model = classifier.model
+        for precision in ("bfloat16", "bfloat16", "int8", "bfloat16"):
+            classifier.model = at_precision(float_model, precision)
+            classifier(TEXTS[:4])
+            classifier(TEXTS[4:8])
+    said = [str(w.message) for w in caught if w.category is PrecisionWarning]
+    assert len(said) == 2 and "runs at bfloat16" in said[0] and "runs at int8" in said[1], said
+    # A model that configures nothing follows the stock pipeline: no warning.
+    export_model(_spread_model(), tmp_path / "plain", tokenizer=tiny.build_tokenizer())
+    plain = load_pipeline(tmp_path / "plain")
+    plain.model = at_precision(plain.model, "bfloat16")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PrecisionWarning)
+        plain(TEXTS[:4])
+
+
+def test_tune_at_a_precision_tunes_on_its_scores_and_records_it(tuned, tmp_path):
+    from hubheads.precisions import use_precision
+    from hubheads.tuning import best_threshold
+
+    export_model(_spread_model(), tmp_path / "repo", tokenizer=tiny.build_tokenizer())
+    dev = tuned.parent / "dev.jsonl"
+    result = tune_model(tmp_path / "repo", dev, progress=False, bootstrap=0, folds=0, precision="bfloat16")
+    rows = [json.loads(line) for line in dev.read_text().splitlines()]
+    at_bf16 = use_precision(load_pipeline(tmp_path / "repo"), "bfloat16")
+    ranked = at_bf16([row["text"] for row in rows], threshold=0.0, top_k=None, batch_size=32)
+    scores = [next(entry["score"] for entry in entry_list if entry["label"] == "LABEL_1") for entry_list in ranked]
+    want, _ = best_threshold(scores, [row["label"] for row in rows], result.reports["metric"])
+    assert result.thresholds.best_threshold_global == pytest.approx(want)
+    config = json.loads((tmp_path / "repo" / "config.json").read_text())
+    assert config["tuned_precision"] == "bfloat16" == result.reports["tuned_precision"]
+    for precision in ("bfloat16", "int8"):
+        entry = result.reports["precisions"][precision]
+        assert config["precision_agreement"][precision] == {
+            "decisions_differ": entry["decisions_differ"],
+            "rows": entry["rows"],
+        }
+    assert json.loads((tuned / "config.json").read_text())["tuned_precision"] == "float32"
+    card = str(render_card(tmp_path / "repo", CardOptions(repo_id="org/fast")))
+    assert "thresholds tuned at bfloat16" in card
+
+
+@pytest.mark.parametrize(
+    "values, match",
+    [
+        ({"tuned_precision": "fp8"}, "`tuned_precision` must be one of"),
+        ({"precision_agreement": {"bfloat16": {"decisions_differ": 5, "rows": 3}}}, "says 5 of 3 decisions"),
+        ({"precision_agreement": {"bfloat16": {"decisions_differ": -1, "rows": 3}}}, "must be a whole number"),
+        ({"precision_agreement": {"fp8": {"decisions_differ": 0, "rows": 3}}}, "precision_agreement key 'fp8'"),
+        ({"precision_agreement": [1, 2]}, "`precision_agreement` must map precisions"),
+    ],
+)
+def test_a_bad_precision_record_is_refused_naming_the_key(tuned, tmp_path, values, match):
+    import shutil
+
+    shutil.copytree(tuned, tmp_path / "repo")
+    config = json.loads((tmp_path / "repo" / "config.json").read_text())
+    (tmp_path / "repo" / "config.json").write_text(json.dumps({**config, **values}))
+    with pytest.raises(ValueError, match=match):
+        load_pipeline(tmp_path / "repo")
+
+
+def test_new_thresholds_drop_the_precision_record_of_the_old_ones(tuned, tmp_path):
+    export_model(tuned, tmp_path / "same")
+    assert json.loads((tmp_path / "same" / "config.json").read_text())["tuned_precision"] == "float32"
+    export_model(tuned, tmp_path / "retuned", threshold=0.42)
+    config = json.loads((tmp_path / "retuned" / "config.json").read_text())
+    assert config["best_threshold_global"] == 0.42
+    assert "tuned_precision" not in config and "precision_agreement" not in config
 
 
 def test_score_at_a_precision_writes_the_pipelines_decisions_at_it(tuned, tmp_path):

@@ -28,10 +28,14 @@ def local_ray():
 
 
 @pytest.mark.parametrize(
-    "kind, build",
-    [("per-language", tiny.build_thresholded_by_lang), ("multi-label", tiny.build_multi_label)],
+    "kind, build, precision",
+    [
+        ("per-language", tiny.build_thresholded_by_lang, "float32"),
+        ("multi-label", tiny.build_multi_label, "float32"),
+        ("per-language-bf16", tiny.build_thresholded_by_lang, "bfloat16"),  # as `hubheads score --precision`
+    ],
 )
-def test_ray_data_gives_every_row_the_single_process_decision(local_ray, tmp_path, kind, build):
+def test_ray_data_gives_every_row_the_single_process_decision(local_ray, tmp_path, kind, build, precision):
     from hubheads.ray import Scorer
 
     repo = tmp_path / kind
@@ -41,15 +45,20 @@ def test_ray_data_gives_every_row_the_single_process_decision(local_ray, tmp_pat
     rows[7]["text"] = None  # a bad row: left out with on_error="skip", as `hubheads score --on-error skip` does
     data = tmp_path / "posts.parquet"
     pq.write_table(pa.Table.from_pylist(rows), data, row_group_size=100)
-    single = score_file(
-        repo, data, tmp_path / "single.parquet", options=ScoreOptions(keep=("id",)), on_error="skip", progress=False
-    )
+    options = ScoreOptions(keep=("id",), precision=precision)
+    single = score_file(repo, data, tmp_path / "single.parquet", options=options, on_error="skip", progress=False)
     expected = pq.read_table(single.out)
 
     dataset = ray.data.read_parquet(str(data)).repartition(4)  # four blocks, so both actors get work
     decisions = dataset.map_batches(
         Scorer,
-        fn_constructor_kwargs={"model": str(repo), "keep": ["id"], "threads": 1, "on_error": "skip"},
+        fn_constructor_kwargs={
+            "model": str(repo),
+            "keep": ["id"],
+            "threads": 1,
+            "on_error": "skip",
+            "precision": precision,
+        },
         batch_format="pyarrow",
         batch_size=64,
         concurrency=2,

@@ -616,7 +616,8 @@ def _precisions_table(context: CardContext) -> str:
             f"{f'{speed}x' if speed else 'not measured'} |"
         )
     intro = (
-        f"The tuned decisions on the dev set at each precision, against float32 (thresholds tuned at float32; "
+        f"The tuned decisions on the dev set at each precision, against float32 (thresholds tuned at "
+        f"{(context.reports or {}).get('tuned_precision', 'float32')}; "
         f"probabilities are computed in float32 from the logits either way). Speeds were measured on the author's CPU "
         f"({cpu.get('model', 'unknown')}, {fast} AVX512-BF16/AMX): bfloat16 is fast only on CPUs that have them, and "
         "may be slower than float32 elsewhere. `dtype=` is `torch_dtype=` before transformers 4.56; the int8 line "

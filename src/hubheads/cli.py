@@ -85,6 +85,7 @@ def _tune(args: argparse.Namespace) -> int:
         folds=args.folds,
         seed=args.seed,
         precisions=not args.no_precisions,
+        precision=args.precision,
     )
     print(f"Tuned {args.model_dir} on {result.reports['data']['rows']} rows of {args.data} ({args.metric})")
     print("\n".join(summary(result)))

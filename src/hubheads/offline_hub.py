@@ -95,7 +95,7 @@ def install_in_offline_cache(
 
 # Runs in the consumer's interpreter: only the standard library and transformers, hubheads blocked.
 _CONSUMER_SCRIPT = r"""
-import json, sys
+import json, sys, warnings
 sys.modules["hubheads"] = None  # the code that runs must be the repo's copy, not the installed package
 requests = json.load(sys.stdin)
 import torch
@@ -131,7 +131,12 @@ def run(request, output):
     output.update(pipeline_class=type(clf).__name__, pipeline_module=type(clf).__module__)
     if fill:
         output["suspect_buffers"] = suspect_buffers(clf.model)
-    output["results"] = [clf(call["inputs"], **call.get("kwargs", {})) for call in request["calls"]]
+    if request.get("quantize") == "int8":  # the card's int8 call
+        clf.model = torch.ao.quantization.quantize_dynamic(clf.model, {torch.nn.Linear}, dtype=torch.qint8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        output["results"] = [clf(call["inputs"], **call.get("kwargs", {})) for call in request["calls"]]
+    output["warnings"] = [f"{type(w.message).__name__}: {w.message}" for w in caught]
 
 
 outputs = []
@@ -203,7 +208,8 @@ def run_stock_pipeline(
             output then also has `suspect_buffers` (the non-persistent buffers holding the fill).
 
     Returns:
-        `dict` with `results` (one output per call), `transformers_version`, `pipeline_class`, `pipeline_module`.
+        `dict` with `results` (one output per call), `warnings` (those the calls raised, `"Category: message"`),
+        `transformers_version`, `pipeline_class`, `pipeline_module`.
     """
     request = {
         "repo_id": repo_id,
@@ -227,9 +233,10 @@ def run_stock_pipelines(
     Args:
         hf_home (`str` or `os.PathLike`): the `HF_HOME` of the consumer; its `hub/` folder is the cache.
         requests (iterable of `dict`): each `{"repo_id": ..., "calls": [...], "pipeline_kwargs": {...}}`, as the
-            arguments of `run_stock_pipeline`, and optionally `"fill_uninitialized": True` and `"catch_errors": True`
+            arguments of `run_stock_pipeline`, and optionally `"fill_uninitialized": True`, `"catch_errors": True`
             (a load or call that raises gives the output an `error`, the exception's first line, instead of
-            `results`).
+            `results`) and `"quantize": "int8"` (the card's int8 call: the loaded model's `nn.Linear` layers to
+            dynamic int8).
         python (`str`, *optional*): the consumer's interpreter; defaults to this one.
 
     Returns:
@@ -242,6 +249,7 @@ def run_stock_pipelines(
             "pipeline_kwargs": dict(r.get("pipeline_kwargs") or {}),
             "fill_uninitialized": bool(r.get("fill_uninitialized", False)),
             "catch_errors": bool(r.get("catch_errors", False)),
+            "quantize": r.get("quantize"),
         }
         for r in requests
     ]

@@ -10,10 +10,12 @@ always computed in float32 from the logits (the pipeline casts them).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import platform
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +106,30 @@ def use_precision(classifier: Any, precision: str) -> Any:
     return classifier
 
 
+@contextlib.contextmanager
+def quiet_precision_warnings() -> Iterator[None]:
+    """No `PrecisionWarning` inside the block: where hubheads changes the precision on purpose (tune, measuring)."""
+    from hubheads.modeling.pipeline_hubheads import PrecisionWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PrecisionWarning)
+        yield
+
+
+def precision_record(tuned_precision: str, reports: dict[str, Any]) -> Any:
+    """config.json's `PrecisionRecord`: the precision the thresholds were tuned at, and the decisions each measured
+    precision changed against float32 on the dev set (reports.json's `precisions`)."""
+    from hubheads.modeling.configuration_hubheads import PrecisionRecord
+
+    measured = reports.get("precisions") or {}
+    agreement = {
+        precision: (entry["decisions_differ"], entry["rows"])
+        for precision, entry in measured.items()
+        if precision in PRECISIONS and precision != "float32" and "decisions_differ" in entry
+    }
+    return PrecisionRecord(tuned_precision=tuned_precision, agreement=agreement)
+
+
 def _scores(outputs: Sequence[Any]) -> list[float]:
     """The primary score of each input (its label's probability; a multi-label input's highest, or 0)."""
     return [
@@ -142,7 +168,8 @@ def measure_precisions(
             if precision != "float32":
                 guard_outputs(classifier.model, f"the model at {precision}")
             start = time.perf_counter()
-            outputs = classifier(items, batch_size=batch_size)
+            with quiet_precision_warnings():  # each precision on purpose
+                outputs = classifier(items, batch_size=batch_size)
             seconds = time.perf_counter() - start
             decisions, scores = decisions_of(outputs), np.array(_scores(outputs))
             if precision == "float32":

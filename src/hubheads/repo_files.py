@@ -23,7 +23,12 @@ from typing import Any
 
 from hubheads.architectures import ARCHITECTURES
 from hubheads.atomic import staging_prefix, writing_beside
-from hubheads.modeling.configuration_hubheads import THRESHOLD_KEYS, DecisionThresholds
+from hubheads.modeling.configuration_hubheads import (
+    PRECISION_KEYS,
+    THRESHOLD_KEYS,
+    DecisionThresholds,
+    PrecisionRecord,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -133,21 +138,28 @@ def needs_remote_code(config: Mapping[str, Any]) -> bool:
     return "custom_pipelines" in config or "auto_map" in config
 
 
-def write_decisions(config: dict[str, Any], thresholds: DecisionThresholds, folder: Path) -> bool:
+def write_decisions(
+    config: dict[str, Any], thresholds: DecisionThresholds, folder: Path, precision: PrecisionRecord | None = None
+) -> bool:
     """Write config.json (with `thresholds`) and postprocessing.json into `folder`, with the hubheads files the repo
     needs; return whether config.json declares the hubheads pipeline.
 
-    The threshold keys of `config` are replaced by `thresholds`. The pipeline is declared (and its files copied, with
-    the Inference Endpoints `handler.py` that runs it) only when the repo needs it: thresholds, a multi-label model, or
-    a hubheads architecture, whose modeling files and `auto_map` are added too.
+    The threshold keys of `config` are replaced by `thresholds`; its precision keys by `precision` (what `tune`
+    measured), and dropped when the thresholds change without it (they described the thresholds of before). The
+    pipeline is declared (and its files copied, with the Inference Endpoints `handler.py` that runs it) only when the
+    repo needs it: thresholds, a multi-label model, or a hubheads architecture, whose modeling files and `auto_map` are
+    added too.
     """
     from hubheads import __version__
 
     id2label = label_names(config)
     thresholds.check_applies_to(config.get("problem_type"), len(id2label), source="the thresholds you set")
-    for key in THRESHOLD_KEYS:
+    changed = {key: config.get(key) for key in THRESHOLD_KEYS if config.get(key) is not None} != thresholds.to_dict()
+    for key in THRESHOLD_KEYS + (PRECISION_KEYS if precision is not None or changed else ()):
         config.pop(key, None)
     config.update(thresholds.to_dict())
+    if precision is not None:
+        config.update(precision.to_dict())
     arch = ARCHITECTURES.get(config.get("model_type", ""))
     needs_pipeline = arch is not None and arch.needs_pipeline
     pipeline_declared = thresholds.configured or config.get("problem_type") == MULTI_LABEL or needs_pipeline
@@ -197,20 +209,22 @@ def rewrite_decisions(
     folder: str | os.PathLike,
     thresholds: DecisionThresholds,
     extra_json: Mapping[str, Mapping[str, Any]] | None = None,
+    precision: PrecisionRecord | None = None,
 ) -> bool:
     """Replace the thresholds of the repo (or checkpoint) `folder` in place; return whether the pipeline is declared.
 
     Writes what `export` would: config.json with `thresholds` (replacing every threshold key it had),
     postprocessing.json, the hubheads files the repo now needs, and the `extra_json` files (name → content, e.g.
-    reports.json). Each file is written next to the folder first and then moved in with `os.replace`, so none is
-    ever left half-written. A hubheads file that differs from this version's copy is replaced, with a warning.
+    reports.json), and the precision keys as `write_decisions` does. Each file is written next to the folder first and
+    then moved in with `os.replace`, so none is ever left half-written. A hubheads file that differs from this
+    version's copy is replaced, with a warning.
     """
     folder = Path(folder)
     config = read_json(folder / "config.json")
     with writing_beside(folder):
         staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=staging_prefix(folder)))
         try:
-            declared = write_decisions(config, thresholds, staging)
+            declared = write_decisions(config, thresholds, staging, precision)
             for name, content in (extra_json or {}).items():
                 write_json(staging / name, content)
             for path in sorted(staging.iterdir()):

@@ -30,7 +30,7 @@ import numpy as np
 from hubheads.datafiles import pick_columns, read_rows
 from hubheads.loading import load_pipeline
 from hubheads.modeling.configuration_hubheads import FALLBACK_THRESHOLD, DecisionThresholds
-from hubheads.precisions import SPEED_FILE, split_timings
+from hubheads.precisions import SPEED_FILE, check_precision, precision_record, split_timings
 from hubheads.repo_files import MULTI_LABEL, label_names, read_json, rewrite_decisions, sha256_file
 from hubheads.reports import REPORTS_FILE, cross_validation_line, model_kind, with_interval
 from hubheads.sources import check_trusted, runs_remote_code
@@ -613,20 +613,32 @@ def _task_reports(heads: Mapping[str, Any], dev: _Columns, outputs: list[Any], e
 
 
 def _score_rows(
-    model_dir: Path, items: list[dict[str, Any]], batch_size: int, device: Any, progress: bool, remote_code: bool
+    model_dir: Path,
+    items: list[dict[str, Any]],
+    run: dict[str, Any],
+    remote_code: bool,
+    precision: str,
 ) -> tuple[list[Any], Any]:
-    """Run the hubheads pipeline over `items` with every label's probability returned; return the outputs and the
-    model config."""
+    """Run the hubheads pipeline over `items` at `precision` with every label's probability returned; return the
+    outputs and the pipeline (its model at float32). `run`: `batch_size`, `device`, `progress`."""
     from tqdm.auto import tqdm
 
-    classifier = load_pipeline(model_dir, trust_remote_code=remote_code, device=device, option="MODEL_DIR")
+    from hubheads.precisions import quiet_precision_warnings, use_precision
+
+    classifier = load_pipeline(model_dir, trust_remote_code=remote_code, device=run["device"], option="MODEL_DIR")
+    float_model, batch_size = classifier.model, run["batch_size"]
     outputs: list[Any] = []
     chunk = max(batch_size * 8, 256)
-    with tqdm(total=len(items), desc="scoring the dev set", unit="row", disable=not progress) as bar:
-        for start in range(0, len(items), chunk):
-            # threshold=0 and top_k=None: every label with its probability, in any model kind.
-            outputs += classifier(items[start : start + chunk], threshold=0.0, top_k=None, batch_size=batch_size)
-            bar.update(len(items[start : start + chunk]))
+    try:
+        use_precision(classifier, precision)
+        bar = tqdm(total=len(items), desc="scoring the dev set", unit="row", disable=not run["progress"])
+        with bar, quiet_precision_warnings():  # re-tuning: the thresholds of before are being replaced
+            for start in range(0, len(items), chunk):
+                # threshold=0 and top_k=None: every label with its probability, in any model kind.
+                outputs += classifier(items[start : start + chunk], threshold=0.0, top_k=None, batch_size=batch_size)
+                bar.update(len(items[start : start + chunk]))
+    finally:
+        classifier.model = float_model
     return outputs, classifier
 
 
@@ -672,6 +684,7 @@ def tune_model(
     folds: int = FOLDS,
     seed: int = SEED,
     precisions: bool = True,
+    precision: str = "float32",
 ) -> TuneResult:
     """Tune the decision thresholds of the model in `model_dir` on the labelled rows of `data`, and write them.
 
@@ -719,6 +732,10 @@ def tune_model(
             Also run the tuned decisions on the dev set at bfloat16 and dynamic int8, and record in reports.json
             (`precisions`) how many each changes against float32, its metric and its speed here
             (`hubheads.precisions`); the card shows it.
+        precision (`str`, *optional*, defaults to `"float32"`):
+            Tune the thresholds on the scores of the model at this precision (`"bfloat16"`, `"int8"`), for authors
+            who serve it there. config.json records it (`tuned_precision`, with `precision_agreement`: what each
+            precision measured changes), and the pipeline warns once when it runs at another one.
 
     Ties between equally good thresholds resolve as in [`hubheads.tuning.best_threshold`]: 0.5 if it is optimal,
     otherwise the middle of the optimal interval nearest to 0.5.
@@ -729,6 +746,7 @@ def tune_model(
     if metric not in METRICS:
         raise ValueError(f"--metric must be one of {list(METRICS)}, got {metric!r}.")
     check_whole_numbers({"--min-lang-examples": min_lang_examples, "--batch-size": batch_size})
+    check_precision(precision)
     estimates = Estimates(bootstrap=bootstrap, folds=folds, seed=seed)
     config = read_json(folder / "config.json")
     check_trusted(config, folder, trust_remote_code)
@@ -741,7 +759,8 @@ def tune_model(
         )
     columns = {"text": text_column, "label": label_column, "lang": lang_column, "bio": bio_column}
     dev = _read_dev_set(folder, config, Path(data), encoding, columns)
-    outputs, classifier = _score_rows(folder, dev.items(), batch_size, device, progress, runs_remote_code(config))
+    run = {"batch_size": batch_size, "device": device, "progress": progress}
+    outputs, classifier = _score_rows(folder, dev.items(), run, runs_remote_code(config), precision)
     model_config = classifier.model.config
 
     default = config.get("default_threshold")
@@ -767,8 +786,9 @@ def tune_model(
         )
 
     reports = _with_header(reports, config, metric, Path(data), dev, min_lang_examples)
+    reports["tuned_precision"] = precision
     extra = {REPORTS_FILE: reports, **({SPEED_FILE: speeds} if speeds else {})}
-    declared = rewrite_decisions(folder, thresholds, extra)
+    declared = rewrite_decisions(folder, thresholds, extra, precision=precision_record(precision, reports))
     return TuneResult(thresholds=thresholds, reports=reports, pipeline_declared=declared, speeds=speeds)
 
 
@@ -854,6 +874,8 @@ def summary(result: TuneResult) -> list[str]:
         for key, value in result.thresholds.to_dict().items()
     }
     lines = [f"  thresholds: {json.dumps(rounded, sort_keys=True)} (to 4 decimals; config.json has them in full)"]
+    if reports.get("tuned_precision", "float32") != "float32":
+        lines.append(f"  tuned on the model's scores at {reports['tuned_precision']}")
     multi_label = reports["kind"] == "multi_label"
     for rule, values in reports["rules"].items():
         intervals = values.get("intervals") or {}

@@ -27,7 +27,8 @@ FOLDS = 5
 SEED = 0
 
 # tune, score (`hubheads.precisions`)
-#: The precisions tune compares and score runs at: float32 (the reference), bfloat16 weights, dynamic int8.
+#: The precisions tune compares and score runs at: float32 (the reference), bfloat16 weights, dynamic int8 (a copy of
+#: modeling/configuration_hubheads.py's MEASURED_PRECISIONS, which config.json's `tuned_precision` takes).
 PRECISIONS = ("float32", "bfloat16", "int8")
 
 # score (`hubheads.score`)

@@ -154,6 +154,13 @@ def _tune_parser(commands: Any) -> None:
     )
     tune.add_argument("--seed", type=int, default=SEED, help="seed of the resamples and folds (default: %(default)s)")
     tune.add_argument(
+        "--precision",
+        default="float32",
+        choices=PRECISIONS,
+        help="tune the thresholds on the model's scores at this precision, for a model served at it; config.json "
+        "records it, and the pipeline warns once when run at another (default: %(default)s)",
+    )
+    tune.add_argument(
         "--no-precisions",
         action="store_true",
         help="skip running the tuned decisions at bfloat16 and dynamic int8 against float32 (reports.json "
