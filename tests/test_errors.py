@@ -27,7 +27,7 @@ def test_push_with_the_hub_unreachable_is_one_line_saying_what_to_check(tmp_path
     capsys.readouterr()
     code = main(["push", str(tmp_path / "repo"), "--repo-id", "org/tiny", "--no-smoke"])
     err = capsys.readouterr().err
-    assert code == 2, err
+    assert code == HubUnreachableError.exit_code == 3, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
     assert lines[0].startswith("hubheads push: error: could not reach the Hugging Face Hub (http://127.0.0.1:9)")

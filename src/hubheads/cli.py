@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hubheads.errors import HubheadsError
+from hubheads.errors import HubheadsError, InvalidInputError
 
 
 def _name_and_threshold(option: str):
@@ -356,7 +356,7 @@ def _releases(value: str | None) -> list[str] | None:
     releases = [part.strip() for part in value.split(",") if part.strip()]
     for release in releases:
         if release != "latest" and not re.fullmatch(r"\d+\.\d+\.\d+", release):
-            raise ValueError(
+            raise InvalidInputError(
                 f"--transformers takes releases like 4.57.6 or 'latest', separated by commas; got {release!r}."
             )
     return releases
@@ -722,9 +722,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (HubheadsError, ValueError, OSError, ImportError) as error:  # bad input, files, releases, the network
+    except HubheadsError as error:  # the typed family (hubheads.errors); anything else is a bug: its traceback
         print(f"hubheads {args.command}: error: {error}", file=sys.stderr)
-        return error.exit_code if isinstance(error, HubheadsError) else 2
+        return error.exit_code
 
 
 if __name__ == "__main__":

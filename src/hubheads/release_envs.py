@@ -30,6 +30,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from hubheads.errors import EnvironmentFailedError
+
 #: The releases `verify --transformers` checks when given no list: the floor, the last 4.x, the first 5.x, the newest.
 DEFAULT_RELEASES = ("4.46.1", "4.57.6", "5.0.0", "latest")
 #: The file a complete environment holds: what was asked for, and how it was built.
@@ -113,7 +115,7 @@ def _install(builder: list[str] | None, python: Path, arguments: list[str]) -> N
         command = [*builder, "pip", "install", "--quiet", "--python", str(python), *links, *arguments]
     completed = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if completed.returncode != 0:
-        raise RuntimeError(
+        raise EnvironmentFailedError(
             f"Installing {' '.join(arguments)} failed ({' '.join(command[:3])}):\n{completed.stderr.strip()[-3000:]}"
         )
 
@@ -201,7 +203,7 @@ def newest_release(package: str = "transformers") -> str:
     )
     match = re.search(rf"^{re.escape(package)} \(([^)]+)\)", completed.stdout, flags=re.M)
     if not match:
-        raise RuntimeError(
+        raise EnvironmentFailedError(
             f"Could not find the newest {package} release on the package index: {completed.stderr.strip()[-500:]}"
         )
     return match.group(1)

@@ -23,6 +23,7 @@ from typing import Any
 
 from hubheads.architectures import ARCHITECTURES
 from hubheads.atomic import staging_prefix, writing_beside
+from hubheads.errors import InvalidInputError, modeling_checks
 from hubheads.modeling.configuration_hubheads import THRESHOLD_KEYS, DecisionThresholds
 
 logger = logging.getLogger(__name__)
@@ -75,9 +76,9 @@ def read_json(path: Path) -> dict[str, Any]:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON ({error}); fix or remove it.") from error
+        raise InvalidInputError(f"{path} is not valid JSON ({error}); fix or remove it.") from error
     if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}.")
+        raise InvalidInputError(f"{path} must hold a JSON object, got {type(data).__name__}.")
     return data
 
 
@@ -109,7 +110,7 @@ def label_names(config: Mapping[str, Any]) -> list[str]:
     """
     id2label = config.get("id2label") or {str(i): f"LABEL_{i}" for i in range(config.get("num_labels", 2))}
     if not isinstance(id2label, Mapping):
-        raise ValueError(
+        raise InvalidInputError(
             f'`id2label` in config.json must map class ids to names, e.g. {{"0": "negative"}}; got {id2label!r}.'
         )
     ids = {}
@@ -117,13 +118,13 @@ def label_names(config: Mapping[str, Any]) -> list[str]:
         try:
             ids[int(key)] = key
         except (TypeError, ValueError):
-            raise ValueError(
+            raise InvalidInputError(
                 f"`id2label` in config.json has the key {key!r}, which is not a class id: its keys must be the "
                 f"integer ids 0 to {len(id2label) - 1} (as strings in JSON), e.g. "
                 '{"0": "negative", "1": "positive"}. Put the names in the values (`label2id` maps them back).'
             ) from None
     if sorted(ids) != list(range(len(ids))):
-        raise ValueError(f"`id2label` in config.json must have the ids 0 to {len(ids) - 1}, got {sorted(ids)}.")
+        raise InvalidInputError(f"`id2label` in config.json must have the ids 0 to {len(ids) - 1}, got {sorted(ids)}.")
     return [str(id2label[ids[index]]) for index in range(len(ids))]
 
 
@@ -144,7 +145,8 @@ def write_decisions(config: dict[str, Any], thresholds: DecisionThresholds, fold
     from hubheads import __version__
 
     id2label = label_names(config)
-    thresholds.check_applies_to(config.get("problem_type"), len(id2label), source="the thresholds you set")
+    with modeling_checks():
+        thresholds.check_applies_to(config.get("problem_type"), len(id2label), source="the thresholds you set")
     for key in THRESHOLD_KEYS:
         config.pop(key, None)
     config.update(thresholds.to_dict())
