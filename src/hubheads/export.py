@@ -27,6 +27,7 @@ from hubheads.repo_files import (
     PICKLE_SUFFIXES,
     POSTPROCESSING_FILE,
     TOKENIZER_FILES,
+    check_safetensors,
     label_names,
     needs_remote_code,
     read_json,
@@ -95,19 +96,8 @@ def _check_source(src: Path) -> list[str]:
         raise SourceNotFoundError(f"SRC {src} is not a folder; pass a checkpoint folder saved with save_pretrained.")
     if not (src / "config.json").is_file():
         raise SourceNotFoundError(f"SRC {src} has no config.json; pass a folder saved with save_pretrained.")
+    check_safetensors(src, f"SRC {src}")
     names = sorted(os.listdir(src))
-    if not any(name.endswith(".safetensors") for name in names):
-        pickles = [name for name in names if name.endswith(PICKLE_SUFFIXES)]
-        if pickles:
-            raise InvalidInputError(
-                f"SRC {src} holds only pickle weights ({', '.join(pickles)}); hubheads exports safetensors only, "
-                "because loading a pickle can run arbitrary code. If you trust the file, convert it once with "
-                '`python -c "from transformers import AutoModelForSequenceClassification as M; '
-                f"M.from_pretrained('{src}').save_pretrained('{src}-safetensors')\"` and export that folder."
-            )
-        raise InvalidInputError(
-            f"SRC {src} holds no *.safetensors weights; save the model with save_pretrained first."
-        )
     return [
         name
         for name in names

@@ -44,6 +44,45 @@ def is_legacy_weights(name: str) -> bool:
     return name.lower().endswith(PICKLE_SUFFIXES)
 
 
+def check_safetensors(
+    folder: Path, what: str, *, revision: str | None = None, allow_pickle: bool | None = None
+) -> bool:
+    """Whether the checkpoint in `folder` has *.safetensors weights (`True`) or pickle-only weights that `allow_pickle`
+    accepts (`False`); the one refusal of pickle-only checkpoints, for `export` and `load_encoder`.
+
+    Args:
+        folder (`Path`): the checkpoint folder.
+        what (`str`): how messages name it (e.g. `"SRC ckpt"`).
+        revision (`str`, *optional*): the Hub revision it was downloaded at, for the message.
+        allow_pickle (`bool`, *optional*): the caller's consent to read pickles; `None` for a caller that never reads
+            them (`export`), whose message says how to convert them instead.
+
+    Raises:
+        `InvalidInputError`: no weights, or pickle-only weights without `allow_pickle`, naming the ways out.
+    """
+    names = sorted(os.listdir(folder))
+    if any(name.endswith(".safetensors") for name in names):
+        return True
+    pickles = [name for name in names if is_legacy_weights(name) and name != "training_args.bin"]
+    where = f"{what} (revision {revision})" if revision else what
+    if not pickles:
+        raise InvalidInputError(f"{where} holds no *.safetensors weights; save the model with save_pretrained first.")
+    if allow_pickle:
+        return False
+    consent = (
+        'convert it once with `python -c "from transformers import AutoModelForSequenceClassification as M; '
+        f"M.from_pretrained('{folder}').save_pretrained('{folder}-safetensors')\"` and pass that folder"
+        if allow_pickle is None
+        else "pass allow_pickle=True (--allow-pickle): it is read with torch.load(weights_only=True) and the model is "
+        "saved as safetensors"
+    )
+    raise InvalidInputError(
+        f"{where} has only pickle weights ({', '.join(pickles)}), and loading a pickle can run code. Either load a "
+        "revision that has *.safetensors (on the Hub, often the safetensors conversion pull request: "
+        f"revision='refs/pr/N', --revision refs/pr/N), or, if you trust the file, {consent}."
+    )
+
+
 ARCHIVE_SUFFIXES = (".tar", ".gz", ".tgz", ".zip", ".7z")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 MULTI_LABEL = "multi_label_classification"
@@ -234,6 +273,7 @@ __all__ = [
     "PICKLE_SUFFIXES",
     "POSTPROCESSING_FILE",
     "TOKENIZER_FILES",
+    "check_safetensors",
     "copy_resource",
     "hub_files",
     "is_legacy_weights",

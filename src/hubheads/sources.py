@@ -26,7 +26,7 @@ from typing import Any
 
 from hubheads.errors import InvalidInputError, MissingDependencyError, modeling_checks
 from hubheads.modeling.configuration_backbone import NEWER_ENCODERS
-from hubheads.repo_files import PICKLE_SUFFIXES, read_json
+from hubheads.repo_files import check_safetensors, read_json
 from hubheads.resolve import cached_snapshot, resolve_checkpoint
 
 NEW_FORMAT = "new"
@@ -240,7 +240,8 @@ def load_encoder(
             either way; "new"-format GTE checkpoints load with hubheads' own implementation (`new_gte`) instead.
 
     Raises:
-        `ValueError`: pickle-only weights without `allow_pickle`, or a remote-code encoder that is not GTE.
+        `InvalidInputError` (a `ValueError`): pickle-only weights without `allow_pickle` (`check_safetensors`), or a
+            remote-code encoder that is not GTE.
     """
     from transformers import AutoModel
 
@@ -254,21 +255,8 @@ def load_encoder(
             f"{config.get('model_type')!r}), which a consumer's transformers cannot rebuild from the saved "
             "`backbone_config`; use an encoder that transformers ships (BERT, RoBERTa, XLM-R, DistilBERT, GTE, ...)."
         )
-    files = sorted(os.listdir(folder))
-    pickles = [name for name in files if name.endswith(PICKLE_SUFFIXES) and name != "training_args.bin"]
-    if not any(name.endswith(".safetensors") for name in files):
-        if not pickles:
-            raise InvalidInputError(f"The backbone {source} (revision {revision or 'main'}) has no weights file.")
-        if not allow_pickle:
-            raise InvalidInputError(
-                f"The backbone {source} (revision {revision or 'main'}) has only pickle weights "
-                f"({', '.join(pickles)}), and loading a pickle can run code. Either load a revision that has "
-                "*.safetensors (on the Hub, often the safetensors conversion pull request: revision='refs/pr/N', "
-                "--revision refs/pr/N), or, if you trust the file, pass allow_pickle=True (--allow-pickle): it is "
-                "read with torch.load(weights_only=True) and the model is saved as safetensors."
-            )
-        return AutoModel.from_pretrained(folder, use_safetensors=False)
-    return AutoModel.from_pretrained(folder, use_safetensors=True)
+    safetensors = check_safetensors(folder, f"The backbone {source}", revision=revision, allow_pickle=allow_pickle)
+    return AutoModel.from_pretrained(folder, use_safetensors=safetensors)
 
 
 __all__ = [
