@@ -170,13 +170,14 @@ def load_classifier(
 ) -> tuple[Any, Any]:
     """`(model, tokenizer)` of the sequence classifier in `folder`, loaded with uninitialised memory filled, its
     tokenizer checked and the model probed (a `BrokenOutputsError` otherwise)."""
+    from safetensors import SafetensorError
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     try:
         with uninitialised_memory_filled():
             model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=trust_remote_code)
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
-    except (OSError, ValueError) as error:  # transformers' answer to files it cannot load, the config's checks
+    except (OSError, ValueError, SafetensorError) as error:  # files transformers cannot load, the config's checks
         raise InvalidInputError(
             f"{what} could not be loaded ({type(error).__name__}: {_first_line(error)}). Pass an exported repo or a "
             "checkpoint folder saved with save_pretrained: config.json, *.safetensors weights and tokenizer files."
