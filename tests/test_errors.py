@@ -55,7 +55,14 @@ FAMILY = {
     errors.MissingDependencyError: ({ImportError}, 3),
     HubUnreachableError: ({ConnectionError}, 3),
     errors.EnvironmentFailedError: ({RuntimeError}, 3),
+    errors.HubRefusedError: ({OSError}, 2),
 }
+
+
+needs_hub_for_push = pytest.mark.skipif(
+    Version(huggingface_hub.__version__) < Version(MIN_HUB_FOR_PUSH),
+    reason=f"push needs huggingface_hub>={MIN_HUB_FOR_PUSH} (tests/test_floors.py covers the older ones)",
+)
 
 
 def _builtin_exceptions_made(path: Path) -> list[tuple[str, int]]:
@@ -92,10 +99,7 @@ def test_the_family_is_its_builtins_with_its_exit_codes_as_the_readme_tables_the
     assert rows == {cls.__name__: str(code) for cls, (_, code) in FAMILY.items()}
 
 
-@pytest.mark.skipif(
-    Version(huggingface_hub.__version__) < Version(MIN_HUB_FOR_PUSH),
-    reason=f"push needs huggingface_hub>={MIN_HUB_FOR_PUSH} (tests/test_floors.py covers the older ones)",
-)
+@needs_hub_for_push
 def test_push_with_the_hub_unreachable_is_one_line_saying_what_to_check(tmp_path, monkeypatch, capsys):
     export_model(tiny.build_model(), tmp_path / "repo", tokenizer=tiny.build_tokenizer(), threshold=0.6)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
@@ -242,3 +246,19 @@ def test_a_bug_is_not_turned_into_an_error_line(tmp_path, monkeypatch, capsys, b
     with pytest.raises(type(bug)) as raised:  # the CLI caught every ValueError before the family
         main(["export", str(tmp_path / "ckpt"), str(tmp_path / "repo")])
     assert raised.value is bug and "error:" not in capsys.readouterr().err
+
+
+@needs_hub_for_push
+def test_a_push_the_hub_refuses_is_one_line_with_its_answer(hub, tmp_path, monkeypatch, capsys):
+    export_model(tiny.build_model(), tmp_path / "repo", tokenizer=tiny.build_tokenizer(), threshold=0.6)
+    hub.publish("org/theirs", {"README.md": b"theirs"})
+    hub.read_only.add("org/theirs")  # this token reads it, and may not write to it
+    monkeypatch.setenv("HF_TOKEN", "hf_fake")
+    capsys.readouterr()
+    code = main(["push", str(tmp_path / "repo"), "--repo-id", "org/theirs", "--no-smoke"])
+    err = capsys.readouterr().err
+    assert code == errors.HubRefusedError.exit_code and "Traceback" not in err, err
+    (line,) = [line for line in err.splitlines() if "error:" in line]
+    assert line.startswith("hubheads push: error: the Hub refused the push to org/theirs: 403"), line
+    assert "You don't have the rights to write to org/theirs" in line and "may write to org," in line, line
+    assert hub.tree("org/theirs") == {"README.md": b"theirs"}

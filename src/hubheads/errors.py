@@ -50,6 +50,11 @@ class HubUnreachableError(HubheadsError, ConnectionError):
     exit_code = 3
 
 
+class HubRefusedError(HubheadsError, OSError):
+    """The Hub answered a request with an error (a token it refuses, no write access to the namespace, a conflict):
+    the message carries its answer and what to check."""
+
+
 class EnvironmentFailedError(HubheadsError, RuntimeError):
     """A Python environment hubheads builds or runs a repo in (a transformers release for `verify --transformers`, a
     consumer's fresh process) could not be built (pip or uv failed, the package index was not reachable), or could not
@@ -132,6 +137,7 @@ def reaching_the_hub(doing: str) -> Iterator[None]:
 
 __all__ = [
     "EnvironmentFailedError",
+    "HubRefusedError",
     "HubUnreachableError",
     "HubheadsError",
     "InvalidInputError",

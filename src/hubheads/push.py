@@ -18,7 +18,7 @@ from typing import Any
 
 from huggingface_hub.utils import filter_repo_objects
 
-from hubheads.errors import InvalidInputError, MissingDependencyError, reaching_the_hub
+from hubheads.errors import HubRefusedError, InvalidInputError, MissingDependencyError, reaching_the_hub
 from hubheads.offline_hub import check_repo_folder, check_repo_id
 from hubheads.repo_files import is_legacy_weights, needs_remote_code, read_json
 from hubheads.resolve import OTHER_FRAMEWORKS
@@ -259,6 +259,7 @@ def push_folder(
         `ValueError`: `repo_id` is not `"org/name"`, `create_pr` is combined with a branch, the folder runs another
             repo's code and `trust_remote_code` is not set, or verification failed and `force` is not set.
         `HubUnreachableError`: the Hub could not be reached (no network, a proxy): what to check, in one line.
+        `HubRefusedError` (an `OSError`): the Hub answered with an error (a refused token, no write access).
     """
     check_hub_for_push()
     folder = check_repo_folder(folder)
@@ -291,16 +292,24 @@ def push_folder(
     links_out = _links_out(folder)  # verification fails on them; with force=True they are still never sent
     if links_out:
         logger.warning("Not uploading symlinks to files outside %s: %s", folder, ", ".join(links_out))
-    with reaching_the_hub(f"push to {repo_id}"):
-        return _upload(
-            folder,
-            repo_id,
-            HubTarget(private=private, create_pr=create_pr, branch=branch, message=message or ""),
-            token=token,
-            delete_legacy=delete_legacy,
-            allow_breaking_main=allow_breaking_main,
-            links_out=links_out,
-        )
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        with reaching_the_hub(f"push to {repo_id}"):
+            return _upload(
+                folder,
+                repo_id,
+                HubTarget(private=private, create_pr=create_pr, branch=branch, message=message or ""),
+                token=token,
+                delete_legacy=delete_legacy,
+                allow_breaking_main=allow_breaking_main,
+                links_out=links_out,
+            )
+    except HfHubHTTPError as error:  # an answer from the Hub, in huggingface_hub's words (several lines)
+        raise HubRefusedError(
+            f"the Hub refused the push to {repo_id}: {' '.join(str(error).split())} Check that the token (HF_TOKEN "
+            f"or `hf auth login`) may write to {repo_id.split('/')[0]}, then run it again."
+        ) from error
 
 
 @dataclass(frozen=True)
