@@ -121,6 +121,7 @@ class FakeHub:
             `refs/pr/N` for a pull request), `oid`, `params` (the query parameters), `lines` (the ndjson payload).
         page_size: entries per page of a tree listing; the Hub's is 1000, a test may lower it to page.
         gated: repos whose files the client may not read: every GET or HEAD on them answers 403 `GatedRepo`.
+        read_only: repos the client may read but not write: every POST on them answers 403.
     """
 
     endpoint: str
@@ -134,6 +135,7 @@ class FakeHub:
     commits: list[dict] = field(default_factory=list)
     page_size: int = PAGE_SIZE
     gated: set[str] = field(default_factory=set)  # repos whose files this token may not read (403 GatedRepo)
+    read_only: set[str] = field(default_factory=set)  # repos this token may not write (403 on every POST)
     cache_dir: Path | None = None  # huggingface_hub's download cache while `fake_hub` is active
 
     # --- what tests read ---
@@ -208,6 +210,8 @@ class FakeHub:
                     return _error(404, "RepoNotFound", f"Repository {args[0]} not found")
                 if args[0] in self.gated and method in ("GET", "HEAD"):
                     return _error(403, "GatedRepo", f"Access to model {args[0]} is restricted.")
+                if args[0] in self.read_only and method == "POST":
+                    return _error(403, None, f"You don't have the rights to write to {args[0]}.")
                 return handler(request, body, *args)
         return httpx2.Response(404, json={"error": f"fake Hub has no route {request.method} {request.url.path}"})
 

@@ -62,6 +62,7 @@ def test_requires_python_is_what_ci_runs():
 def test_push_on_an_old_huggingface_hub_says_what_to_install(tmp_path):
     with pytest.raises(ImportError, match=rf"push needs huggingface_hub>={MIN_HUB_FOR_PUSH}.*pip install -U"):
         push_folder(tmp_path, "org/name", smoke=False)
+    from hubheads.errors import MissingDependencyError
     from hubheads_cli import main
 
-    assert main(["push", str(tmp_path), "--repo-id", "org/name", "--no-smoke"]) == 2
+    assert main(["push", str(tmp_path), "--repo-id", "org/name", "--no-smoke"]) == MissingDependencyError.exit_code

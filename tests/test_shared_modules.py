@@ -125,3 +125,26 @@ def test_tune_computes_every_f1_with_one_implementation_that_matches_scikit_lear
     expected = f1_score(classes, guesses, average="macro", labels=range(4), zero_division=0)
     assert head["metrics"]["macro_f1"] == pytest.approx(expected, abs=1e-12)
     assert head["metrics"]["accuracy"] == pytest.approx(accuracy_score(classes, guesses), abs=1e-12)
+
+
+def test_export_and_load_encoder_refuse_a_pickle_only_checkpoint_with_one_message(tmp_path):
+    from hubheads.errors import InvalidInputError
+    from hubheads.sources import load_encoder
+
+    folder = tiny.save_checkpoint(tmp_path / "ckpt")
+    (folder / "model.safetensors").rename(folder / "pytorch_model.bin")  # never read: both refuse it first
+    (folder / "training_args.bin").write_bytes(b"\x80\x04")  # the trainer's arguments, not weights
+    with pytest.raises(InvalidInputError) as exported:
+        export_model(folder, tmp_path / "repo")
+    with pytest.raises(InvalidInputError) as encoder:
+        load_encoder(folder)
+    said = "has only pickle weights (pytorch_model.bin), and loading a pickle can run code. Either load a revision"
+    assert said in str(exported.value) and said in str(encoder.value)
+    assert "refs/pr/N" in str(exported.value) and "refs/pr/N" in str(encoder.value)
+    assert "save_pretrained('" in str(exported.value) and "allow_pickle" not in str(exported.value), "no consent"
+    assert "allow_pickle=True (--allow-pickle)" in str(encoder.value)
+    (folder / "pytorch_model.bin").unlink()
+    for refused in (lambda: export_model(folder, tmp_path / "repo"), lambda: load_encoder(folder)):
+        with pytest.raises(InvalidInputError, match=r"holds no \*\.safetensors weights; save the model"):
+            refused()
+    assert not (tmp_path / "repo").exists()

@@ -19,6 +19,7 @@ from typing import Any
 
 from hubheads.architectures import ARCHITECTURES
 from hubheads.atomic import write_atomically
+from hubheads.errors import InvalidInputError, SourceNotFoundError
 from hubheads.figures import SCORES_FIGURE, THRESHOLD_FIGURE, draw_figures, figures_of
 from hubheads.modeling.configuration_backbone import NEWER_ENCODERS
 from hubheads.modeling.configuration_new_gte import NewGteConfig
@@ -71,9 +72,11 @@ class CardOptions:
         if self.repo_id is not None:
             check_repo_id(self.repo_id, "--repo-id")
         if not self.revision or not isinstance(self.revision, str):
-            raise ValueError(f"--revision must be a branch, tag or commit id, got {self.revision!r}.")
+            raise InvalidInputError(f"--revision must be a branch, tag or commit id, got {self.revision!r}.")
         if not isinstance(self.hyperparameters, Mapping):
-            raise TypeError(f"hyperparameters must be a mapping of names to values, got {self.hyperparameters!r:.60}.")
+            raise InvalidInputError(
+                f"hyperparameters must be a mapping of names to values, got {self.hyperparameters!r:.60}."
+            )
 
 
 def read_hyperparameters(path: str | os.PathLike) -> dict[str, Any]:
@@ -82,14 +85,18 @@ def read_hyperparameters(path: str | os.PathLike) -> dict[str, Any]:
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"--hyperparams {path} does not exist.")
+        raise SourceNotFoundError(f"--hyperparams {path} does not exist.")
     text = path.read_text(encoding="utf-8")
     try:
         values = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise ValueError(f"--hyperparams {path} is not valid {path.suffix.lstrip('.').upper() or 'YAML'}: {error}")
+        raise InvalidInputError(
+            f"--hyperparams {path} is not valid {path.suffix.lstrip('.').upper() or 'YAML'}: {error}"
+        )
     if not isinstance(values, dict):
-        raise ValueError(f"--hyperparams {path} must hold one mapping of names to values, e.g. learning_rate: 2e-5.")
+        raise InvalidInputError(
+            f"--hyperparams {path} must hold one mapping of names to values, e.g. learning_rate: 2e-5."
+        )
     return values
 
 
@@ -153,7 +160,7 @@ class CardContext:
     def read(cls, model_dir: str | os.PathLike, options: CardOptions | None = None) -> CardContext:
         folder = Path(model_dir)
         if not (folder / "config.json").is_file():
-            raise FileNotFoundError(f"MODEL_DIR {folder} has no config.json; pass an exported repo folder.")
+            raise SourceNotFoundError(f"MODEL_DIR {folder} has no config.json; pass an exported repo folder.")
         return cls(folder, options or CardOptions(), read_json(folder / "config.json"), read_reports(folder))
 
     @property

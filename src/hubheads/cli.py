@@ -15,15 +15,10 @@ from hubheads.errors import HubheadsError
 def _export(args: argparse.Namespace) -> int:
     from hubheads.export import export_model
 
-    tokenizer = None
-    if args.tokenizer:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     report = export_model(
         args.src,
         args.out,
-        tokenizer=tokenizer,
+        tokenizer=args.tokenizer,
         threshold=args.threshold,
         default_threshold=args.default_threshold,
         lang_thresholds=dict(args.lang_threshold) or None,
@@ -261,6 +256,6 @@ def run(args: argparse.Namespace) -> int:
     """Run the command `args` (from `hubheads_cli.build_parser().parse_args`) holds; returns the exit status."""
     try:
         return HANDLERS[args.command](args)
-    except (HubheadsError, ValueError, OSError, ImportError) as error:  # bad input, files, releases, the network
+    except HubheadsError as error:  # the typed family (hubheads.errors); anything else is a bug: its traceback
         print(f"hubheads {args.command}: error: {error}", file=sys.stderr)
-        return error.exit_code if isinstance(error, HubheadsError) else 2
+        return error.exit_code

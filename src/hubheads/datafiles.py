@@ -17,10 +17,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hubheads.errors import InvalidInputError, MissingDependencyError, SourceNotFoundError
+
 DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
 
 
-class BadRow(ValueError):
+class BadRow(InvalidInputError):
     """A row that cannot be used (not an object, not valid JSON, its text missing or not a string, ...): its 1-based
     number, the reason, the row's `keep` columns when it has any (so the side file shows which post it was), and its
     line in the file when that differs from the row number (a `.jsonl` file with blank lines)."""
@@ -46,16 +48,16 @@ def text_codec(encoding: str) -> str:
         codec = codecs.lookup(encoding).name
     except (LookupError, TypeError):
         message = f"--encoding {encoding!r} is not a text encoding Python knows; try utf-8, latin-1 or cp1252."
-        raise ValueError(message) from None
+        raise InvalidInputError(message) from None
     return "utf-8-sig" if codec == "utf-8" else encoding
 
 
 def check_data_file(path: Path) -> None:
     """Refuse a `--data` file of another format, or one that does not exist."""
     if path.suffix.lower() not in DATA_SUFFIXES:
-        raise ValueError(f"--data {path}: use a {', '.join(DATA_SUFFIXES)} file.")
+        raise InvalidInputError(f"--data {path}: use a {', '.join(DATA_SUFFIXES)} file.")
     if not path.is_file():
-        raise FileNotFoundError(f"--data {path} does not exist.")
+        raise SourceNotFoundError(f"--data {path} does not exist.")
 
 
 def pick_columns(
@@ -69,10 +71,10 @@ def pick_columns(
     """
     if bio_column is not None and not reads_bio:
         which = f" ({model} is not a model that reads bios)" if model is not None else ""
-        raise ValueError(f"--bio-column {bio_column!r}: the model reads no author bio{which}; drop the option.")
+        raise InvalidInputError(f"--bio-column {bio_column!r}: the model reads no author bio{which}; drop the option.")
     for flag, column in (("--lang-column", lang_column), ("--bio-column", bio_column)):
         if column is not None and column not in columns:
-            raise ValueError(
+            raise InvalidInputError(
                 f"{flag} {column!r} is not a column of the data, which has no column {column!r} among "
                 f"{list(columns)}; name the right one with {flag}."
             )
@@ -118,7 +120,7 @@ class DataReader:
         try:
             metadata = pyarrow_parquet().ParquetFile(self.path)
         except Exception as error:  # pyarrow's own errors name no file
-            raise ValueError(f"--data {self.path} is not a readable parquet file ({error}).") from None
+            raise InvalidInputError(f"--data {self.path} is not a readable parquet file ({error}).") from None
         schema = metadata.schema_arrow
         self.columns, self.rows = list(schema.names), metadata.metadata.num_rows
         self.arrow_types = {name: schema.field(name).type for name in schema.names}
@@ -165,9 +167,9 @@ class DataReader:
                     try:
                         self._json_rows = json.load(handle)
                     except json.JSONDecodeError as error:
-                        raise ValueError(f"--data {self.path} is not valid JSON ({error}).") from None
+                        raise InvalidInputError(f"--data {self.path} is not valid JSON ({error}).") from None
                 if not isinstance(self._json_rows, list):
-                    raise ValueError(
+                    raise InvalidInputError(
                         f"--data {self.path} must hold a list of objects (or use .jsonl, one object per line)."
                     )
             for number, record in enumerate(self._json_rows[skip:], skip + 1):
@@ -184,11 +186,18 @@ class DataReader:
 
     @contextlib.contextmanager
     def _decoding(self) -> Iterator[None]:
-        """Turn a `UnicodeDecodeError` while reading into a `ValueError` naming the line, the byte and `--encoding`."""
+        """Turn a `UnicodeDecodeError` while reading into an `InvalidInputError` naming the line, the byte and
+        `--encoding`, and the `csv` module's refusal of a file (a NUL byte, a field over its size limit) into one
+        naming the file."""
         try:
             yield
+        except csv.Error as error:
+            raise InvalidInputError(
+                f"--data {self.path} is not readable as {self.suffix.lstrip('.').upper()} ({error}); check that it is "
+                "a text table with one row per line, or save the rows as .jsonl."
+            ) from None
         except UnicodeDecodeError:
-            raise ValueError(
+            raise InvalidInputError(
                 f"--data {self.path} is not {self.encoding} text{_undecodable_line(self.path, self.codec)}. Pass the "
                 "file's encoding with --encoding (encoding=), e.g. --encoding latin-1 or cp1252 for a file saved by "
                 "Excel, or re-save it as UTF-8."
@@ -224,7 +233,9 @@ def pyarrow_parquet() -> Any:
     try:
         import pyarrow.parquet as parquet
     except ImportError:
-        raise ImportError('Parquet files need pyarrow: pip install "hubheads[parquet]" (or pyarrow).') from None
+        raise MissingDependencyError(
+            'Parquet files need pyarrow: pip install "hubheads[parquet]" (or pyarrow).'
+        ) from None
     return parquet
 
 
@@ -241,10 +252,10 @@ def read_rows(path: str | Path, encoding: str = "utf-8") -> list[dict[str, Any]]
         for row in chunk:
             if isinstance(row, BadRow):
                 where = f"line {row.line}" if row.line is not None else f"row {row.row}"
-                raise ValueError(f"--data {path}, {where}: {row.reason}.")
+                raise InvalidInputError(f"--data {path}, {where}: {row.reason}.")
             rows.append(row)
     if not rows:
-        raise ValueError(f"--data {path} has no rows.")
+        raise InvalidInputError(f"--data {path} has no rows.")
     return rows
 
 

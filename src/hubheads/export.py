@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hubheads.atomic import replacing_folder
+from hubheads.errors import InvalidInputError, OutputExistsError, SourceNotFoundError, first_line, modeling_checks
 from hubheads.modeling.configuration_hubheads import THRESHOLD_KEYS, DecisionThresholds
 from hubheads.repo_files import (
     ARCHIVE_SUFFIXES,
@@ -26,6 +27,7 @@ from hubheads.repo_files import (
     PICKLE_SUFFIXES,
     POSTPROCESSING_FILE,
     TOKENIZER_FILES,
+    check_safetensors,
     label_names,
     needs_remote_code,
     read_json,
@@ -64,7 +66,8 @@ class ExportReport:
 def _merged_thresholds(
     config: Mapping[str, Any], postprocessing: Mapping[str, Any], overrides: Mapping[str, Any], id2label: list[str]
 ) -> DecisionThresholds:
-    """Thresholds of the source's postprocessing.json, then its config.json, then the caller's options."""
+    """Thresholds of the source's postprocessing.json, then its config.json, then the caller's options; a value the
+    pipeline would refuse is an `InvalidInputError` naming its key."""
     merged: dict[str, Any] = {}
     for layer_name, layer in (
         ("postprocessing.json", postprocessing),
@@ -72,7 +75,8 @@ def _merged_thresholds(
         ("options", overrides),
     ):
         # Each layer validated on its own first (which lowercases language codes), so that `IT` overrides `it`.
-        layer = {**layer, **DecisionThresholds.from_dict(layer).to_dict()}
+        with modeling_checks():
+            layer = {**layer, **DecisionThresholds.from_dict(layer).to_dict()}
         for key in THRESHOLD_KEYS:
             if layer.get(key) is None:
                 continue
@@ -82,26 +86,18 @@ def _merged_thresholds(
             if key in merged and merged[key] != value and layer_name == "config.json":
                 logger.warning("config.json and postprocessing.json disagree on %s; keeping config.json's value", key)
             merged[key] = value
-    return DecisionThresholds.from_dict(merged, label_names=id2label)
+    with modeling_checks():
+        return DecisionThresholds.from_dict(merged, label_names=id2label)
 
 
 def _check_source(src: Path) -> list[str]:
     """Refuse folders that are not safetensors checkpoints; return the names of files to leave out."""
     if not src.is_dir():
-        raise FileNotFoundError(f"SRC {src} is not a folder; pass a checkpoint folder saved with save_pretrained.")
+        raise SourceNotFoundError(f"SRC {src} is not a folder; pass a checkpoint folder saved with save_pretrained.")
     if not (src / "config.json").is_file():
-        raise FileNotFoundError(f"SRC {src} has no config.json; pass a folder saved with save_pretrained.")
+        raise SourceNotFoundError(f"SRC {src} has no config.json; pass a folder saved with save_pretrained.")
+    check_safetensors(src, f"SRC {src}")
     names = sorted(os.listdir(src))
-    if not any(name.endswith(".safetensors") for name in names):
-        pickles = [name for name in names if name.endswith(PICKLE_SUFFIXES)]
-        if pickles:
-            raise ValueError(
-                f"SRC {src} holds only pickle weights ({', '.join(pickles)}); hubheads exports safetensors only, "
-                "because loading a pickle can run arbitrary code. If you trust the file, convert it once with "
-                '`python -c "from transformers import AutoModelForSequenceClassification as M; '
-                f"M.from_pretrained('{src}').save_pretrained('{src}-safetensors')\"` and export that folder."
-            )
-        raise ValueError(f"SRC {src} holds no *.safetensors weights; save the model with save_pretrained first.")
     return [
         name
         for name in names
@@ -125,13 +121,13 @@ def _make_tokenizer_portable(folder: Path) -> None:
 
 def _check_out(out: Path, src: Path | None, force: bool) -> None:
     if out.exists() and not out.is_dir():
-        raise FileExistsError(f"OUT {out} exists and is not a folder; choose another OUT.")
+        raise OutputExistsError(f"OUT {out} exists and is not a folder; choose another OUT.")
     if src is not None:
         resolved_out, resolved_src = out.resolve(), src.resolve()
         if resolved_out == resolved_src or resolved_out in resolved_src.parents:
-            raise ValueError(f"OUT {out} would replace SRC {src}; export into a new folder.")
+            raise InvalidInputError(f"OUT {out} would replace SRC {src}; export into a new folder.")
     if out.is_dir() and any(out.iterdir()) and not force:
-        raise FileExistsError(f"OUT {out} is not empty; pass --force (force=True) to replace it.")
+        raise OutputExistsError(f"OUT {out} is not empty; pass --force (force=True) to replace it.")
 
 
 def _build(
@@ -145,7 +141,7 @@ def _build(
     skipped = _check_source(src)
     config = read_json(src / "config.json")
     if not config.get("model_type"):
-        raise ValueError(
+        raise InvalidInputError(
             f"SRC {src}/config.json has no `model_type`, so transformers cannot load it (a checkpoint saved by a "
             "custom PyTorch class?). Map its weights onto a transformers or hubheads architecture first: `hubheads "
             "import-weights` (hubheads.import_weights), then export the folder it writes."
@@ -158,7 +154,7 @@ def _build(
     if tokenizer is not None:
         tokenizer.save_pretrained(str(staging))
     if not any((staging / name).is_file() for name in TOKENIZER_FILES):
-        raise ValueError(
+        raise InvalidInputError(
             f"SRC {src} has no tokenizer (tokenizer.json / tokenizer_config.json), which the pipeline needs; "
             "pass --tokenizer DIR (tokenizer= in Python) to take it from the base model."
         )
@@ -231,16 +227,34 @@ def _new_format_route(config: Mapping[str, Any], source: Any, *, native: bool, k
     if config.get("model_type") != "new":
         if native or keep_remote_code:
             option = "--native" if native else "--keep-remote-code"
-            raise ValueError(
+            raise InvalidInputError(
                 f'{option} applies to gte-multilingual-base\'s "new" format; {source} has model type '
                 f"{config.get('model_type')!r}. Drop {option}."
             )
         return None
     if native and keep_remote_code:
-        raise ValueError("--native and --keep-remote-code are two different routes for the model code; pick one.")
+        raise InvalidInputError(
+            "--native and --keep-remote-code are two different routes for the model code; pick one."
+        )
     if keep_remote_code:
         return None
     return _convert_to_native_gte if native else _convert_to_new_gte
+
+
+def _load_tokenizer(path: str | os.PathLike) -> Any:
+    """The tokenizer saved in the folder (or cached repo) `path`, for `--tokenizer DIR`."""
+    from transformers import AutoTokenizer
+
+    from hubheads.resolve import resolve_checkpoint
+
+    folder = resolve_checkpoint(path, None, option="--tokenizer")
+    try:
+        return AutoTokenizer.from_pretrained(str(folder))
+    except (OSError, ValueError) as error:
+        raise SourceNotFoundError(
+            f"--tokenizer {path}: no tokenizer loads from it ({type(error).__name__}: {first_line(error)}). Pass a "
+            "folder saved with tokenizer.save_pretrained (tokenizer.json or the files of its class)."
+        ) from None
 
 
 def export_model(
@@ -267,8 +281,9 @@ def export_model(
             `snapshot_download`; offline, from the cache), or a model object.
         out_dir (`str` or `os.PathLike`):
             The folder to write. It must not exist or be empty, unless `force=True`.
-        tokenizer (`PreTrainedTokenizerBase`, *optional*):
-            Saved into the repo; needed when `source` is a model object or a folder without a tokenizer.
+        tokenizer (`PreTrainedTokenizerBase`, `str` or `os.PathLike`, *optional*):
+            Saved into the repo; needed when `source` is a model object or a folder without a tokenizer. A folder
+            (or Hub repo id) is loaded with `AutoTokenizer`.
         threshold (`float`, *optional*):
             The tuned global threshold (`best_threshold_global`).
         default_threshold (`float`, *optional*):
@@ -308,8 +323,11 @@ def export_model(
 
     out = Path(out_dir)
     src = None if hasattr(source, "save_pretrained") else resolve_checkpoint(source, revision)
+    if isinstance(tokenizer, (str, os.PathLike)):
+        tokenizer = _load_tokenizer(tokenizer)
     if src is None:  # as the pipeline reads it: save_pretrained would turn a key such as 1 into "1" without a word
-        DecisionThresholds.from_config(getattr(source, "config", None))
+        with modeling_checks():
+            DecisionThresholds.from_config(getattr(source, "config", None))
     _check_out(out, src, force)
     # Only a published repo that loads without remote code has consumers that a pipeline declaration would break.
     published_plain = False
@@ -321,7 +339,7 @@ def export_model(
         if convert is None:
             check_trusted(config, source, trust_remote_code)
     elif native or keep_remote_code:
-        raise ValueError(
+        raise InvalidInputError(
             "--native and --keep-remote-code apply to a checkpoint folder or repo id, not a model object."
         )
     overrides = {

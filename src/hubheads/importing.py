@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hubheads.atomic import replacing_folder
+from hubheads.errors import InvalidInputError, OutputExistsError, SourceNotFoundError
 from hubheads.repo_files import PICKLE_SUFFIXES, read_json
 
 
@@ -43,13 +44,13 @@ def read_state_dict(path: str | os.PathLike, *, allow_pickle: bool = False) -> d
     `torch.load(weights_only=True)` (plain tensors and containers only; no code runs)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"WEIGHTS {path} does not exist.")
+        raise SourceNotFoundError(f"WEIGHTS {path} does not exist.")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         return load_file(str(path))
     if not allow_pickle:
-        raise ValueError(
+        raise InvalidInputError(
             f"WEIGHTS {path} is a pickle, and loading a pickle can run code. Convert it to safetensors where you "
             "trust it, or pass --allow-pickle (allow_pickle=True): it is then read with torch.load(weights_only=True)."
         )
@@ -59,7 +60,7 @@ def read_state_dict(path: str | os.PathLike, *, allow_pickle: bool = False) -> d
     if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
         state = state["state_dict"]  # a training checkpoint that wraps the weights
     if not isinstance(state, Mapping) or not all(isinstance(value, torch.Tensor) for value in state.values()):
-        raise ValueError(f"WEIGHTS {path} does not hold a state dict (a mapping of names to tensors).")
+        raise InvalidInputError(f"WEIGHTS {path} does not hold a state dict (a mapping of names to tensors).")
     return dict(state)
 
 
@@ -76,7 +77,7 @@ def rename_keys(
             continue
         new_key = next((new + key[len(old) :] for old, new in key_map.items() if key.startswith(old)), key)
         if new_key in renamed:
-            raise ValueError(f"--map sends two keys of the file to {new_key!r}; make the prefixes distinct.")
+            raise InvalidInputError(f"--map sends two keys of the file to {new_key!r}; make the prefixes distinct.")
         renamed[new_key] = value
     return renamed, sorted(dropped)
 
@@ -114,10 +115,10 @@ def import_weights(
 
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not force:
-        raise FileExistsError(f"OUT {out} is not empty; pass --force (force=True) to replace it.")
+        raise OutputExistsError(f"OUT {out} is not empty; pass --force (force=True) to replace it.")
     values = dict(config) if isinstance(config, Mapping) else read_json(Path(config))
     if not values.get("model_type"):
-        raise ValueError(
+        raise InvalidInputError(
             "--config has no `model_type`; give the config of the architecture to load into, e.g. "
             '{"model_type": "residual_type_fusion", "backbone_config": {...}, "type_label_names": [...]}.'
         )
@@ -139,7 +140,7 @@ def import_weights(
             for what, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", mismatched))
             if keys
         ]
-        raise ValueError(
+        raise InvalidInputError(
             f"The weights of {weights} do not fill {type(model).__name__} exactly, so nothing was written: "
             f"{'; '.join(problems)}. Rename prefixes with --map OLD=NEW, leave keys out with --drop PREFIX, or fix "
             "--config (sizes, label counts)."

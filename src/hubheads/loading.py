@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hubheads.errors import SourceNotFoundError
 from hubheads.resolve import resolve_checkpoint
 
 
@@ -39,7 +40,7 @@ def pipeline_in(folder: Path, model: Any, *, trust_remote_code: bool, device: An
     from hubheads.sources import check_trusted, runs_remote_code
 
     if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"{option} {model} has no config.json; pass an exported repo or checkpoint folder.")
+        raise SourceNotFoundError(f"{option} {model} has no config.json; pass an exported repo or checkpoint folder.")
     config = read_json(folder / "config.json")
     check_trusted(config, model, trust_remote_code)
     # Explicit, so transformers never prompts: True only for a checkpoint whose code lives in a repo (and the caller

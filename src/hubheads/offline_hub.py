@@ -24,15 +24,16 @@ from huggingface_hub import constants
 from huggingface_hub.file_download import repo_folder_name
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
+from hubheads.errors import EnvironmentFailedError, InvalidInputError, SourceNotFoundError
 from hubheads.repo_files import sha256_file
 
 
 def check_repo_folder(folder: str | os.PathLike, *, needs_config: bool = True) -> Path:
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder} is not a folder; pass an exported repo folder.")
+        raise SourceNotFoundError(f"{folder} is not a folder; pass an exported repo folder.")
     if needs_config and not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"{folder} has no config.json; pass an exported repo folder.")
+        raise SourceNotFoundError(f"{folder} has no config.json; pass an exported repo folder.")
     return folder
 
 
@@ -43,11 +44,11 @@ def check_repo_id(repo_id: str, name: str = "repo_id", *, canonical: bool = Fals
     parts = repo_id.split("/") if isinstance(repo_id, str) else []
     if not (len(parts) == 2 or (canonical and len(parts) == 1)) or not all(parts):
         shape = "'org/name' or a canonical id like 'gpt2'" if canonical else "'org/name'"
-        raise ValueError(f"{name} must look like {shape}, got {repo_id!r}.")
+        raise InvalidInputError(f"{name} must look like {shape}, got {repo_id!r}.")
     try:
         validate_repo_id(repo_id)  # the Hub's rules on characters and length
     except HFValidationError as error:
-        raise ValueError(f"{name} {repo_id!r} is not a valid Hub repo id: {error}") from error
+        raise InvalidInputError(f"{name} {repo_id!r} is not a valid Hub repo id: {error}") from error
 
 
 def install_in_offline_cache(
@@ -67,7 +68,9 @@ def install_in_offline_cache(
     folder = check_repo_folder(folder, needs_config=False)
     check_repo_id(repo_id, canonical=True)
     if not isinstance(revision, str) or not revision or revision.startswith("/") or ".." in revision.split("/"):
-        raise ValueError(f"revision must be a branch, tag or ref such as 'main' or 'refs/pr/3', got {revision!r}.")
+        raise InvalidInputError(
+            f"revision must be a branch, tag or ref such as 'main' or 'refs/pr/3', got {revision!r}."
+        )
     repo_dir = Path(cache_dir or constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="model")
     files = sorted(p for p in folder.rglob("*") if p.is_file() and ".git" not in p.relative_to(folder).parts)
     hashes = {p.relative_to(folder).as_posix(): sha256_file(p) for p in files}
@@ -262,7 +265,9 @@ def run_stock_pipelines(
         timeout=timeout,
     )
     if completed.returncode != 0:
-        raise RuntimeError(f"The consumer process failed (exit {completed.returncode}):\n{completed.stderr[-4000:]}")
+        raise EnvironmentFailedError(
+            f"The consumer process failed (exit {completed.returncode}):\n{completed.stderr[-4000:]}"
+        )
     return json.loads(completed.stdout)
 
 

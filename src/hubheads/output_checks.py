@@ -27,11 +27,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hubheads.errors import HubheadsError, InvalidInputError, first_line
+
 #: What `probe` feeds the model, one at a time: two inputs of different lengths.
 SAMPLE_TEXTS = ("a short post", "a longer post to classify, with a few more words in it than the first one")
 
 
-class BrokenOutputsError(ValueError):
+class BrokenOutputsError(HubheadsError, ValueError):
     """A model whose outputs cannot be used: non-finite, load-dependent, or failing inside the model's code."""
 
 
@@ -151,7 +153,7 @@ def probe(model: Any, tokenizer: Any, what: str, config: Mapping[str, Any] | Non
                 encoded = tokenizer(text, truncation=True, max_length=32, return_tensors="pt")
                 rows.append(model(**{key: value.to(device) for key, value in encoded.items()}).logits[0])
     except (IndexError, RuntimeError) as error:
-        cause = f"the model failed on sample texts ({type(error).__name__}: {str(error).splitlines()[0][:200]})"
+        cause = f"the model failed on sample texts ({type(error).__name__}: {first_line(error)})"
         raise broken(what, cause, model, config) from error
     logits = torch.stack(rows).float()  # (texts, labels)
     check_finite(logits, what, model, config)
@@ -163,11 +165,18 @@ def load_classifier(
 ) -> tuple[Any, Any]:
     """`(model, tokenizer)` of the sequence classifier in `folder`, loaded with uninitialised memory filled, its
     tokenizer checked and the model probed (a `BrokenOutputsError` otherwise)."""
+    from safetensors import SafetensorError
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    with uninitialised_memory_filled():
-        model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=trust_remote_code)
-    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+    try:
+        with uninitialised_memory_filled():
+            model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+    except (OSError, ValueError, SafetensorError) as error:  # files transformers cannot load, the config's checks
+        raise InvalidInputError(
+            f"{what} could not be loaded ({type(error).__name__}: {first_line(error)}). Pass an exported repo or a "
+            "checkpoint folder saved with save_pretrained: config.json, *.safetensors weights and tokenizer files."
+        ) from error
     check_tokenizer(tokenizer, what)
     probe(model.eval(), tokenizer, what, config)
     return model, tokenizer

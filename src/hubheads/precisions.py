@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from hubheads.errors import InvalidInputError
 from hubheads_cli.defaults import PRECISIONS  # noqa: F401  (shown by `hubheads score --help`)
 
 #: Where `tune` writes the speeds it measured: apart from reports.json, which the same data and seed reproduce byte for
@@ -65,7 +66,7 @@ def cpu_flags() -> dict[str, Any]:
 def check_precision(precision: str) -> str:
     """`precision` if it is one of `PRECISIONS`; a `ValueError` naming the option otherwise."""
     if precision not in PRECISIONS:
-        raise ValueError(f"--precision must be one of {list(PRECISIONS)}, got {precision!r}.")
+        raise InvalidInputError(f"--precision must be one of {list(PRECISIONS)}, got {precision!r}.")
     return precision
 
 
@@ -98,7 +99,7 @@ def use_precision(classifier: Any, precision: str) -> Any:
     check_precision(precision)
     if precision != "float32":
         if precision == "int8" and not int8_supported():
-            raise ValueError(
+            raise InvalidInputError(
                 "--precision int8: this torch has no CPU engine for dynamic int8; use float32 or bfloat16."
             )
         classifier.model = at_precision(classifier.model, precision)

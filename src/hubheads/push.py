@@ -18,7 +18,7 @@ from typing import Any
 
 from huggingface_hub.utils import filter_repo_objects
 
-from hubheads.errors import reaching_the_hub
+from hubheads.errors import HubRefusedError, InvalidInputError, MissingDependencyError, reaching_the_hub
 from hubheads.offline_hub import check_repo_folder, check_repo_id
 from hubheads.repo_files import is_legacy_weights, needs_remote_code, read_json
 from hubheads.resolve import OTHER_FRAMEWORKS
@@ -38,7 +38,7 @@ def check_hub_for_push() -> None:
     from packaging.version import Version
 
     if Version(huggingface_hub.__version__) < Version(MIN_HUB_FOR_PUSH):
-        raise ImportError(
+        raise MissingDependencyError(
             f"push needs huggingface_hub>={MIN_HUB_FOR_PUSH}, the release line its upload path is tested on; this "
             f"environment has {huggingface_hub.__version__}. Run `pip install -U huggingface_hub transformers` "
             "(transformers 4.x pins huggingface_hub below 1.0), or push from another environment."
@@ -128,7 +128,7 @@ def _remote_state(api: Any, repo_id: str, revision: str) -> tuple[list[str], dic
             revision = "main"
             files = api.list_repo_files(repo_id, revision=revision)
     except GatedRepoError:  # a subclass of RepositoryNotFoundError, but the repo exists
-        raise ValueError(
+        raise InvalidInputError(
             f"{repo_id} exists but is gated, and this token cannot read it, so its files cannot be checked before the "
             "push; accept its conditions on the Hub (or push with a token of an account that has access)."
         ) from None
@@ -159,14 +159,14 @@ def _check_remote(
     files to delete."""
     legacy = sorted(name for name in files if is_legacy_weights(name))
     if legacy and not delete_legacy:
-        raise ValueError(
+        raise InvalidInputError(
             f"{repo_id} ({target}) holds files that `hubheads verify` rejects and this push would leave in place: "
             f"{', '.join(legacy)}. Pass --delete-legacy (delete_legacy=True) to delete them in the same commit "
             "(revisions pinned before it keep them), or push to a new repo id."
         )
     if target == "main" and old_config is not None and not allow_breaking_main:
         if new_config_needs_code and not needs_remote_code(old_config):
-            raise ValueError(
+            raise InvalidInputError(
                 f"{repo_id}'s main loads today without remote code; this push adds it (custom_pipelines/auto_map), so "
                 f'every consumer who calls pipeline("text-classification", model="{repo_id}") without '
                 "trust_remote_code=True would get an error. Routes that break no one: --create-pr or --branch NAME "
@@ -259,12 +259,13 @@ def push_folder(
         `ValueError`: `repo_id` is not `"org/name"`, `create_pr` is combined with a branch, the folder runs another
             repo's code and `trust_remote_code` is not set, or verification failed and `force` is not set.
         `HubUnreachableError`: the Hub could not be reached (no network, a proxy): what to check, in one line.
+        `HubRefusedError` (an `OSError`): the Hub answered with an error (a refused token, no write access).
     """
     check_hub_for_push()
     folder = check_repo_folder(folder)
     check_repo_id(repo_id)
     if create_pr and branch not in (None, "main"):
-        raise ValueError(
+        raise InvalidInputError(
             f"create_pr=True opens a pull request against main, so it cannot be combined with branch={branch!r}; "
             "pass one of them."
         )
@@ -280,7 +281,7 @@ def push_folder(
         # The failures and warnings only: the passed checks would bury them.
         problems = replace(report, findings=[finding for finding in report.findings if finding.status != "ok"])
         if not force:
-            raise ValueError(
+            raise InvalidInputError(
                 f"{folder} failed verification, so nothing was pushed:\n{problems.format()}\n"
                 "Fix the failures (or re-export the folder), or pass --force (force=True) to push anyway."
             )
@@ -291,16 +292,24 @@ def push_folder(
     links_out = _links_out(folder)  # verification fails on them; with force=True they are still never sent
     if links_out:
         logger.warning("Not uploading symlinks to files outside %s: %s", folder, ", ".join(links_out))
-    with reaching_the_hub(f"push to {repo_id}"):
-        return _upload(
-            folder,
-            repo_id,
-            HubTarget(private=private, create_pr=create_pr, branch=branch, message=message or ""),
-            token=token,
-            delete_legacy=delete_legacy,
-            allow_breaking_main=allow_breaking_main,
-            links_out=links_out,
-        )
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        with reaching_the_hub(f"push to {repo_id}"):
+            return _upload(
+                folder,
+                repo_id,
+                HubTarget(private=private, create_pr=create_pr, branch=branch, message=message or ""),
+                token=token,
+                delete_legacy=delete_legacy,
+                allow_breaking_main=allow_breaking_main,
+                links_out=links_out,
+            )
+    except HfHubHTTPError as error:  # an answer from the Hub, in huggingface_hub's words (several lines)
+        raise HubRefusedError(
+            f"the Hub refused the push to {repo_id}: {' '.join(str(error).split())} Check that the token (HF_TOKEN "
+            f"or `hf auth login`) may write to {repo_id.split('/')[0]}, then run it again."
+        ) from error
 
 
 @dataclass(frozen=True)

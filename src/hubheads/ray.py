@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from hubheads.atomic import write_atomically
+from hubheads.errors import InvalidInputError
 from hubheads.loading import load_pipeline
 from hubheads.precisions import use_precision
 from hubheads.score import ON_ERROR, RowScorer, ScoreOptions, arrow_table
@@ -81,7 +82,7 @@ class Scorer:
         precision: str = "float32",
     ):
         if on_error not in ON_ERROR:
-            raise ValueError(f"on_error must be one of {list(ON_ERROR)}, got {on_error!r}.")
+            raise InvalidInputError(f"on_error must be one of {list(ON_ERROR)}, got {on_error!r}.")
         if threads is not None:
             import torch
 
@@ -100,7 +101,9 @@ class Scorer:
             precision=precision,
         )
         if errors_dir is not None and on_error != "skip":
-            raise ValueError("errors_dir holds the rows on_error='skip' leaves out; pass on_error='skip' with it.")
+            raise InvalidInputError(
+                "errors_dir holds the rows on_error='skip' leaves out; pass on_error='skip' with it."
+            )
         self.batch_size, self.on_error = batch_size, on_error
         self.errors_dir = None if errors_dir is None else Path(errors_dir)
         if self.errors_dir is not None:
@@ -114,7 +117,7 @@ class Scorer:
         for error in bad:
             where = f"row {error.row} of the batch ({error.values}): {error.reason}"
             if self.on_error == "stop":
-                raise ValueError(f"Cannot score {where}; pass on_error='skip' to leave such rows out.")
+                raise InvalidInputError(f"Cannot score {where}; pass on_error='skip' to leave such rows out.")
             logger.warning("hubheads.ray.Scorer left out %s", where)
         if bad and self.errors_dir is not None:
             lines = "".join(error.to_json() + "\n" for error in bad)
@@ -134,7 +137,7 @@ def _rows(batch: Any) -> tuple[list[dict[str, Any]], list[str], dict[str, Any]]:
             batch[column].tolist() if hasattr(batch[column], "tolist") else list(batch[column]) for column in columns
         ]
         return [dict(zip(columns, row)) for row in zip(*values)], columns, {}
-    raise TypeError(
+    raise InvalidInputError(
         f"Scorer takes a pyarrow Table, a pandas DataFrame or a dict of arrays, got {type(batch).__name__}."
     )
 

@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hubheads.errors import EnvironmentFailedError
+
 RESULT_FILE = "verified_releases.json"
 SCORE_TOLERANCE = 1e-4
 
@@ -292,7 +294,7 @@ def check_many(
                 authors[index] = output
         for author, (folder, _) in zip(authors, repos):
             if _failure(author):
-                raise RuntimeError(
+                raise EnvironmentFailedError(
                     f"{folder} does not run in the author's environment either (transformers "
                     f"{author['transformers_version']}): {_failure(author)} Fix that first (`hubheads verify` "
                     "without --transformers shows it), then check the other releases."

@@ -30,6 +30,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from hubheads.errors import EnvironmentFailedError
 from hubheads_cli.defaults import DEFAULT_RELEASES  # noqa: F401  (shown by `hubheads verify --help`)
 
 #: The file a complete environment holds: what was asked for, and how it was built.
@@ -113,7 +114,7 @@ def _install(builder: list[str] | None, python: Path, arguments: list[str]) -> N
         command = [*builder, "pip", "install", "--quiet", "--python", str(python), *links, *arguments]
     completed = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if completed.returncode != 0:
-        raise RuntimeError(
+        raise EnvironmentFailedError(
             f"Installing {' '.join(arguments)} failed ({' '.join(command[:3])}):\n{completed.stderr.strip()[-3000:]}"
         )
 
@@ -201,7 +202,7 @@ def newest_release(package: str = "transformers") -> str:
     )
     match = re.search(rf"^{re.escape(package)} \(([^)]+)\)", completed.stdout, flags=re.M)
     if not match:
-        raise RuntimeError(
+        raise EnvironmentFailedError(
             f"Could not find the newest {package} release on the package index: {completed.stderr.strip()[-500:]}"
         )
     return match.group(1)

@@ -23,6 +23,7 @@ from typing import Any
 
 from hubheads.architectures import ARCHITECTURES
 from hubheads.atomic import staging_prefix, writing_beside
+from hubheads.errors import InvalidInputError, modeling_checks
 from hubheads.modeling.configuration_hubheads import (
     PRECISION_KEYS,
     THRESHOLD_KEYS,
@@ -46,6 +47,45 @@ def is_legacy_weights(name: str) -> bool:
     """Whether a repo file is weights in a format other than safetensors (`PICKLE_SUFFIXES`, any case), which
     `verify` rejects and `push --delete-legacy` deletes."""
     return name.lower().endswith(PICKLE_SUFFIXES)
+
+
+def check_safetensors(
+    folder: Path, what: str, *, revision: str | None = None, allow_pickle: bool | None = None
+) -> bool:
+    """Whether the checkpoint in `folder` has *.safetensors weights (`True`) or pickle-only weights that `allow_pickle`
+    accepts (`False`); the one refusal of pickle-only checkpoints, for `export` and `load_encoder`.
+
+    Args:
+        folder (`Path`): the checkpoint folder.
+        what (`str`): how messages name it (e.g. `"SRC ckpt"`).
+        revision (`str`, *optional*): the Hub revision it was downloaded at, for the message.
+        allow_pickle (`bool`, *optional*): the caller's consent to read pickles; `None` for a caller that never reads
+            them (`export`), whose message says how to convert them instead.
+
+    Raises:
+        `InvalidInputError`: no weights, or pickle-only weights without `allow_pickle`, naming the ways out.
+    """
+    names = sorted(os.listdir(folder))
+    if any(name.endswith(".safetensors") for name in names):
+        return True
+    pickles = [name for name in names if is_legacy_weights(name) and name != "training_args.bin"]
+    where = f"{what} (revision {revision})" if revision else what
+    if not pickles:
+        raise InvalidInputError(f"{where} holds no *.safetensors weights; save the model with save_pretrained first.")
+    if allow_pickle:
+        return False
+    consent = (
+        'convert it once with `python -c "from transformers import AutoModelForSequenceClassification as M; '
+        f"M.from_pretrained('{folder}').save_pretrained('{folder}-safetensors')\"` and pass that folder"
+        if allow_pickle is None
+        else "pass allow_pickle=True (--allow-pickle): it is read with torch.load(weights_only=True) and the model is "
+        "saved as safetensors"
+    )
+    raise InvalidInputError(
+        f"{where} has only pickle weights ({', '.join(pickles)}), and loading a pickle can run code. Either load a "
+        "revision that has *.safetensors (on the Hub, often the safetensors conversion pull request: "
+        f"revision='refs/pr/N', --revision refs/pr/N), or, if you trust the file, {consent}."
+    )
 
 
 ARCHIVE_SUFFIXES = (".tar", ".gz", ".tgz", ".zip", ".7z")
@@ -80,9 +120,9 @@ def read_json(path: Path) -> dict[str, Any]:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON ({error}); fix or remove it.") from error
+        raise InvalidInputError(f"{path} is not valid JSON ({error}); fix or remove it.") from error
     if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}.")
+        raise InvalidInputError(f"{path} must hold a JSON object, got {type(data).__name__}.")
     return data
 
 
@@ -114,7 +154,7 @@ def label_names(config: Mapping[str, Any]) -> list[str]:
     """
     id2label = config.get("id2label") or {str(i): f"LABEL_{i}" for i in range(config.get("num_labels", 2))}
     if not isinstance(id2label, Mapping):
-        raise ValueError(
+        raise InvalidInputError(
             f'`id2label` in config.json must map class ids to names, e.g. {{"0": "negative"}}; got {id2label!r}.'
         )
     ids = {}
@@ -122,13 +162,13 @@ def label_names(config: Mapping[str, Any]) -> list[str]:
         try:
             ids[int(key)] = key
         except (TypeError, ValueError):
-            raise ValueError(
+            raise InvalidInputError(
                 f"`id2label` in config.json has the key {key!r}, which is not a class id: its keys must be the "
                 f"integer ids 0 to {len(id2label) - 1} (as strings in JSON), e.g. "
                 '{"0": "negative", "1": "positive"}. Put the names in the values (`label2id` maps them back).'
             ) from None
     if sorted(ids) != list(range(len(ids))):
-        raise ValueError(f"`id2label` in config.json must have the ids 0 to {len(ids) - 1}, got {sorted(ids)}.")
+        raise InvalidInputError(f"`id2label` in config.json must have the ids 0 to {len(ids) - 1}, got {sorted(ids)}.")
     return [str(id2label[ids[index]]) for index in range(len(ids))]
 
 
@@ -153,7 +193,8 @@ def write_decisions(
     from hubheads import __version__
 
     id2label = label_names(config)
-    thresholds.check_applies_to(config.get("problem_type"), len(id2label), source="the thresholds you set")
+    with modeling_checks():
+        thresholds.check_applies_to(config.get("problem_type"), len(id2label), source="the thresholds you set")
     changed = {key: config.get(key) for key in THRESHOLD_KEYS if config.get(key) is not None} != thresholds.to_dict()
     for key in THRESHOLD_KEYS + (PRECISION_KEYS if precision is not None or changed else ()):
         config.pop(key, None)
@@ -246,6 +287,7 @@ __all__ = [
     "PICKLE_SUFFIXES",
     "POSTPROCESSING_FILE",
     "TOKENIZER_FILES",
+    "check_safetensors",
     "copy_resource",
     "hub_files",
     "is_legacy_weights",

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hubheads.errors import InvalidInputError
 from hubheads.repo_files import MULTI_LABEL, label_names, read_json
 
 REPORTS_FILE = "reports.json"
@@ -128,7 +129,7 @@ def read_reports(folder: Path) -> dict[str, Any]:
     try:
         reports = read_json(path)
     except ValueError as error:
-        raise ValueError(f"{error} It is written by `hubheads tune`: {rewrite}.") from None
+        raise InvalidInputError(f"{error} It is written by `hubheads tune`: {rewrite}.") from None
     missing = []
     for keys in required_keys(reports):
         value: Any = reports
@@ -143,7 +144,7 @@ def read_reports(folder: Path) -> dict[str, Any]:
         what = (f"lacks {', '.join(missing[:6])}{' and more' if len(missing) > 6 else ''}" if missing else "") + (
             f"{'; ' if missing else ''}has what this version does not know: {', '.join(unknown)}" if unknown else ""
         )
-        raise ValueError(
+        raise InvalidInputError(
             f"{path} {what} (it was cut short, edited, or written by another version of `hubheads tune`); {rewrite}."
         )
     return reports

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from hubheads.errors import SourceNotFoundError
+from hubheads.errors import HubUnreachableError, InvalidInputError, SourceNotFoundError, reaching_the_hub
 from hubheads.offline_hub import check_repo_id
 
 #: What `resolve_checkpoint` never downloads: weights for other frameworks and runtimes, which hubheads never reads.
@@ -36,14 +36,16 @@ def resolve_checkpoint(
 
     Raises:
         `SourceNotFoundError` (a `FileNotFoundError` and a `ValueError`): `source` is a file, neither a folder nor a
-            repo id, or a repo neither cached nor reachable, naming `option` and what to check.
-        `ValueError`: a `revision` for a folder.
+            repo id, or a repo that is not cached and that the Hub says it does not have (or refuses), naming `option`
+            and what to check.
+        `HubUnreachableError`: a repo that is not cached, with the Hub not reachable: what to check, in one line.
+        `InvalidInputError` (a `ValueError`): a `revision` for a folder.
     """
     text = os.fspath(source)
     path = Path(text).expanduser()
     if path.is_dir():
         if revision is not None:
-            raise ValueError(
+            raise InvalidInputError(
                 f"revision={revision!r} applies to Hub repo ids (--revision), but {option} {text} is a folder; drop "
                 "it."
             )
@@ -62,7 +64,10 @@ def resolve_checkpoint(
             "not a folder here, so check the spelling."
         ) from None
     try:
-        return Path(snapshot_download(text, revision=revision, ignore_patterns=ignore_patterns))
+        with reaching_the_hub(f"download {option} {text}"):
+            return Path(snapshot_download(text, revision=revision, ignore_patterns=ignore_patterns))
+    except HubUnreachableError:  # not cached, and no answer from the Hub: the network, not the name, is the problem
+        raise
     except (OSError, ValueError) as error:
         raise SourceNotFoundError(
             f"{option} {text!r} is not a folder, and the Hub repo {text} (revision {revision or 'main'}) could not be "

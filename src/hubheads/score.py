@@ -34,6 +34,7 @@ from typing import Any
 
 from hubheads.atomic import write_atomically
 from hubheads.datafiles import BadRow, DataReader, check_data_file, pick_columns, pyarrow_parquet
+from hubheads.errors import InvalidInputError, OutputExistsError, SourceNotFoundError
 from hubheads.loading import load_pipeline, pipeline_in
 from hubheads.precisions import use_precision
 from hubheads.repo_files import sha256_file
@@ -96,10 +97,14 @@ class ScoreOptions:
         for option, column in named.items():
             if column is not None and column not in columns:
                 flag = "--" + option.replace("_", "-")
-                raise ValueError(f"{flag} {column!r} is not a column of the data; its columns are {list(columns)}.")
+                raise InvalidInputError(
+                    f"{flag} {column!r} is not a column of the data; its columns are {list(columns)}."
+                )
         for column in self.keep or ():
             if column not in columns:
-                raise ValueError(f"--keep names {column!r}, which is not a column of the data: {list(columns)}.")
+                raise InvalidInputError(
+                    f"--keep names {column!r}, which is not a column of the data: {list(columns)}."
+                )
         return ScoreOptions(**{**asdict(self), **found, "keep": tuple(columns if self.keep is None else self.keep)})
 
 
@@ -127,7 +132,7 @@ class RowScorer:
         keep, prefix = options.keep or (), options.prefix
         clashes = sorted(set(keep) & set(self.columns))
         if clashes:
-            raise ValueError(
+            raise InvalidInputError(
                 f"The input column(s) {clashes} would clash with the decision column(s) of the same name; leave them "
                 f"out with --keep (keep=), or name the decision columns with --prefix, e.g. --prefix pred_ "
                 f"({prefix!r} now)."
@@ -299,7 +304,9 @@ def _finished_chunks(partial: Path, suffix: str) -> list[tuple[int, int, Path]]:
     expected = 0
     for start, end, _ in chunks:
         if start != expected:
-            raise ValueError(f"The partial run in {partial} misses rows {expected}-{start}; start over with --force.")
+            raise InvalidInputError(
+                f"The partial run in {partial} misses rows {expected}-{start}; start over with --force."
+            )
         expected = end
     ends = {end for _, end, _ in chunks}
     for path in partial.glob("errors-*.jsonl"):  # a chunk's errors are written just before its rows
@@ -420,7 +427,7 @@ def score_file(
             start, end = done, done + len(chunk)
             rows, bad = scorer.score(chunk, start + 1)
             if bad and on_error == "stop":
-                raise ValueError(
+                raise InvalidInputError(
                     f"--data {data}, {bad[0]}. Fix the row, or pass --on-error skip (on_error='skip') to write bad "
                     f"rows to {errors_path(out).name} and go on; add --resume to keep the {start:,} rows done."
                 )
@@ -471,20 +478,20 @@ def _return_freed_memory() -> None:
 def _check_arguments(data: Path, out: Path, batch_size: int, chunk_size: int, on_error: str, force: bool, resume):
     check_data_file(data)
     if out.suffix.lower() not in OUT_SUFFIXES:
-        raise ValueError(f"--out {out}: write a {' or '.join(OUT_SUFFIXES)} file.")
+        raise InvalidInputError(f"--out {out}: write a {' or '.join(OUT_SUFFIXES)} file.")
     if on_error not in ON_ERROR:
-        raise ValueError(f"--on-error must be one of {list(ON_ERROR)}, got {on_error!r}.")
+        raise InvalidInputError(f"--on-error must be one of {list(ON_ERROR)}, got {on_error!r}.")
     check_whole_numbers({"--batch-size": batch_size, "--chunk-size": chunk_size})
     # A run killed while `_finish` renamed its files left OUT or its errors file beside the partial run: --resume
     # finishes that run, replacing them.
     finishing = resume and partial_folder(out).is_dir()
     for existing in (out, errors_path(out)):
         if existing.exists() and not force and not finishing:
-            raise FileExistsError(
+            raise OutputExistsError(
                 f"{existing} exists; pass --force to replace it (it is replaced only when the run is done)."
             )
     if out.resolve() == data.resolve():
-        raise ValueError(f"--out {out} is the data file; write the decisions to another file.")
+        raise InvalidInputError(f"--out {out} is the data file; write the decisions to another file.")
 
 
 def _open_partial(partial: Path, fingerprint: dict, resume: bool, force: bool, out: Path) -> list:
@@ -493,14 +500,14 @@ def _open_partial(partial: Path, fingerprint: dict, resume: bool, force: bool, o
     if partial.is_dir() and not resume:
         if not force:
             done = _finished_chunks(partial, suffix)
-            raise FileExistsError(
+            raise OutputExistsError(
                 f"An unfinished run of --out {out} is in {partial} ({done[-1][1] if done else 0:,} rows done); pass "
                 "--resume to continue it, or --force to start over."
             )
         shutil.rmtree(partial)
     if not partial.is_dir():
         if resume:
-            raise FileNotFoundError(f"--resume: no unfinished run of --out {out} ({partial} does not exist).")
+            raise SourceNotFoundError(f"--resume: no unfinished run of --out {out} ({partial} does not exist).")
         staging = Path(tempfile.mkdtemp(dir=partial.parent, prefix=partial.name + ".tmp-"))
         (staging / RUN_FILE).write_text(json.dumps(fingerprint, indent=2), "utf-8")
         os.replace(staging, partial)
@@ -512,7 +519,7 @@ def _open_partial(partial: Path, fingerprint: dict, resume: bool, force: bool, o
     before, now = recorded.get("options") or {}, fingerprint["options"]
     options = [f"{key}={before.get(key)!r} then, {now[key]!r} now" for key in now if before.get(key) != now[key]]
     if changed:
-        raise ValueError(
+        raise InvalidInputError(
             f"--resume: the unfinished run in {partial} used another {' and '.join(changed)}"
             + (f" ({'; '.join(options)})" if options else "")
             + ". Rows of two runs must be interchangeable; run it as before, or pass --force without --resume to "

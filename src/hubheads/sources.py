@@ -24,8 +24,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hubheads.errors import InvalidInputError, MissingDependencyError, modeling_checks
 from hubheads.modeling.configuration_backbone import NEWER_ENCODERS
-from hubheads.repo_files import PICKLE_SUFFIXES, read_json
+from hubheads.repo_files import check_safetensors, read_json
 from hubheads.resolve import cached_snapshot, resolve_checkpoint
 
 NEW_FORMAT = "new"
@@ -115,7 +116,7 @@ def check_native_gte(what: str) -> None:
     if not has_native_gte():
         import transformers
 
-        raise ImportError(
+        raise MissingDependencyError(
             f"{what} needs transformers >= {MIN_GTE_TRANSFORMERS}, which ships the native `gte` architecture; this "
             f"environment has transformers {transformers.__version__}. Upgrade: pip install -U 'transformers>="
             f"{MIN_GTE_TRANSFORMERS}'."
@@ -140,7 +141,7 @@ def check_trusted(config: Mapping[str, Any], source: Any, trust_remote_code: boo
         if config.get("model_type") == NEW_FORMAT
         else ""
     )
-    raise ValueError(
+    raise InvalidInputError(
         f"{source} runs remote code from {where} (model type {config.get('model_type')!r}, config.json `auto_map`); "
         f"read that code, then pass --trust-remote-code (trust_remote_code=True).{native}"
     )
@@ -159,9 +160,10 @@ def new_gte_config(config: Mapping[str, Any]) -> dict[str, Any]:
     from hubheads.modeling.configuration_new_gte import NEW_FORMAT_PATHS, NewGteConfig
 
     if config.get("model_type") != NEW_FORMAT:
-        raise ValueError(f"model_type must be {NEW_FORMAT!r} to convert, got {config.get('model_type')!r}.")
+        raise InvalidInputError(f"model_type must be {NEW_FORMAT!r} to convert, got {config.get('model_type')!r}.")
     values = {key: value for key, value in config.items() if key not in FILE_KEYS}
-    checked = NewGteConfig(**values)
+    with modeling_checks():  # a config.json of the user's
+        checked = NewGteConfig(**values)
     for key in ("rope_scaling", *NEW_FORMAT_PATHS):
         values.pop(key, None)
     arch = ARCHITECTURES[NewGteConfig.model_type]
@@ -193,7 +195,7 @@ def _load_complete(folder: Path, auto_class: Any, config: Any, target: str) -> A
     mismatched = sorted(str(item) for item in info.get("mismatched_keys") or [])
     unexpected = sorted(info.get("unexpected_keys") or []) if "Sequence" in auto_class.__name__ else []
     if missing or mismatched or unexpected:
-        raise ValueError(
+        raise InvalidInputError(
             f"{folder} did not convert completely to {target}: missing {missing or 'none'}, mismatched "
             f"{mismatched or 'none'}, unused {unexpected or 'none'}. It is not a gte-multilingual-base-style "
             "checkpoint; run it through its remote code (--keep-remote-code --trust-remote-code) instead."
@@ -238,7 +240,8 @@ def load_encoder(
             either way; "new"-format GTE checkpoints load with hubheads' own implementation (`new_gte`) instead.
 
     Raises:
-        `ValueError`: pickle-only weights without `allow_pickle`, or a remote-code encoder that is not GTE.
+        `InvalidInputError` (a `ValueError`): pickle-only weights without `allow_pickle` (`check_safetensors`), or a
+            remote-code encoder that is not GTE.
     """
     from transformers import AutoModel
 
@@ -247,26 +250,13 @@ def load_encoder(
     if config.get("model_type") == NEW_FORMAT:
         return load_new_gte(folder, AutoModel)
     if runs_remote_code(config):
-        raise ValueError(
+        raise InvalidInputError(
             f"The backbone {source} is remote code from {', '.join(code_repos(config)) or source} (model type "
             f"{config.get('model_type')!r}), which a consumer's transformers cannot rebuild from the saved "
             "`backbone_config`; use an encoder that transformers ships (BERT, RoBERTa, XLM-R, DistilBERT, GTE, ...)."
         )
-    files = sorted(os.listdir(folder))
-    pickles = [name for name in files if name.endswith(PICKLE_SUFFIXES) and name != "training_args.bin"]
-    if not any(name.endswith(".safetensors") for name in files):
-        if not pickles:
-            raise ValueError(f"The backbone {source} (revision {revision or 'main'}) has no weights file.")
-        if not allow_pickle:
-            raise ValueError(
-                f"The backbone {source} (revision {revision or 'main'}) has only pickle weights "
-                f"({', '.join(pickles)}), and loading a pickle can run code. Either load a revision that has "
-                "*.safetensors (on the Hub, often the safetensors conversion pull request: revision='refs/pr/N', "
-                "--revision refs/pr/N), or, if you trust the file, pass allow_pickle=True (--allow-pickle): it is "
-                "read with torch.load(weights_only=True) and the model is saved as safetensors."
-            )
-        return AutoModel.from_pretrained(folder, use_safetensors=False)
-    return AutoModel.from_pretrained(folder, use_safetensors=True)
+    safetensors = check_safetensors(folder, f"The backbone {source}", revision=revision, allow_pickle=allow_pickle)
+    return AutoModel.from_pretrained(folder, use_safetensors=safetensors)
 
 
 __all__ = [

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hubheads.errors import InvalidInputError
+
 
 def add_language_tokens(model: Any, tokenizer: Any) -> list[str]:
     """Add the config's language tokens to `tokenizer` and grow the model's embeddings; return the new tokens.
@@ -88,15 +90,15 @@ class GatedBioCollator:
         import torch
 
         if not rows:
-            raise ValueError("GatedBioCollator got an empty batch.")
+            raise InvalidInputError("GatedBioCollator got an empty batch.")
         for row in rows:
             if isinstance(row, Mapping) and "text" not in row and set(row) <= {"label", "labels", "label_ids"}:
-                raise ValueError(
+                raise InvalidInputError(
                     "GatedBioCollator got rows without 'text': Trainer removed the columns the model's forward does "
                     "not name. Set TrainingArguments(remove_unused_columns=False)."
                 )
             if not isinstance(row, Mapping) or not isinstance(row.get("text"), str):
-                raise ValueError(
+                raise InvalidInputError(
                     f"Each row needs a 'text' string (and optionally 'bio', 'lang', 'label'); got {row!r}."
                 )
         texts = [self.config.prepare_text(row["text"], row.get("lang")) for row in rows]
@@ -110,7 +112,7 @@ class GatedBioCollator:
         labels = [row.get("label", row.get("labels")) for row in rows]
         if any(label is not None for label in labels):
             if any(label is None for label in labels):
-                raise ValueError("Either every row of a batch has a 'label' or none has.")
+                raise InvalidInputError("Either every row of a batch has a 'label' or none has.")
             encoding["labels"] = torch.tensor(labels)
         return encoding
 

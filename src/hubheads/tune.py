@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from hubheads.datafiles import pick_columns, read_rows
+from hubheads.errors import InvalidInputError, OutputExistsError, SourceNotFoundError
 from hubheads.loading import load_pipeline
 from hubheads.modeling.configuration_hubheads import FALLBACK_THRESHOLD, DecisionThresholds
 from hubheads.precisions import SPEED_FILE, check_precision, precision_record, split_timings
@@ -94,13 +95,13 @@ class _Columns:
 
     def require(self, column: str, option: str) -> None:
         if not self.has(column):
-            raise ValueError(
+            raise InvalidInputError(
                 f"--data {self.path} has no column {column!r} (columns: {self.available}); "
                 f"name the right one with {option}."
             )
 
-    def error(self, number: int, column: str, value: Any, expected: str) -> ValueError:
-        return ValueError(f"--data {self.path}, row {number}: `{column}` is {value!r}; expected {expected}.")
+    def error(self, number: int, column: str, value: Any, expected: str) -> InvalidInputError:
+        return InvalidInputError(f"--data {self.path}, row {number}: `{column}` is {value!r}; expected {expected}.")
 
     def texts_of(self, column: str) -> list[str]:
         self.require(column, "--text-column")
@@ -185,7 +186,7 @@ class Estimates:
     def __post_init__(self) -> None:
         check_whole_numbers({"--bootstrap": self.bootstrap, "--seed": self.seed}, minimum=0)
         if not isinstance(self.folds, int) or isinstance(self.folds, bool) or self.folds == 1 or self.folds < 0:
-            raise ValueError(f"--folds must be 0 (no cross-validation) or at least 2, got {self.folds!r}.")
+            raise InvalidInputError(f"--folds must be 0 (no cross-validation) or at least 2, got {self.folds!r}.")
 
     def describe(self) -> dict[str, Any]:
         return {"resamples": self.bootstrap, "seed": self.seed, "confidence": CONFIDENCE, "method": "percentile"}
@@ -370,7 +371,7 @@ def _binary_reports(
     """Global and per-language thresholds of a binary decision (`score` = probability of label 1), and reports."""
     for name, count in ((names[0], int((gold == 0).sum())), (names[1], int(gold.sum()))):
         if count == 0:
-            raise ValueError(f"The dev set has no row of class {name!r}; tuning needs both classes.")
+            raise InvalidInputError(f"The dev set has no row of class {name!r}; tuning needs both classes.")
     lang_array = np.array([lang or "" for lang in langs], dtype=str)
     choice = _choose_binary(scores, gold, lang_array, metric, min_lang_examples)
     grid_threshold, grid_value = best_grid_threshold(scores, gold, metric, GRID_STEP)
@@ -512,7 +513,7 @@ def _multi_label_reports(
 ) -> tuple[DecisionThresholds, dict[str, Any]]:
     """One threshold per label with enough examples of both kinds, a pooled global one for the rest, and reports."""
     if not gold.any():
-        raise ValueError("The dev set has no label set to 1 on any row; tuning needs positive examples.")
+        raise InvalidInputError("The dev set has no label set to 1 on any row; tuning needs positive examples.")
     global_threshold, global_value, own = _choose_labels(scores, gold, metric)
     label_thresholds = {names[j]: threshold for j, threshold in own.items()}
     cuts = {
@@ -742,9 +743,11 @@ def tune_model(
     """
     folder = Path(model_dir)
     if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"MODEL_DIR {folder} has no config.json; pass an exported repo or checkpoint folder.")
+        raise SourceNotFoundError(
+            f"MODEL_DIR {folder} has no config.json; pass an exported repo or checkpoint folder."
+        )
     if metric not in METRICS:
-        raise ValueError(f"--metric must be one of {list(METRICS)}, got {metric!r}.")
+        raise InvalidInputError(f"--metric must be one of {list(METRICS)}, got {metric!r}.")
     check_whole_numbers({"--min-lang-examples": min_lang_examples, "--batch-size": batch_size})
     check_precision(precision)
     estimates = Estimates(bootstrap=bootstrap, folds=folds, seed=seed)
@@ -754,7 +757,7 @@ def tune_model(
         [REPORTS_FILE] if (folder / REPORTS_FILE).exists() else []
     )
     if previous and not force:
-        raise FileExistsError(
+        raise OutputExistsError(
             f"MODEL_DIR {folder} was tuned before ({', '.join(previous)}); pass --force (force=True) to replace it."
         )
     columns = {"text": text_column, "label": label_column, "lang": lang_column, "bio": bio_column}
@@ -840,13 +843,13 @@ def _read_dev_set(folder: Path, config: Mapping[str, Any], data: Path, encoding:
     rows = read_rows(data, encoding)
     if not multi_label and len(names) != 2:
         if any(isinstance(row.get(columns["label"]), list) for row in rows):
-            raise ValueError(
+            raise InvalidInputError(
                 f"--data {data} gives several gold labels per row, but {folder}'s config.json has no "
                 f"`problem_type: multi_label_classification`, so its {len(names)} classes are exclusive. If the model "
                 "was trained multi-label (sigmoid per label), mark it so: `hubheads export SRC OUT --multi-label`, "
                 "then tune OUT."
             )
-        raise ValueError(
+        raise InvalidInputError(
             f"Decision thresholds need a binary or multi-label model; {folder} has {len(names)} classes "
             f"({names}). Its argmax decisions need no tuning."
         )

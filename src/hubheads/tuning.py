@@ -12,6 +12,7 @@ from typing import Union
 
 import numpy as np
 
+from hubheads.errors import InvalidInputError
 from hubheads_cli.defaults import METRICS, MIN_LANG_EXAMPLES  # noqa: F401  (shown by `hubheads tune --help`)
 
 # Scores or labels: any sequence of numbers, or a numpy array.
@@ -31,7 +32,7 @@ def f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray
 def metric_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray, metric: str) -> np.ndarray:
     """`metric` from confusion counts (arrays: one value per decision rule, cut point or resample)."""
     if metric not in METRICS:
-        raise ValueError(f"metric must be one of {list(METRICS)}, got {metric!r}")
+        raise InvalidInputError(f"metric must be one of {list(METRICS)}, got {metric!r}")
     if metric == "accuracy":
         return (tp + tn) / (tp + fp + fn + tn)
     if metric == "balanced_accuracy":
@@ -43,7 +44,7 @@ def metric_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.nd
 def metric_at_cuts(scores: np.ndarray, labels: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """Every distinct cut point (descending) and the metric when predicting 1 for `score >= cut`."""
     if metric not in METRICS:
-        raise ValueError(f"metric must be one of {list(METRICS)}, got {metric!r}")
+        raise InvalidInputError(f"metric must be one of {list(METRICS)}, got {metric!r}")
     order = np.argsort(-scores, kind="stable")
     sorted_scores, sorted_labels = scores[order], labels[order]
     # Positions where the score changes: a cut at sorted_scores[i] predicts 1 for rows 0..i.
@@ -85,7 +86,7 @@ def decision_metrics(predicted: ArrayLike, labels: ArrayLike) -> dict[str, float
     """Every metric of `METRICS` for binary decisions `predicted` against `labels`."""
     p, y = np.asarray(predicted, dtype=bool), np.asarray(labels, dtype=bool)
     if p.shape != y.shape or p.size == 0:
-        raise ValueError("predictions and labels must be non-empty and of the same length")
+        raise InvalidInputError("predictions and labels must be non-empty and of the same length")
     tp, fp, fn, tn = (np.array([float(np.sum(a & b))]) for a, b in ((p, y), (p, ~y), (~p, y), (~p, ~y)))
     return {metric: float(metric_from_counts(tp, fp, fn, tn, metric)[0]) for metric in METRICS}
 
@@ -100,9 +101,9 @@ def best_threshold(scores: Iterable[float], labels: Iterable[int], metric: str =
     scores_array = np.asarray(scores if isinstance(scores, np.ndarray) else list(scores), dtype=float)
     labels_array = np.asarray(labels if isinstance(labels, np.ndarray) else list(labels), dtype=int)
     if scores_array.shape != labels_array.shape or scores_array.size == 0:
-        raise ValueError("scores and labels must be non-empty and of the same length")
+        raise InvalidInputError("scores and labels must be non-empty and of the same length")
     if not set(np.unique(labels_array)) <= {0, 1}:
-        raise ValueError("labels must be 0 or 1")
+        raise InvalidInputError("labels must be 0 or 1")
     cuts, values = metric_at_cuts(scores_array, labels_array, metric)
     # Cut i predicts like every threshold in (low[i], high[i]]: cut 0 (above every score) like (max score, 1],
     # the lowest cut like [0, lowest score].

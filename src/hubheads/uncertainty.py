@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hubheads.errors import InvalidInputError
 from hubheads.tuning import f1_from_counts, metric_from_counts
 from hubheads_cli.defaults import BOOTSTRAP_RESAMPLES, FOLDS, SEED  # noqa: F401  (shown by `hubheads tune --help`)
 
@@ -46,7 +47,7 @@ class Bootstrap:
         patterns = np.asarray(patterns, dtype=np.int64)
         patterns = patterns.reshape(len(patterns), -1)
         if len(patterns) == 0:
-            raise ValueError("Bootstrap needs at least one row.")
+            raise InvalidInputError("Bootstrap needs at least one row.")
         self.patterns, observed = _distinct_rows(patterns)
         self.rows = len(patterns)
         self.observed = observed.astype(float)
@@ -141,7 +142,7 @@ def stratified_folds(
     strata_array, label_array = np.asarray(strata, dtype=str), np.asarray(labels, dtype=str)
     values, counts = np.unique(label_array, return_counts=True)
     if counts.min() < folds:
-        raise ValueError(
+        raise InvalidInputError(
             f"{folds} folds need {folds} rows of each label; {values[counts.argmin()]!r} has {counts.min()}"
         )
     names, sizes = np.unique(strata_array, return_counts=True)

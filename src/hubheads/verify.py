@@ -35,6 +35,7 @@ from typing import Any
 
 from hubheads import code_scan
 from hubheads.architectures import ARCHITECTURES
+from hubheads.errors import InvalidInputError
 from hubheads.modeling.configuration_hubheads import THRESHOLD_KEYS, DecisionThresholds
 from hubheads.offline_hub import install_in_offline_cache, run_stock_pipelines
 from hubheads.output_checks import numbers_in
@@ -526,7 +527,7 @@ def _check_weights(repo: _Repo) -> list[Finding]:
         try:
             weight_map = read_json(repo.folder / index).get("weight_map")
             if not isinstance(weight_map, Mapping):
-                raise ValueError(f"{index} has no `weight_map` object.")
+                raise InvalidInputError(f"{index} has no `weight_map` object.")
         except ValueError as error:
             findings.append(Finding("weights", FAIL, f"{error} Re-save the model with save_pretrained.", index))
             continue
@@ -777,7 +778,9 @@ def _resolve_target(target: str | os.PathLike, revision: str | None) -> tuple[Pa
     """The local folder of `target` (every file: verify checks them all), a name for it, and the folder its symlinks
     may point into (for a cached snapshot, the repo's cache folder, which holds the blobs its files link to)."""
     if not isinstance(target, (str, os.PathLike)):
-        raise TypeError(f"target must be a folder path or a repo id like 'org/name', got {type(target).__name__}.")
+        raise InvalidInputError(
+            f"target must be a folder path or a repo id like 'org/name', got {type(target).__name__}."
+        )
     folder = resolve_checkpoint(target, revision, option="target", ignore_patterns=None)
     if Path(os.fspath(target)).expanduser().is_dir():
         return folder, folder.resolve().name, folder
