@@ -39,6 +39,8 @@ def test_the_wheel_ships_modeling_byte_identical(tmp_path):
         assert "hubheads/data/released_files.json" in names, "`hubheads verify` needs the released files' hashes"
         entry_points = next(name for name in names if name.endswith("entry_points.txt"))
         assert "hubheads = hubheads_cli:main" in archive.read(entry_points).decode()
+        for module in ("__init__", "__main__", "parsers", "defaults"):  # the console script, beside the package
+            assert f"hubheads_cli/{module}.py" in names, module
 
 
 def _optional_imports(tree: ast.AST) -> set[int]:
