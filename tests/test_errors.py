@@ -56,6 +56,7 @@ FAMILY = {
     HubUnreachableError: ({ConnectionError}, 3),
     errors.EnvironmentFailedError: ({RuntimeError}, 3),
     errors.HubRefusedError: ({OSError}, 2),
+    errors.OutputNotWrittenError: ({OSError}, 3),
 }
 
 
@@ -193,6 +194,18 @@ def _cli_failures(tmp_path: Path) -> dict:
             f"MODEL '{absent}' is neither an existing folder nor a Hub repo id",
         ),
         "weights-unreadable": (*score(corrupt), InvalidInputError, "could not be loaded (SafetensorError: "),
+        "out-not-writable": (  # /sys refuses new folders, to root too: the OS's own refusal of a write
+            ["export", str(checkpoint), "/sys/hubheads-test/out"],
+            lambda: export_model(checkpoint, "/sys/hubheads-test/out"),
+            errors.OutputNotWrittenError,
+            "could not write /sys/hubheads-test/out: Operation not permitted (/sys/hubheads-test)",
+        ),
+        "score-out-not-writable": (
+            ["score", str(repo), "--data", str(data), "--out", "/sys/hubheads-test/decisions.jsonl", "--no-progress"],
+            lambda: score_file(repo, data, "/sys/hubheads-test/decisions.jsonl", progress=False),
+            errors.OutputNotWrittenError,
+            "could not write --out /sys/hubheads-test/decisions.jsonl: Operation not permitted",
+        ),
         "tokenizer-unloadable": (
             ["export", str(checkpoint), str(tmp_path / "exported"), "--tokenizer", str(tmp_path / "full")],
             lambda: export_model(checkpoint, tmp_path / "exported", tokenizer=str(tmp_path / "full")),
@@ -217,6 +230,8 @@ def _cli_failures(tmp_path: Path) -> dict:
         "bad-transformers-release",
         "weights-unreadable",
         "tokenizer-unloadable",
+        "out-not-writable",
+        "score-out-not-writable",
     ],
 )
 def test_each_failure_kind_is_one_error_line_with_its_class_exit_code(tmp_path, capsys, case):

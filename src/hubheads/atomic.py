@@ -3,7 +3,8 @@
 A file is written to a temporary name beside it and moved in with `os.replace`. A folder is built beside its target
 (`staging_prefix`) and swapped into place, so at every instant the target is the previous folder or the new one,
 complete; `writing_beside` serialises the runs that write beside one target and first cleans up (`recover`) after any
-run that was killed there. Standard library only: every command that writes uses it.
+run that was killed there. The operating system refusing a write there (permission, read-only, no space) is one
+`OutputNotWrittenError`. Every command that writes uses it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from hubheads.errors import writing_into
+
 logger = logging.getLogger(__name__)
 
 
@@ -32,19 +35,20 @@ def write_atomically(path: Path, content: bytes | str | Callable[[Path], object]
         content (`bytes`, `str` or a callable): bytes, text (written as UTF-8), or a function that writes the file it
             is given (e.g. `lambda p: pyarrow.parquet.write_table(table, p)`).
     """
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        if callable(content):
-            os.close(handle)
-            content(Path(temporary))
-        else:
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(content.encode("utf-8") if isinstance(content, str) else content)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with writing_into(path.parent, str(path)):
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            if callable(content):
+                os.close(handle)
+                content(Path(temporary))
+            else:
+                with os.fdopen(handle, "wb") as stream:
+                    stream.write(content.encode("utf-8") if isinstance(content, str) else content)
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
 
 
 def staging_prefix(out: Path) -> str:
@@ -70,8 +74,9 @@ def writing_beside(out: Path) -> Iterator[None]:
     try:
         if descriptor is not None:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
-        recover(out)
-        yield
+        with writing_into(out.parent, str(out)):
+            recover(out)
+            yield
     finally:
         if descriptor is not None:
             os.close(descriptor)  # releases the lock
@@ -99,20 +104,21 @@ def replacing_folder(out: Path) -> Iterator[Path]:
 
     Runs under `writing_beside(out)`, so a run killed before cleans up first and two runs take turns.
     """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with writing_beside(out):
-        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=staging_prefix(out)))
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)  # mkdtemp makes the folder private; what it becomes is shared
-        try:
-            yield staging
-            for path in staging.iterdir():
-                path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
-            swap_into_place(staging, out)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+    with writing_into(out.parent, str(out)):  # the OS refusing a write is one error line, not a traceback
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with writing_beside(out):
+            staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=staging_prefix(out)))
+            umask = os.umask(0)
+            os.umask(umask)
+            staging.chmod(0o777 & ~umask)  # mkdtemp makes the folder private; what it becomes is shared
+            try:
+                yield staging
+                for path in staging.iterdir():
+                    path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+                swap_into_place(staging, out)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
 
 
 #: renameat2(2) flag: swap two paths in one step (Linux 3.15+, on ext4, xfs, btrfs, tmpfs and most others).

@@ -9,7 +9,10 @@ Every class also subclasses the builtin exception callers caught before it exist
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 
 class HubheadsError(Exception):
@@ -61,6 +64,41 @@ class EnvironmentFailedError(HubheadsError, RuntimeError):
     run the repo at all: the message carries the tail of its error output and what to check."""
 
     exit_code = 3
+
+
+class OutputNotWrittenError(HubheadsError, OSError):
+    """The operating system refused a write into OUT's folder (no permission, a read-only file system, no space left,
+    a quota): nothing was replaced, and the message names the file and what to check."""
+
+    exit_code = 3
+
+
+#: The `errno` values of a write the operating system refused, rather than a bug.
+WRITE_REFUSALS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+@contextlib.contextmanager
+def writing_into(folder: Path, what: str) -> Iterator[None]:
+    """Turn the operating system's refusal of a write (`WRITE_REFUSALS`) to a path in `folder` (or to `folder`
+    itself) inside the block into one `OutputNotWrittenError` naming `what` (e.g. `"OUT out/repo"`) and the path.
+    Other errors, and refusals about paths elsewhere (the input being read), pass through as they are."""
+    folder = folder.absolute()
+    try:
+        yield
+    except HubheadsError:
+        raise
+    except OSError as error:
+        path = Path(os.fsdecode(error.filename)).absolute() if error.filename is not None else None
+        # In the folder, the folder, or a folder above it that had to be made; a full disk names no file.
+        inside = (path is None and error.errno in WRITE_REFUSALS - {errno.EACCES, errno.EPERM, errno.EROFS}) or (
+            path is not None and (path == folder or folder in path.parents or path in folder.parents)
+        )
+        if error.errno not in WRITE_REFUSALS or not inside:
+            raise
+        raise OutputNotWrittenError(
+            f"could not write {what}: {error.strerror} ({path}). Check that you can write in {folder} and that its "
+            "disk has room, then run it again; nothing was replaced."
+        ) from None
 
 
 @contextlib.contextmanager
@@ -143,6 +181,8 @@ def reaching_the_hub(doing: str) -> Iterator[None]:
 
 __all__ = [
     "EnvironmentFailedError",
+    "OutputNotWrittenError",
+    "writing_into",
     "first_line",
     "HubRefusedError",
     "HubUnreachableError",

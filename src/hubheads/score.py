@@ -34,7 +34,7 @@ from typing import Any
 
 from hubheads.atomic import write_atomically
 from hubheads.datafiles import BadRow, DataReader, check_data_file, pick_columns, pyarrow_parquet
-from hubheads.errors import InvalidInputError, OutputExistsError, SourceNotFoundError
+from hubheads.errors import InvalidInputError, OutputExistsError, SourceNotFoundError, writing_into
 from hubheads.loading import load_pipeline, pipeline_in
 from hubheads.precisions import use_precision
 from hubheads.repo_files import sha256_file
@@ -409,7 +409,8 @@ def score_file(
 
     data, out, options = Path(data), Path(out), options or ScoreOptions()
     _check_arguments(data, out, batch_size, chunk_size, on_error, force, resume)
-    out.parent.mkdir(parents=True, exist_ok=True)  # `--out decisions/posts.jsonl` into a folder not made yet
+    with writing_into(out.parent.absolute(), f"--out {out}"):  # `--out decisions/posts.jsonl`: a folder not made yet
+        out.parent.mkdir(parents=True, exist_ok=True)
     reader = DataReader(data, encoding)
     folder = resolve_checkpoint(model, revision, option="MODEL")
     classifier = pipeline_in(folder, model, trust_remote_code=trust_remote_code, device=device, option="MODEL")
