@@ -43,8 +43,7 @@ def _name_and_threshold(option: str):
 
 
 def _export_parser(commands: Any) -> None:
-    """`hubheads export`: its arguments; it runs `_export`."""
-
+    """`hubheads export`: its arguments (`hubheads.cli._export` runs it)."""
     export = commands.add_parser(
         "export",
         help="write a Hub-ready repo folder from a checkpoint folder",
@@ -100,8 +99,7 @@ def _export_parser(commands: Any) -> None:
 
 
 def _tune_parser(commands: Any) -> None:
-    """`hubheads tune`: its arguments; it runs `_tune`."""
-
+    """`hubheads tune`: its arguments (`hubheads.cli._tune` runs it)."""
     tune = commands.add_parser(
         "tune",
         help="find the exact best thresholds on a dev set and write them into the repo",
@@ -172,7 +170,7 @@ def _tune_parser(commands: Any) -> None:
 
 
 def _card_parser(commands: Any) -> None:
-    """`hubheads card`: its arguments; it runs `_card`."""
+    """`hubheads card`: its arguments (`hubheads.cli._card` runs it)."""
     card = commands.add_parser(
         "card",
         help="write the model card (README.md) from config.json and reports.json",
@@ -211,15 +209,13 @@ def _card_parser(commands: Any) -> None:
 
 def _add_transformers_option(parser: Any, help: str) -> None:
     """`--transformers [R1,R2,...]` (bare: the default releases), as `verify` and `push` take it."""
-
     parser.add_argument(
         "--transformers", nargs="?", const=",".join(DEFAULT_RELEASES), type=_releases, metavar="R1,R2,...", help=help
     )
 
 
 def _verify_parser(commands: Any) -> None:
-    """`hubheads verify`: its arguments; it runs `_verify`."""
-
+    """`hubheads verify`: its arguments (`hubheads.cli._verify` runs it)."""
     verify = commands.add_parser(
         "verify",
         help="check a repo folder or Hub repo before and after pushing",
@@ -259,7 +255,7 @@ def _releases(value: str) -> list[str]:
 
 
 def _push_parser(commands: Any) -> None:
-    """`hubheads push`: its arguments; it runs `_push`."""
+    """`hubheads push`: its arguments (`hubheads.cli._push` runs it)."""
     push = commands.add_parser(
         "push",
         help="verify a repo folder and upload it to the Hub in one commit",
@@ -295,8 +291,7 @@ def _push_parser(commands: Any) -> None:
 
 
 def _score_parser(commands: Any) -> None:
-    """`hubheads score`: its arguments; it runs `_score`."""
-
+    """`hubheads score`: its arguments (`hubheads.cli._score` runs it)."""
     score = commands.add_parser(
         "score",
         help="write the decisions of a repo for every row of a file (jsonl, json, csv, tsv, parquet)",
@@ -357,7 +352,7 @@ def _score_parser(commands: Any) -> None:
 
 
 def _import_weights_parser(commands: Any) -> None:
-    """`hubheads import-weights`: its arguments; it runs `_import_weights`."""
+    """`hubheads import-weights`: its arguments (`hubheads.cli._import_weights` runs it)."""
     imported = commands.add_parser(
         "import-weights",
         help="map the weights of an author's own PyTorch class onto a transformers or hubheads architecture",
@@ -395,8 +390,7 @@ def _import_weights_parser(commands: Any) -> None:
 
 
 def _demo_parser(commands: Any) -> None:
-    """`hubheads demo`: its arguments; it runs `_demo`."""
-
+    """`hubheads demo`: its arguments (`hubheads.cli._demo` runs it)."""
     demo = commands.add_parser(
         "demo",
         help="fine-tune, threshold, export and consume real MiniLM classifiers offline",
