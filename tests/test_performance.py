@@ -51,8 +51,9 @@ def test_an_unconfigured_model_keeps_the_stock_order():
 
 
 def test_each_distinct_bio_of_a_batch_is_encoded_once_with_the_same_results():
+    """With the bio cache off, the model itself encodes each distinct bio of a batch once (test_bio_cache.py: on)."""
     model = tiny.build_gated_bio()
-    clf = HubheadsTextClassificationPipeline(model=model, tokenizer=tiny.build_tokenizer())
+    clf = HubheadsTextClassificationPipeline(model=model, tokenizer=tiny.build_tokenizer(), bio_cache_size=0)
     bios = ["love people friend"] * 10 + ["hate enemy awful"] * 10 + [None] * 3
     rows_encoded = tiny.count_encoded_rows(model)
     deduplicated = clf(TEXTS, bio=bios, batch_size=len(TEXTS))
@@ -91,8 +92,9 @@ def test_scores_do_not_depend_on_the_padding_side(build):
 
 
 def test_batches_keep_one_authors_posts_together():
+    """With the bio cache off, the bios go into each batch as ids: one author's posts batch together."""
     model = tiny.build_gated_bio()
-    clf = HubheadsTextClassificationPipeline(model=model, tokenizer=tiny.build_tokenizer())
+    clf = HubheadsTextClassificationPipeline(model=model, tokenizer=tiny.build_tokenizer(), bio_cache_size=0)
     bios = ["love people friend", "hate enemy awful"] * 10 + [None] * 3  # interleaved authors
     rows_encoded = tiny.count_encoded_rows(model)
     batched = clf(TEXTS, bio=bios, batch_size=8)
