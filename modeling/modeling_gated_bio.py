@@ -10,6 +10,9 @@ logits = classifier(fused)
 
 A row without a bio (none, empty or blank) takes the no-bio path exactly: the gate's contribution is left out (or the
 bio half of the concatenation is zero), whatever the other rows of the batch carry.
+
+The bio side can also be computed apart: `encode_bios` pools bios into vectors once, and `forward(..., bio_embeds=,
+has_bio=)` reads them in place of the bios' ids, so an author's bio is encoded once for all their posts.
 """
 
 from typing import Optional
@@ -70,25 +73,35 @@ class GatedBioForSequenceClassification(WrappedEncoderMixin, GatedBioPreTrainedM
         hidden = self.encoder(**inputs, return_dict=True).last_hidden_state  # (batch, seq, hidden)
         return self.dropout(pool(hidden, attention_mask, self.config.pooling))  # (batch, hidden)
 
-    def _logits(self, input_ids, attention_mask, extra, bio_input_ids, bio_attention_mask) -> torch.Tensor:
-        post = self._pooled(input_ids, attention_mask, **extra)  # (batch, hidden)
-        if not self.config.use_bio:
-            return self.classifier(post)
+    def encode_bios(
+        self, bio_input_ids: torch.Tensor, bio_attention_mask: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        """The pooled bio vectors `forward` takes as `bio_embeds`, one per row: `(n, hidden)`.
+
+        An author's bio comes with each of their posts: encode each distinct bio once and pass its vector with every
+        post. In eval mode `forward(..., bio_embeds=..., has_bio=...)` then gives the logits of
+        `forward(..., bio_input_ids=..., bio_attention_mask=...)`; in training each row gets its own dropout draw,
+        as in `forward`.
+        """
+        mask = bio_attention_mask if bio_attention_mask is not None else torch.ones_like(bio_input_ids)
+        return self._pooled(bio_input_ids, mask)  # (n, hidden)
+
+    def _bio_from_ids(self, post, bio_input_ids, bio_attention_mask) -> tuple[torch.Tensor, torch.Tensor]:
+        """(each row's pooled bio, zero where it has none; which rows have one) from the bios' token ids."""
         if bio_input_ids is None:
-            has_bio = torch.zeros(post.shape[0], dtype=torch.bool, device=post.device)
-        else:
-            if bio_input_ids.dim() != 2 or bio_input_ids.shape[0] != post.shape[0]:
-                raise ValueError(
-                    f"`bio_input_ids` must have shape (batch, bio_length) with batch {post.shape[0]}, got "
-                    f"{tuple(bio_input_ids.shape)}; pass one bio row per post (an all-zero mask for no bio)."
-                )
-            mask = bio_attention_mask if bio_attention_mask is not None else torch.ones_like(bio_input_ids)
-            if mask.shape != bio_input_ids.shape:
-                raise ValueError(
-                    f"`bio_attention_mask` has shape {tuple(mask.shape)} but `bio_input_ids` has "
-                    f"{tuple(bio_input_ids.shape)}."
-                )
-            has_bio = mask.sum(dim=-1) > 0  # (batch,)
+            return torch.zeros_like(post), torch.zeros(post.shape[0], dtype=torch.bool, device=post.device)
+        if bio_input_ids.dim() != 2 or bio_input_ids.shape[0] != post.shape[0]:
+            raise ValueError(
+                f"`bio_input_ids` must have shape (batch, bio_length) with batch {post.shape[0]}, got "
+                f"{tuple(bio_input_ids.shape)}; pass one bio row per post (an all-zero mask for no bio)."
+            )
+        mask = bio_attention_mask if bio_attention_mask is not None else torch.ones_like(bio_input_ids)
+        if mask.shape != bio_input_ids.shape:
+            raise ValueError(
+                f"`bio_attention_mask` has shape {tuple(mask.shape)} but `bio_input_ids` has "
+                f"{tuple(bio_input_ids.shape)}."
+            )
+        has_bio = mask.sum(dim=-1) > 0  # (batch,)
         bio = torch.zeros_like(post)  # (batch, hidden); stays zero for rows without a bio
         if has_bio.any():
             rows = has_bio.nonzero().squeeze(1)
@@ -102,6 +115,34 @@ class GatedBioForSequenceClassification(WrappedEncoderMixin, GatedBioPreTrainedM
                 width = ids.shape[1]
                 pooled = self._pooled(distinct[:, :width], distinct[:, width:])[inverse]
             bio = bio.index_copy(0, rows, pooled)
+        return bio, has_bio
+
+    @staticmethod
+    def _bio_from_embeds(post, bio_embeds, has_bio) -> tuple[torch.Tensor, torch.Tensor]:
+        """(each row's pooled bio, zero where it has none; which rows have one) from `encode_bios` vectors."""
+        if bio_embeds.shape != post.shape:
+            raise ValueError(
+                f"`bio_embeds` must have shape (batch, hidden) = {tuple(post.shape)}, got {tuple(bio_embeds.shape)}; "
+                "pass one `encode_bios` vector per post (any values, with `has_bio` False, for no bio)."
+            )
+        if has_bio is None:
+            has_bio = torch.ones(post.shape[0], dtype=torch.bool, device=post.device)
+        elif has_bio.shape != post.shape[:1]:
+            raise ValueError(f"`has_bio` must have shape ({post.shape[0]},), got {tuple(has_bio.shape)}.")
+        has_bio = has_bio.to(device=post.device, dtype=torch.bool)  # (batch,)
+        bio = bio_embeds.to(device=post.device, dtype=post.dtype).masked_fill(
+            ~has_bio.unsqueeze(-1), 0.0
+        )  # (batch, hidden)
+        return bio, has_bio
+
+    def _logits(self, input_ids, attention_mask, extra, bio_inputs: dict) -> torch.Tensor:
+        post = self._pooled(input_ids, attention_mask, **extra)  # (batch, hidden)
+        if not self.config.use_bio:
+            return self.classifier(post)
+        if bio_inputs["bio_embeds"] is not None:
+            bio, has_bio = self._bio_from_embeds(post, bio_inputs["bio_embeds"], bio_inputs["has_bio"])
+        else:
+            bio, has_bio = self._bio_from_ids(post, bio_inputs["bio_input_ids"], bio_inputs["bio_attention_mask"])
         if self.gate is None or self.bio_projection is None:
             return self.classifier(torch.cat([post, bio], dim=-1))  # (batch, 2 * hidden)
         gate = torch.sigmoid(self.gate(torch.cat([post, bio], dim=-1)))  # (batch, hidden)
@@ -115,24 +156,40 @@ class GatedBioForSequenceClassification(WrappedEncoderMixin, GatedBioPreTrainedM
         token_type_ids: Optional[torch.Tensor] = None,
         bio_input_ids: Optional[torch.Tensor] = None,
         bio_attention_mask: Optional[torch.Tensor] = None,
+        bio_embeds: Optional[torch.Tensor] = None,
+        has_bio: Optional[torch.Tensor] = None,
         labels: Optional[torch.Tensor] = None,
         return_dict: Optional[bool] = None,
         **kwargs,
     ):
         """`bio_input_ids` / `bio_attention_mask`: the bios, a row with an all-zero mask meaning "no bio".
 
+        `bio_embeds` (`(batch, hidden)`) / `has_bio` (`(batch,)` bool, defaults to all True): the bios already pooled
+        by `encode_bios`, instead of their ids, so a bio shared by many posts (across batches too) is encoded once.
+        A row whose `has_bio` is False takes the no-bio path, whatever its vector holds.
+
         In training with `r_drop`, the loss is the mean of two dropout passes' losses plus `r_kl_alpha` times the
         symmetric KL between their distributions; `logits` are the first pass's.
         """
+        if bio_embeds is not None and bio_input_ids is not None:
+            raise ValueError("Pass the bios as `bio_input_ids` or as `bio_embeds`, not both.")
+        if has_bio is not None and bio_embeds is None:
+            raise ValueError("`has_bio` goes with `bio_embeds`; with `bio_input_ids`, an all-zero mask means no bio.")
         extra = {"token_type_ids": token_type_ids}
-        logits = self._logits(input_ids, attention_mask, extra, bio_input_ids, bio_attention_mask)
+        bio_inputs = {
+            "bio_input_ids": bio_input_ids,
+            "bio_attention_mask": bio_attention_mask,
+            "bio_embeds": bio_embeds,
+            "has_bio": has_bio,
+        }
+        logits = self._logits(input_ids, attention_mask, extra, bio_inputs)
         loss = None
         if labels is not None:
             config = self.config
             gamma = config.focal_gamma if config.focal_loss else None
             loss = classification_loss(logits, labels, config.problem_type, config.class_weights, gamma)
             if self.training and config.r_drop and loss is not None:
-                second = self._logits(input_ids, attention_mask, extra, bio_input_ids, bio_attention_mask)
+                second = self._logits(input_ids, attention_mask, extra, bio_inputs)
                 second_loss = classification_loss(second, labels, config.problem_type, config.class_weights, gamma)
                 if second_loss is not None:
                     loss = (loss + second_loss) / 2 + config.r_kl_alpha * symmetric_kl(logits, second)

@@ -23,10 +23,13 @@ This file is copied verbatim into exported Hub repos: it imports only the standa
 """
 
 import inspect
+import itertools
 import re
 import threading
 import warnings
-from collections.abc import Iterable
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from typing import Any, Optional
 
 import torch
@@ -63,6 +66,8 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _LANG_KEY = "hubheads_lang"
 # The hubheads architectures: sequence classifiers the stock pipeline's model check does not know by name.
 _HUBHEADS_MODEL_TYPES = ("residual_type_fusion", "gated_bio_classifier")
+#: How many pooled bio vectors a pipeline keeps by default (a few MB at hidden size 768).
+DEFAULT_BIO_CACHE_SIZE = 4096
 
 
 class PipelineInputError(TypeError, ValueError):
@@ -118,6 +123,76 @@ def _bio_keys(encoded: Any) -> dict[str, Any]:
     return {"bio_input_ids": encoded["input_ids"], "bio_attention_mask": encoded["attention_mask"]}
 
 
+class BioVectorCache:
+    """A bounded, thread-safe LRU of pooled bio vectors (`encode_bios` rows), keyed by a bio's token ids.
+
+    The entries belong to one state of the model (`HubheadsTextClassificationPipeline._bio_state`: the model object,
+    the storage and in-place version of each of its weights and buffers, its pooling). A lookup under another state
+    empties the cache first, and vectors computed under a state that has since changed are not stored, so it never
+    answers with a vector of weights that have changed since.
+
+    Args:
+        maxsize (`int`, *optional*, defaults to 4096):
+            The most vectors kept, least recently used dropped first; 0 keeps none. Settable on a live cache.
+    """
+
+    def __init__(self, maxsize: int = DEFAULT_BIO_CACHE_SIZE):
+        self._entries: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+        self._state: Optional[tuple] = None
+        self._lock = threading.Lock()
+        self._maxsize = 0
+        self.maxsize = maxsize
+
+    @property
+    def maxsize(self) -> int:
+        return self._maxsize
+
+    @maxsize.setter
+    def maxsize(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise PipelineInputError(
+                f"`bio_cache_size` must be an integer >= 0 (0 turns the bio cache off), got {value!r}."
+            )
+        with self._lock:
+            self._maxsize = value
+            self._trim()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        """Drop every vector (hubheads does this itself when the model's weights change; see the class docstring)."""
+        with self._lock:
+            self._entries.clear()
+            self._state = None
+
+    def lookup(self, keys: Sequence[tuple], state: tuple) -> list[Optional[torch.Tensor]]:
+        """The vector of each key, `None` where none is cached; the found ones become the most recently used."""
+        with self._lock:
+            if state != self._state:
+                self._entries.clear()
+                self._state = state
+            found = [self._entries.get(key) for key in keys]
+            for key, vector in zip(keys, found):
+                if vector is not None:
+                    self._entries.move_to_end(key)
+            return found
+
+    def store(self, pairs: Iterable[tuple[tuple, torch.Tensor]], state: tuple) -> None:
+        """Keep (key, vector) pairs computed under `state`, unless the model has changed since (then drop them)."""
+        with self._lock:
+            if state != self._state:
+                return
+            for key, vector in pairs:
+                self._entries[key] = vector
+                self._entries.move_to_end(key)
+            self._trim()
+
+    def _trim(self) -> None:
+        while len(self._entries) > self._maxsize:
+            self._entries.popitem(last=False)
+
+
 def _is_legacy_pair(item: Any) -> bool:
     """`[["text", "pair"]]`: a list holding one list of two strings, a text pair in old releases of the pipeline."""
     return (
@@ -146,6 +221,15 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
             The authors' profile bios, for models that read one (gated-bio); `None`, `""` and blank all mean "no
             bio". A dict input may carry its own `"bio"` key instead.
 
+    Pipeline argument (`pipeline(..., bio_cache_size=...)` or the constructor):
+
+        bio_cache_size (`int`, *optional*, defaults to 4096):
+            For a model that reads bios and pools them apart (`encode_bios`), how many pooled bio vectors the pipeline
+            keeps between calls (`BioVectorCache`, as `self.bio_cache`; `clf.bio_cache.maxsize = n` resizes it,
+            `clf.bio_cache.clear()` empties it). Each distinct bio of a call is encoded once, and again in a later
+            call only if it has left the cache or the model's weights have changed. 0 turns it off: each batch then
+            encodes its own distinct bios.
+
     Inputs are a string, a list of strings, a dict `{"text": ..., "text_pair": ..., "lang": ..., "bio": ...}`, or a
     list, generator or dataset of those (any iterator, for a configured model). Inputs longer than the model takes are
     truncated to its length unless `truncation=False`. A list run with `batch_size > 1` on a model that configures
@@ -155,6 +239,7 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
     """
 
     def __init__(self, *args, **kwargs):
+        self.bio_cache = BioVectorCache(kwargs.pop("bio_cache_size", DEFAULT_BIO_CACHE_SIZE))
         super().__init__(*args, **kwargs)
         config = self.model.config
         self.thresholds = DecisionThresholds.from_config(config)
@@ -168,6 +253,10 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         self._forward_names = None if takes_any else frozenset(parameters)
         # Models that read a second input (the author's bio) say so in their forward signature and config.
         self.reads_bio = "bio_input_ids" in parameters and bool(getattr(config, "use_bio", False))
+        # ... and models that pool bios apart (`encode_bios`) take the pooled vectors, computed once per distinct bio.
+        self._pools_bios = (
+            self.reads_bio and "bio_embeds" in parameters and callable(getattr(self.model, "encode_bios", None))
+        )
         self._pad_id = getattr(self.tokenizer, "pad_token_id", None) or 0
         self._warned_langs: set = set()
         # The precision the thresholds were tuned at, and what the others did to them on the author's dev set.
@@ -340,7 +429,8 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
             return None
         texts = [self._model_text(item["text"], item.get("lang") or default_lang) for item in items]
         encoded = self._encode(texts, text_pair=pairs if every_pair else None, **one_pass)
-        bio_inputs = self._list_bio_inputs(items) if self.reads_bio else [{}] * len(items)
+        batch_size = kwargs.get("batch_size", self._batch_size) or 1
+        bio_inputs = self._list_bio_inputs(items, batch_size) if self.reads_bio else [{}] * len(items)
         for index, (item, bio) in enumerate(zip(items, bio_inputs)):
             item.encoding = {**_row(encoded, index), **bio}
         return [len(ids) for ids in encoded["input_ids"]]
@@ -351,21 +441,96 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         call_kwargs = {key: value for key, value in kwargs.items() if key not in ("batch_size", "num_workers")}
         return {**self._preprocess_params, **self._sanitize_parameters(**call_kwargs)[0]}
 
-    def _list_bio_inputs(self, items: list) -> list[dict[str, Any]]:
-        """Each input's bio inputs, as `_bio_inputs` gives them, from one tokenizer call over the distinct bios (the
-        inputs of one author share their tensors)."""
+    def _list_bio_inputs(self, items: list, batch_size: int) -> list[dict[str, Any]]:
+        """Each input's bio inputs from one tokenizer call over the distinct bios (the inputs of one author share
+        their tensors): the bio's pooled vector (`bio_embeds`, `has_bio`), each distinct bio encoded once in
+        length-sorted batches of `batch_size` or taken from the bio cache, where the model pools bios apart and the
+        cache is on; otherwise its token ids, as `_bio_inputs` gives them."""
         prepared = [self.model.config.prepare_bio(item.get("bio")) for item in items]
         distinct = list(dict.fromkeys(bio for bio in prepared if bio is not None))
         by_bio: dict[Optional[str], dict[str, Any]] = {None: self._no_bio_inputs()}
         if distinct:
             encoded = self._encode(distinct, **self._bio_tokenizer_kwargs({}))
-            by_bio.update((bio, _bio_keys(_row(encoded, index))) for index, bio in enumerate(distinct))
+            state = self._bio_state()
+            if state is None:
+                by_bio.update((bio, _bio_keys(_row(encoded, index))) for index, bio in enumerate(distinct))
+            else:
+                keys = [tuple(ids) for ids in encoded["input_ids"]]
+                # Kept on the CPU, where the pipeline collates batches (in DataLoader workers too) and then moves them.
+                vectors = torch.stack(self._bio_vectors(keys, batch_size, state)).cpu()  # (distinct, hidden)
+                by_bio = {None: {"bio_embeds": torch.zeros_like(vectors[:1]), "has_bio": torch.tensor([False])}}
+                has_bio = torch.tensor([True])
+                by_bio.update(
+                    (bio, {"bio_embeds": vectors[index : index + 1], "has_bio": has_bio})
+                    for index, bio in enumerate(distinct)
+                )
         return [by_bio[bio] for bio in prepared]
 
-    def _batching_key(self, item: dict[str, Any], length: int) -> tuple:
-        """Sort key of length-sorted batching. For a model that reads bios, one author's posts (same bio) go
-        together, so each batch encodes few distinct bios; then posts by length."""
-        if self.reads_bio:
+    def _bio_state(self) -> Optional[tuple]:
+        """What a cached bio vector depends on besides the bio's tokens, or `None` when bios are not cached (the model
+        pools no bios apart, the cache is off, the model is in training mode, where each row draws its own dropout,
+        or its weights keep no version counter because they were made under `torch.inference_mode`).
+
+        The state is the model object, its dtype and device, its pooling mode, and each weight's and buffer's
+        storage address (a new one for every converted, moved or replaced weight) and in-place version counter (which
+        an optimizer step, `load_state_dict` or any in-place write moves). A write through `.data` moves no version
+        counter: after one, call `clf.bio_cache.clear()`."""
+        model: Any = self.model
+        if not self._pools_bios or self.bio_cache.maxsize == 0 or model.training:
+            return None
+        try:
+            tensors = tuple((t.data_ptr(), t._version) for t in itertools.chain(model.parameters(), model.buffers()))
+        except RuntimeError:  # "Inference tensors do not track version counter."
+            return None
+        return (weakref.ref(model), model.dtype, model.device, getattr(model.config, "pooling", None), tensors)
+
+    def _bio_vectors(self, keys: list[tuple], batch_size: int, state: tuple) -> list[torch.Tensor]:
+        """The pooled vector (`(hidden,)`, at the model's dtype and device) of each bio given by its token ids: from
+        the bio cache, the others encoded by the model's `encode_bios` in length-sorted batches and then cached."""
+        vectors = self.bio_cache.lookup(keys, state)
+        missing = sorted((index for index, vector in enumerate(vectors) if vector is None), key=lambda i: len(keys[i]))
+        fresh = []
+        model: Any = self.model
+        with torch.inference_mode():
+            for start in range(0, len(missing), batch_size):
+                chunk = missing[start : start + batch_size]
+                ids = torch.full((len(chunk), max(len(keys[i]) for i in chunk)), self._pad_id, dtype=torch.long)
+                mask = torch.zeros_like(ids)
+                for row, index in enumerate(chunk):  # padded on the right: each bio at the positions it has alone
+                    ids[row, : len(keys[index])] = torch.tensor(keys[index])
+                    mask[row, : len(keys[index])] = 1
+                pooled = model.encode_bios(ids.to(self.device), mask.to(self.device))  # (chunk, hidden)
+                for index, vector in zip(chunk, pooled):
+                    vectors[index] = vector.clone()  # not a view that would keep the whole batch alive
+                    fresh.append((keys[index], vectors[index]))
+        self.bio_cache.store(fresh, state)
+        return vectors  # type: ignore[return-value]  # every None was filled
+
+    def _cached_bio_embeds(self, model_inputs: dict) -> None:
+        """Replace a batch's bio ids by their pooled vectors (`bio_embeds`, `has_bio`) where bios are cached: each
+        distinct bio of the batch from the cache or encoded once. Lists come with their vectors from `__call__`;
+        this serves single inputs, streams and lists tokenized one by one."""
+        state = self._bio_state()
+        if state is None:
+            return
+        has_bio = model_inputs["bio_attention_mask"].sum(dim=-1) > 0  # (batch,)
+        if not has_bio.any():
+            return
+        ids, mask = model_inputs.pop("bio_input_ids"), model_inputs.pop("bio_attention_mask")
+        keys = [
+            tuple(row[row_mask.bool()].tolist()) if row_has else None
+            for row, row_mask, row_has in zip(ids, mask, has_bio.tolist())
+        ]
+        distinct = list(dict.fromkeys(key for key in keys if key is not None))
+        by_key = dict(zip(distinct, self._bio_vectors(distinct, len(distinct), state)))
+        no_bio = torch.zeros_like(by_key[distinct[0]])
+        model_inputs["bio_embeds"] = torch.stack([no_bio if key is None else by_key[key] for key in keys])
+        model_inputs["has_bio"] = has_bio
+
+    def _batching_key(self, item: "_Item", length: int) -> tuple:
+        """Sort key of length-sorted batching: posts by length. For a model that reads bios by their ids (not pooled
+        apart), one author's posts (same bio) go together first, so each batch encodes few distinct bios."""
+        if self.reads_bio and not (item.encoding and "bio_embeds" in item.encoding):
             bio = self.model.config.prepare_bio(item.get("bio")) or ""
             return (len(bio), bio, length)
         return (length,)
@@ -539,6 +704,7 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
             # The batch collation pads unknown keys with 0; put the real padding id where the bio mask is 0.
             mask = model_inputs["bio_attention_mask"] == 0
             model_inputs["bio_input_ids"] = model_inputs["bio_input_ids"].masked_fill(mask, self._pad_id)
+            self._cached_bio_embeds(model_inputs)
         if self._forward_names is not None:
             # A generic tokenizer may emit inputs the model does not take (token_type_ids for DistilBERT).
             for key in [key for key in model_inputs if key not in self._forward_names]:
@@ -640,4 +806,10 @@ class HubheadsTextClassificationPipeline(TextClassificationPipeline):
         return chosen if top_k is None else chosen[:top_k]
 
 
-__all__ = ["HubheadsTextClassificationPipeline", "PipelineInputError", "PrecisionWarning", "running_precision"]
+__all__ = [
+    "BioVectorCache",
+    "HubheadsTextClassificationPipeline",
+    "PipelineInputError",
+    "PrecisionWarning",
+    "running_precision",
+]

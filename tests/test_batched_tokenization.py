@@ -109,7 +109,7 @@ def test_a_list_gives_the_results_of_each_input_alone(kind, batch_size):
 @pytest.mark.parametrize("kind", KINDS)
 def test_each_input_gets_exactly_the_model_inputs_of_its_own_tokenization(kind):
     build, per_input = KINDS[kind]
-    clf = _pipeline(build)
+    clf = _pipeline(build, bio_cache_size=0)  # with the bio cache, a list's bios come pooled (test_bio_cache.py)
     items = _items(clf, per_input)
     lengths = clf._encode_together(items, {})
     assert lengths is not None

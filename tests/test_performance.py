@@ -50,24 +50,12 @@ def test_an_unconfigured_model_keeps_the_stock_order():
     assert seen == TEXTS  # the inputs as given, in their order: the stock pipeline's own path
 
 
-def _count_encoded_rows(model) -> list:
-    """Record the batch size of every call to the model's encoder (posts and bios go through the same one)."""
-    rows_encoded: list = []
-    forward = model.encoder.forward
-
-    def count(*args, **kwargs):
-        rows_encoded.append(kwargs["input_ids"].shape[0])
-        return forward(*args, **kwargs)
-
-    model.encoder.forward = count
-    return rows_encoded
-
-
 def test_each_distinct_bio_of_a_batch_is_encoded_once_with_the_same_results():
+    """With the bio cache off, the model itself encodes each distinct bio of a batch once (test_bio_cache.py: on)."""
     model = tiny.build_gated_bio()
-    clf = HubheadsTextClassificationPipeline(model=model, tokenizer=tiny.build_tokenizer())
+    clf = HubheadsTextClassificationPipeline(model=model, tokenizer=tiny.build_tokenizer(), bio_cache_size=0)
     bios = ["love people friend"] * 10 + ["hate enemy awful"] * 10 + [None] * 3
-    rows_encoded = _count_encoded_rows(model)
+    rows_encoded = tiny.count_encoded_rows(model)
     deduplicated = clf(TEXTS, bio=bios, batch_size=len(TEXTS))
     assert rows_encoded == [len(TEXTS), 2], "one pass over the posts, one over the two distinct bios"
     rows_encoded.clear()
@@ -104,10 +92,11 @@ def test_scores_do_not_depend_on_the_padding_side(build):
 
 
 def test_batches_keep_one_authors_posts_together():
+    """With the bio cache off, the bios go into each batch as ids: one author's posts batch together."""
     model = tiny.build_gated_bio()
-    clf = HubheadsTextClassificationPipeline(model=model, tokenizer=tiny.build_tokenizer())
+    clf = HubheadsTextClassificationPipeline(model=model, tokenizer=tiny.build_tokenizer(), bio_cache_size=0)
     bios = ["love people friend", "hate enemy awful"] * 10 + [None] * 3  # interleaved authors
-    rows_encoded = _count_encoded_rows(model)
+    rows_encoded = tiny.count_encoded_rows(model)
     batched = clf(TEXTS, bio=bios, batch_size=8)
     # Sorted by bio: [3 without, 5 "hate"], [5 "hate", 3 "love"], [7 "love"] -> 1, 2 and 1 bio encodings.
     assert rows_encoded == [8, 1, 8, 2, 7, 1]

@@ -169,3 +169,17 @@ def build_gated_bio(kind: str = "xlm-roberta", seed: int = 0, **config_kwargs):
     if model.bio_projection is not None:
         torch.nn.init.normal_(model.bio_projection.weight, std=0.5)
     return model.eval()
+
+
+def count_encoded_rows(model) -> list:
+    """Record the batch size of every call to a wrapping model's encoder (`model.encoder`: posts and bios go through
+    the same one), in the returned list."""
+    rows_encoded: list = []
+    forward = model.encoder.forward
+
+    def count(*args, **kwargs):
+        rows_encoded.append(kwargs["input_ids"].shape[0])
+        return forward(*args, **kwargs)
+
+    model.encoder.forward = count
+    return rows_encoded
