@@ -23,8 +23,14 @@ def _model(**config_kwargs):
     """A tiny gated-bio model whose bios move the scores without saturating them (`tiny.build_gated_bio`'s wide bio
     projection puts every post with a bio at a score of 1.0, whatever the bio)."""
     model = tiny.build_gated_bio(**config_kwargs)
-    if model.bio_projection is not None:
-        torch.nn.init.normal_(model.bio_projection.weight, std=0.1)
+    generator = torch.Generator().manual_seed(0)  # the same weights on every torch and transformers release
+    with torch.no_grad():
+        if model.bio_projection is not None:
+            weight = model.bio_projection.weight
+            weight.copy_(torch.randn(weight.shape, generator=generator) * 0.5)
+        # transformers 4.x initialises this head wider: every score would sit at 1.0, with or without a bio.
+        model.classifier.weight.copy_(torch.randn(model.classifier.weight.shape, generator=generator) * 0.02)
+        model.classifier.bias.zero_()
     return model
 
 
