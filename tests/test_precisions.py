@@ -126,6 +126,44 @@ def test_the_bfloat16_and_int8_calls_run_on_every_release_and_warn_once(tuned, t
         assert f"disagree on {counts['decisions_differ']} of {counts['rows']} tuned decisions" in warning
 
 
+#: Every kind of repo, with a call that uses what it configures.
+KINDS = {
+    "multi-label": (tiny.build_multi_label, {"inputs": TEXTS[:12]}),
+    "multi-task": (tiny.build_residual_type_fusion, {"inputs": TEXTS[:12]}),
+    "gated-bio": (tiny.build_gated_bio, {"inputs": TEXTS[:12], "kwargs": {"bio": ["a bio", None, "another"] * 4}}),
+}
+
+
+@pytest.mark.consumer
+def test_every_kind_runs_at_bfloat16_through_the_stock_call(tmp_path, consumer_python):
+    hf_home = tmp_path / "hf_home"
+    major, minor = (int(part) for part in transformers_version(consumer_python).split(".")[:2])
+    argument = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+    requests = []
+    for kind, (build, call) in KINDS.items():
+        export_model(build(), tmp_path / kind, tokenizer=tiny.build_tokenizer())
+        install_in_offline_cache(tmp_path / kind, f"org/{kind}", cache_dir=hf_home / "hub")
+        for kwargs in ({}, {argument: "bfloat16"}):
+            requests.append({"repo_id": f"org/{kind}", "calls": [call], "pipeline_kwargs": kwargs})
+    outputs = run_stock_pipelines(hf_home, requests, python=consumer_python)
+    for kind, float32, bfloat16 in zip(KINDS, outputs[::2], outputs[1::2]):
+        assert (float32["dtype"], bfloat16["dtype"]) == ("float32", "bfloat16"), kind
+        assert bfloat16["pipeline_class"] == "HubheadsTextClassificationPipeline", kind
+        a, b = float32["results"][0], bfloat16["results"][0]
+        assert len(a) == len(b) == 12 and type(a[0]) is type(b[0]), kind
+        assert _numbers(b) == pytest.approx(_numbers(a), abs=0.05), kind  # the same outputs, to bfloat16's precision
+        assert all(isinstance(number, float) for number in _numbers(b)), "probabilities as Python floats"
+
+
+def _numbers(outputs: list) -> list[float]:
+    """Every score in a kind's outputs (a label's, each of a multi-label set's, each head's)."""
+    if isinstance(outputs, dict):
+        return [number for value in outputs.values() for number in _numbers(value)]
+    if isinstance(outputs, list):
+        return [number for item in outputs for number in _numbers(item)]
+    return [outputs] if isinstance(outputs, float) else []
+
+
 def test_the_pipeline_warns_once_per_precision_it_was_not_tuned_at(tuned, tmp_path):
     from hubheads.modeling.pipeline_hubheads import PrecisionWarning
 

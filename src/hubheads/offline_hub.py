@@ -132,6 +132,7 @@ def run(request, output):
     finally:
         torch.use_deterministic_algorithms(False)
     output.update(pipeline_class=type(clf).__name__, pipeline_module=type(clf).__module__)
+    output["dtype"] = str(next(clf.model.parameters()).dtype).replace("torch.", "")
     if fill:
         output["suspect_buffers"] = suspect_buffers(clf.model)
     if request.get("quantize") == "int8":  # the card's int8 call
@@ -212,7 +213,7 @@ def run_stock_pipeline(
 
     Returns:
         `dict` with `results` (one output per call), `warnings` (those the calls raised, `"Category: message"`),
-        `transformers_version`, `pipeline_class`, `pipeline_module`.
+        `transformers_version`, `pipeline_class`, `pipeline_module`, `dtype` (the model's, e.g. `"bfloat16"`).
     """
     request = {
         "repo_id": repo_id,
