@@ -5,6 +5,7 @@ consumer's bfloat16 call runs the repo on every transformers release."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import warnings
@@ -224,8 +225,6 @@ def test_tune_at_a_precision_tunes_on_its_scores_and_records_it(tuned, tmp_path)
     ],
 )
 def test_a_bad_precision_record_is_refused_naming_the_key(tuned, tmp_path, values, match):
-    import shutil
-
     shutil.copytree(tuned, tmp_path / "repo")
     config = json.loads((tmp_path / "repo" / "config.json").read_text())
     (tmp_path / "repo" / "config.json").write_text(json.dumps({**config, **values}))
@@ -236,6 +235,13 @@ def test_a_bad_precision_record_is_refused_naming_the_key(tuned, tmp_path, value
 def test_new_thresholds_drop_the_precision_record_of_the_old_ones(tuned, tmp_path):
     export_model(tuned, tmp_path / "same")
     assert json.loads((tmp_path / "same" / "config.json").read_text())["tuned_precision"] == "float32"
+    # The same thresholds written another way (upper-case codes, as a config edited by hand has them) keep it too.
+    config = json.loads((tuned / "config.json").read_text())
+    config["thresholds_by_lang"] = {code.upper(): value for code, value in config["thresholds_by_lang"].items()}
+    shutil.copytree(tuned, tmp_path / "by-hand")
+    (tmp_path / "by-hand" / "config.json").write_text(json.dumps(config))
+    export_model(tmp_path / "by-hand", tmp_path / "same-again")
+    assert json.loads((tmp_path / "same-again" / "config.json").read_text())["tuned_precision"] == "float32"
     export_model(tuned, tmp_path / "retuned", threshold=0.42)
     config = json.loads((tmp_path / "retuned" / "config.json").read_text())
     assert config["best_threshold_global"] == 0.42

@@ -178,6 +178,15 @@ def needs_remote_code(config: Mapping[str, Any]) -> bool:
     return "custom_pipelines" in config or "auto_map" in config
 
 
+def _changed(config: Mapping[str, Any], thresholds: DecisionThresholds) -> bool:
+    """Whether `thresholds` differ from the ones `config` holds, compared as the pipeline reads them (language codes
+    lower-cased, numbers as floats); a config whose thresholds do not validate has none to keep."""
+    try:
+        return DecisionThresholds.from_dict(config).to_dict() != thresholds.to_dict()
+    except ValueError:
+        return True
+
+
 def write_decisions(
     config: dict[str, Any], thresholds: DecisionThresholds, folder: Path, precision: PrecisionRecord | None = None
 ) -> bool:
@@ -195,8 +204,7 @@ def write_decisions(
     id2label = label_names(config)
     with modeling_checks():
         thresholds.check_applies_to(config.get("problem_type"), len(id2label), source="the thresholds you set")
-    changed = {key: config.get(key) for key in THRESHOLD_KEYS if config.get(key) is not None} != thresholds.to_dict()
-    for key in THRESHOLD_KEYS + (PRECISION_KEYS if precision is not None or changed else ()):
+    for key in THRESHOLD_KEYS + (PRECISION_KEYS if precision is not None or _changed(config, thresholds) else ()):
         config.pop(key, None)
     config.update(thresholds.to_dict())
     if precision is not None:
