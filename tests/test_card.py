@@ -24,7 +24,7 @@ from tiny import (
 
 from hubheads.card import CardOptions, read_hyperparameters, render_card, write_card
 from hubheads.export import export_model
-from hubheads.offline_hub import install_in_offline_cache, offline_environment
+from hubheads.offline_hub import install_in_offline_cache, run_consumer_process
 from hubheads.tune import tune_model
 from hubheads_cli import main
 
@@ -88,10 +88,7 @@ def test_the_cards_usage_code_runs_against_the_repo(tmp_path, hf_home):
     *setup, call = _python_blocks(content)[0].strip().splitlines()
     # The card's code as a consumer pastes it, hubheads blocked; the last line's result printed.
     script = "\n".join(['import sys; sys.modules["hubheads"] = None', *setup, f"print({call.split('  #')[0]})"])
-    completed = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=offline_environment(hf_home), timeout=300
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
+    completed = run_consumer_process(["-c", script], hf_home, timeout=300)
     assert "'threshold':" in completed.stdout
 
 

@@ -8,7 +8,6 @@ stock `pipeline(..., trust_remote_code=True)` on the same inputs.
 """
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ import tiny
 
 from hubheads import export_model
 from hubheads.code_scan import scan
-from hubheads.offline_hub import offline_environment
+from hubheads.offline_hub import run_consumer_process
 
 TEXTS = tiny.sample_texts(6, seed=11)
 LANGS = ["it", "en", "es", "it", "en", "it"]
@@ -115,15 +114,9 @@ def test_the_endpoint_answers_with_the_pipelines_decisions(tmp_path, consumer_py
         {"path": str(folder), "bodies": bodies, "bad_bodies": bad_bodies if name == "per-language" else []}
         for name, (folder, bodies) in repos.items()
     ]
-    completed = subprocess.run(
-        [consumer_python, "-c", _ENDPOINT_SCRIPT],
-        input=json.dumps(cases),
-        capture_output=True,
-        text=True,
-        env=offline_environment(tmp_path / "hf_home"),
-        timeout=600,
+    completed = run_consumer_process(
+        ["-c", _ENDPOINT_SCRIPT], tmp_path / "hf_home", payload=cases, python=consumer_python
     )
-    assert completed.returncode == 0, completed.stderr[-4000:]
     answers = dict(zip(repos, json.loads(completed.stdout)))
     for name, answer in answers.items():
         assert answer["got"] == answer["want"], name

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 
 import pytest
 import real_repos
@@ -24,7 +23,7 @@ from hubheads import (
     install_in_offline_cache,
     run_stock_pipeline,
 )
-from hubheads.offline_hub import offline_environment
+from hubheads.offline_hub import run_consumer_process
 from hubheads.sources import MIN_GTE_TRANSFORMERS, has_native_gte
 
 TEXTS = tiny.sample_texts(24, seed=11)
@@ -346,15 +345,7 @@ def test_every_call_on_a_gte_card_runs_where_the_card_says(tmp_path, hf_home, mo
     blocks = re.findall(r"```python\n(.*?)```", content, flags=re.S)
     # The remote-code call, the pip call, and (for a model class hubheads ships) the loading snippet.
     assert len(blocks) == (3 if route == "new_gte" else 2)
-    completed = subprocess.run(
-        [consumer_python, "-c", _CARD_SCRIPT],
-        input=json.dumps(blocks),
-        capture_output=True,
-        text=True,
-        env=offline_environment(hf_home),
-        timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    completed = run_consumer_process(["-c", _CARD_SCRIPT], hf_home, payload=blocks, python=consumer_python)
     ran = json.loads(completed.stdout.splitlines()[-1])
     if route == "keep-remote-code" and _major(consumer_python) >= 5:  # what the card says: transformers 4 only
         assert "runs on transformers 4 only" in " ".join(content.split())

@@ -9,7 +9,6 @@ lists ("Differences from the stock pipeline") are tested row by row at the end o
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import parity
@@ -19,7 +18,7 @@ import transformers
 from transformers import TextClassificationPipeline
 
 from hubheads import HubheadsTextClassificationPipeline, PipelineInputError, export_model
-from hubheads.offline_hub import offline_environment
+from hubheads.offline_hub import run_consumer_process
 
 TEXTS = tiny.sample_texts(6, seed=3)
 #: Stock's answers to `[]` and to a dict with keys other than `text`/`text_pair` changed with 5.0 (the floors'
@@ -70,14 +69,8 @@ def shipped_pipeline(tmp_path_factory) -> Path:
 
 @pytest.mark.consumer
 def test_the_repo_copy_matches_the_stock_pipeline_on_every_release(shipped_pipeline, release_python, tmp_path):
-    completed = subprocess.run(
-        [release_python, str(Path(parity.__file__)), str(shipped_pipeline)],
-        capture_output=True,
-        text=True,
-        env=offline_environment(tmp_path / "hf_home"),
-        timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    arguments = [str(Path(parity.__file__)), str(shipped_pipeline)]
+    completed = run_consumer_process(arguments, tmp_path / "hf_home", python=release_python)
     report = json.loads(completed.stdout)
     assert report["candidate"].startswith("transformers_modules."), report["candidate"]
     assert report["transformers_checks"] == len(parity.transformers_checks(HubheadsTextClassificationPipeline))

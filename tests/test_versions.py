@@ -11,7 +11,6 @@ release (4.46.1, with every dependency at its floor), 4.57.6, the first 5.x (5.0
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from hubheads import (
     install_in_offline_cache,
     run_stock_pipelines,
 )
-from hubheads.offline_hub import offline_environment
+from hubheads.offline_hub import run_consumer_process
 
 pytestmark = pytest.mark.consumer
 
@@ -244,15 +243,7 @@ def test_card_snippets_and_the_installed_package_load_silently_on_every_release(
         snippets[repo_id] = block
     own_code = requests  # every repo: org/reclaim's model code is hubheads' new_gte, not the code repo's
     payload = {"snippets": snippets, "requests": own_code, "text": TEXTS[0]}
-    completed = subprocess.run(
-        [release_python, "-c", _LOADING_SCRIPT],
-        input=json.dumps(payload),
-        capture_output=True,
-        text=True,
-        env=offline_environment(hf_home),
-        timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    completed = run_consumer_process(["-c", _LOADING_SCRIPT], hf_home, payload=payload, python=release_python)
     assert "Do you wish to run the custom code" not in completed.stdout + completed.stderr
     report = json.loads(completed.stdout.splitlines()[-1])
 
@@ -321,15 +312,8 @@ def original_reclaim(tmp_path_factory) -> tuple[Path, list[list[float]]]:
 
 def test_the_new_format_reference_loses_its_buffers_on_transformers_5_only(original_reclaim, release_python):
     hf_home, reference = original_reclaim
-    completed = subprocess.run(
-        [release_python, "-c", _ORIGINAL_SCRIPT],
-        input=json.dumps([tiny.build_tokenizer()(text)["input_ids"] for text in TEXTS]),
-        capture_output=True,
-        text=True,
-        env=offline_environment(hf_home),
-        timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    ids = [tiny.build_tokenizer()(text)["input_ids"] for text in TEXTS]
+    completed = run_consumer_process(["-c", _ORIGINAL_SCRIPT], hf_home, payload=ids, python=release_python)
     report = json.loads(completed.stdout.splitlines()[-1])
     if int(report["version"].split(".")[0]) >= 5:
         assert report["unset"] == ["cos_cached", "inv_freq", "position_ids", "sin_cached"], report["version"]

@@ -16,7 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -257,9 +257,31 @@ def run_stock_pipelines(
         }
         for r in requests
     ]
+    arguments = ["-c", _CONSUMER_SCRIPT]
+    return json.loads(run_consumer_process(arguments, hf_home, payload=payload, python=python, timeout=timeout).stdout)
+
+
+def run_consumer_process(
+    arguments: Sequence[str],
+    hf_home: str | os.PathLike,
+    *,
+    payload: Any = None,
+    python: str | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess:
+    """`python ARGUMENTS` in a fresh consumer process (`offline_environment(hf_home)`), with `payload` as JSON on its
+    standard input; an `EnvironmentFailedError` with the tail of its error output when it exits non-zero.
+
+    Args:
+        arguments (sequence of `str`): the interpreter's arguments, e.g. `["-c", script]` or a script's path.
+        hf_home (`str` or `os.PathLike`): the `HF_HOME` of the consumer; its `hub/` folder is the cache.
+        payload (*optional*): sent as JSON on standard input (nothing is sent when `None`).
+        python (`str`, *optional*): the consumer's interpreter; defaults to this one.
+        timeout (`float`, *optional*, defaults to 600): seconds before the process is killed.
+    """
     completed = subprocess.run(
-        [python or sys.executable, "-c", _CONSUMER_SCRIPT],
-        input=json.dumps(payload),
+        [python or sys.executable, *arguments],
+        input=None if payload is None else json.dumps(payload),
         capture_output=True,
         text=True,
         env=offline_environment(hf_home),
@@ -269,7 +291,7 @@ def run_stock_pipelines(
         raise EnvironmentFailedError(
             f"The consumer process failed (exit {completed.returncode}):\n{completed.stderr[-4000:]}"
         )
-    return json.loads(completed.stdout)
+    return completed
 
 
 __all__ = [
@@ -277,6 +299,7 @@ __all__ = [
     "check_repo_id",
     "install_in_offline_cache",
     "offline_environment",
+    "run_consumer_process",
     "run_stock_pipeline",
     "run_stock_pipelines",
 ]
