@@ -70,16 +70,16 @@ def writing_beside(out: Path) -> Iterator[None]:
         import fcntl
     except ImportError:  # Windows
         fcntl = None  # type: ignore[assignment]
-    descriptor = os.open(out.parent, os.O_RDONLY) if fcntl is not None else None
-    try:
-        if descriptor is not None:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
-        with writing_into(out.parent, str(out)):
+    with writing_into(out.parent, str(out)):  # the OS refusing a write is one error line, not a traceback
+        descriptor = os.open(out.parent, os.O_RDONLY) if fcntl is not None else None
+        try:
+            if descriptor is not None:
+                fcntl.flock(descriptor, fcntl.LOCK_EX)
             recover(out)
             yield
-    finally:
-        if descriptor is not None:
-            os.close(descriptor)  # releases the lock
+        finally:
+            if descriptor is not None:
+                os.close(descriptor)  # releases the lock
 
 
 def recover(out: Path) -> None:
@@ -104,21 +104,21 @@ def replacing_folder(out: Path) -> Iterator[Path]:
 
     Runs under `writing_beside(out)`, so a run killed before cleans up first and two runs take turns.
     """
-    with writing_into(out.parent, str(out)):  # the OS refusing a write is one error line, not a traceback
+    with writing_into(out.parent, str(out)):
         out.parent.mkdir(parents=True, exist_ok=True)
-        with writing_beside(out):
-            staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=staging_prefix(out)))
-            umask = os.umask(0)
-            os.umask(umask)
-            staging.chmod(0o777 & ~umask)  # mkdtemp makes the folder private; what it becomes is shared
-            try:
-                yield staging
-                for path in staging.iterdir():
-                    path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
-                swap_into_place(staging, out)
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
+    with writing_beside(out):
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=staging_prefix(out)))
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp makes the folder private; what it becomes is shared
+        try:
+            yield staging
+            for path in staging.iterdir():
+                path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+            swap_into_place(staging, out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
 
 
 #: renameat2(2) flag: swap two paths in one step (Linux 3.15+, on ext4, xfs, btrfs, tmpfs and most others).
